@@ -1,0 +1,45 @@
+# The two commands a user needs: `make demo` and `make test`. Both set everything up.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore
+
+.PHONY: demo test install benchmark constraints clean
+
+demo: $(STAMP)
+	$(PY) -m pipelines.demo_pipeline
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+install: $(STAMP)
+
+benchmark: $(STAMP)
+	$(PY) -m benchmarks.cold_start
+
+# Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
+$(STAMP): pyproject.toml constraints.txt
+	@set -e; py=""; \
+	for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
+	  if "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1; then py="$$c"; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	  echo "error: Python 3.10 not found. Install it (e.g. 'pyenv install 3.10.13' or your OS's python3.10 package) and re-run." >&2; exit 1; \
+	fi; \
+	echo "Using $$py"; \
+	[ -x $(PY) ] || "$$py" -m venv $(VENV); \
+	$(PY) -m pip install -q --upgrade pip; \
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,kfp]'
+	touch $(STAMP)
+
+# Re-pin after changing dependencies in pyproject.toml.
+constraints: $(STAMP)
+	( echo "# Pinned from a working install of tfx==1.16.0 + tensorflow-serving-api==2.16.1 on Python 3.10."; \
+	  echo "# Regenerate with: make constraints"; \
+	  $(PY) -m pip freeze --exclude-editable | grep -vi '^tfx-warmup' ) > constraints.txt
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,74 @@
+"""ModelWarmer: a TFX component that gives a model TF Serving warmup requests."""
+
+from typing import Optional, Sequence
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+
+from tfx_warmup import executor
+from tfx_warmup import options as options_lib
+from tfx_warmup.component_spec import ModelWarmerSpec
+
+
+class ModelWarmer(base_beam_component.BaseBeamComponent):
+  """Writes TF Serving warmup requests, built from your examples, into a model.
+
+  TF Serving initialises a model lazily: the first request of each signature
+  and batch size after a (re)load is tens of times slower than the next ones.
+  ModelWarmer samples representative examples with Beam, builds warmup records
+  for every usable signature and batch size, and emits `warmed_model`: the same
+  SavedModel (Format-Serving layout) with `assets.extra/tf_serving_warmup_requests`,
+  which TF Serving replays before it serves.
+
+  Example:
+  ```python
+  warmer = ModelWarmer(model=trainer.outputs['model'],
+                       examples=example_gen.outputs['examples'],
+                       batch_sizes=[1, 8, 32])
+  pusher = Pusher(model=warmer.outputs['warmed_model'], ...)
+  ```
+  """
+
+  SPEC_CLASS = ModelWarmerSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+  def __init__(self,
+               model: types.BaseChannel,
+               examples: types.BaseChannel,
+               num_examples: int = options_lib.DEFAULT_NUM_EXAMPLES,
+               splits: Optional[Sequence[str]] = None,
+               signature_names: Optional[Sequence[str]] = None,
+               batch_sizes: Sequence[int] = options_lib.DEFAULT_BATCH_SIZES,
+               tag_set: Sequence[str] = options_lib.DEFAULT_TAG_SET,
+               model_name: str = '',
+               seed: int = options_lib.DEFAULT_SEED):
+    """Constructs a ModelWarmer.
+
+    Args:
+      model: a `Model` channel, usually `trainer.outputs['model']`.
+      examples: an `Examples` channel, usually `example_gen.outputs['examples']`.
+      num_examples: how many examples to sample; each is sent once per
+        signature and batch size.
+      splits: splits to sample from; default 'eval' if present, else all.
+      signature_names: signatures to warm; default every signature TF
+        Serving can run (the others are logged with the reason).
+      batch_sizes: request batch sizes your clients send.
+      tag_set: tags of the MetaGraph TF Serving loads.
+      model_name: `model_spec.name` written into each request.
+      seed: sampling seed; same inputs and seed give a byte-identical file.
+
+    Raises:
+      ConfigurationError: a parameter that can never work.
+    """
+    options = options_lib.WarmupOptions(
+        num_examples=num_examples,
+        splits=list(splits) if splits is not None else None,
+        signature_names=list(signature_names) if signature_names is not None else None,
+        batch_sizes=tuple(batch_sizes), tag_set=tuple(tag_set),
+        model_name=model_name, seed=seed)
+    super().__init__(spec=ModelWarmerSpec(
+        model=model, examples=examples,
+        warmed_model=types.Channel(type=standard_artifacts.Model),
+        **options.to_exec_properties()))

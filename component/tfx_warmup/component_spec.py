@@ -1,0 +1,56 @@
+"""ModelWarmer's declarative spec: every key is defined here, once.
+
+Lists travel as JSON strings and booleans as ints, as TFX's own specs do, so
+every orchestrator (Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
+"""
+
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ComponentSpec
+from tfx.types.component_spec import ExecutionParameter
+
+# Inputs (the standard keys, so a ModelWarmer reads like a Pusher or Evaluator).
+MODEL_KEY = standard_component_specs.MODEL_KEY
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+
+# Output.
+WARMED_MODEL_KEY = 'warmed_model'
+
+# Execution parameters.
+NUM_EXAMPLES_KEY = 'num_examples'
+SPLITS_KEY = 'splits'
+SIGNATURE_NAMES_KEY = 'signature_names'
+BATCH_SIZES_KEY = 'batch_sizes'
+TAG_SET_KEY = 'tag_set'
+MODEL_NAME_KEY = 'model_name'
+SEED_KEY = 'seed'
+
+# Custom properties recorded on the `warmed_model` artifact in ML Metadata.
+RECORD_COUNT_PROPERTY = 'warmup_record_count'
+SIGNATURES_WARMED_PROPERTY = 'warmup_signatures'
+SIGNATURES_SKIPPED_PROPERTY = 'warmup_skipped_signatures'
+BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
+SPLITS_PROPERTY = 'warmup_splits'
+SEED_PROPERTY = 'warmup_seed'
+
+
+class ModelWarmerSpec(ComponentSpec):
+  """ModelWarmer component spec."""
+
+  PARAMETERS = {
+      NUM_EXAMPLES_KEY: ExecutionParameter(type=int),
+      SPLITS_KEY: ExecutionParameter(type=str, optional=True),
+      SIGNATURE_NAMES_KEY: ExecutionParameter(type=str, optional=True),
+      BATCH_SIZES_KEY: ExecutionParameter(type=str),
+      TAG_SET_KEY: ExecutionParameter(type=str),
+      MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
+      SEED_KEY: ExecutionParameter(type=int),
+  }
+  INPUTS = {
+      MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+  }
+  OUTPUTS = {
+      WARMED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+  }

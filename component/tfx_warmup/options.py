@@ -1,0 +1,114 @@
+"""ModelWarmer's parameters: defaults, validation, and the exec_properties codec.
+
+One place decides what a valid configuration is, so the component can refuse a
+bad one when the pipeline is built and the executor when it runs.
+"""
+
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from tfx.utils import json_utils
+
+from tfx_warmup import component_spec as spec
+from tfx_warmup.errors import ConfigurationError
+
+DEFAULT_NUM_EXAMPLES = 64
+DEFAULT_BATCH_SIZES = (1,)
+DEFAULT_TAG_SET = ('serve',)
+DEFAULT_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupOptions:
+  """What to sample and which requests to build."""
+
+  num_examples: int = DEFAULT_NUM_EXAMPLES
+  splits: Optional[List[str]] = None
+  signature_names: Optional[List[str]] = None
+  batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES
+  tag_set: Sequence[str] = DEFAULT_TAG_SET
+  model_name: str = ''
+  seed: int = DEFAULT_SEED
+
+  def __post_init__(self):
+    validate(self)
+
+  def to_exec_properties(self) -> Dict[str, Any]:
+    return {
+        spec.NUM_EXAMPLES_KEY: self.num_examples,
+        spec.SPLITS_KEY: _dumps_optional(self.splits),
+        spec.SIGNATURE_NAMES_KEY: _dumps_optional(self.signature_names),
+        spec.BATCH_SIZES_KEY: json_utils.dumps(list(self.batch_sizes)),
+        spec.TAG_SET_KEY: json_utils.dumps(list(self.tag_set)),
+        spec.MODEL_NAME_KEY: self.model_name,
+        spec.SEED_KEY: self.seed,
+    }
+
+  @classmethod
+  def from_exec_properties(cls, props: Mapping[str, Any]) -> 'WarmupOptions':
+    return cls(
+        num_examples=int(props.get(spec.NUM_EXAMPLES_KEY, DEFAULT_NUM_EXAMPLES)),
+        splits=_loads_optional(props.get(spec.SPLITS_KEY)),
+        signature_names=_loads_optional(props.get(spec.SIGNATURE_NAMES_KEY)),
+        batch_sizes=tuple(
+            _loads_optional(props.get(spec.BATCH_SIZES_KEY))
+            or DEFAULT_BATCH_SIZES),
+        tag_set=tuple(
+            _loads_optional(props.get(spec.TAG_SET_KEY)) or DEFAULT_TAG_SET),
+        model_name=props.get(spec.MODEL_NAME_KEY) or '',
+        seed=int(props.get(spec.SEED_KEY, DEFAULT_SEED)),
+    )
+
+
+def validate(options: WarmupOptions) -> None:
+  """Raises ConfigurationError for values no model or dataset could satisfy."""
+  if not _is_int(options.num_examples) or options.num_examples < 1:
+    raise ConfigurationError(
+        f'num_examples must be a positive integer, got {options.num_examples!r}.'
+        ' Set num_examples to how many examples to sample (default '
+        f'{DEFAULT_NUM_EXAMPLES}).')
+  if (isinstance(options.batch_sizes, (str, bytes)) or
+      not list(options.batch_sizes) or
+      not all(_is_int(b) and b >= 1 for b in options.batch_sizes)):
+    raise ConfigurationError(
+        'batch_sizes must be a non-empty list of positive integers, got '
+        f'{options.batch_sizes!r}. List the request batch sizes your clients '
+        'send, e.g. batch_sizes=[1, 8, 32].')
+  if len(set(options.batch_sizes)) != len(list(options.batch_sizes)):
+    raise ConfigurationError(
+        f'batch_sizes has duplicates: {list(options.batch_sizes)!r}. List each '
+        'size once.')
+  for name, value in (('splits', options.splits),
+                      ('signature_names', options.signature_names)):
+    if value is None:
+      continue
+    if (isinstance(value, (str, bytes)) or not list(value) or
+        not all(isinstance(v, str) and v for v in value)):
+      raise ConfigurationError(
+          f'{name} must be None or a non-empty list of names, got {value!r}. '
+          f'Pass e.g. {name}=["{"eval" if name == "splits" else "serving_default"}"]'
+          ' or leave it out for the default.')
+  if (isinstance(options.tag_set, (str, bytes)) or not list(options.tag_set) or
+      not all(isinstance(t, str) and t for t in options.tag_set)):
+    raise ConfigurationError(
+        f'tag_set must be a non-empty list of tags, got {options.tag_set!r}. '
+        "TF Serving loads tag_set=['serve'] unless told otherwise.")
+  if not isinstance(options.model_name, str):
+    raise ConfigurationError(
+        f'model_name must be a string, got {options.model_name!r}.')
+  if not _is_int(options.seed):
+    raise ConfigurationError(f'seed must be an integer, got {options.seed!r}.')
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _dumps_optional(value: Optional[Sequence[str]]) -> Optional[str]:
+  return None if value is None else json_utils.dumps(list(value))
+
+
+def _loads_optional(value: Optional[str]) -> Optional[List[Any]]:
+  if value in (None, '', 'null'):
+    return None
+  return json_utils.loads(value)

@@ -1,0 +1,109 @@
+"""Demo: CsvExampleGen -> Trainer -> ModelWarmer -> Pusher, on a click dataset.
+
+  python -m pipelines.demo_pipeline [--runner local|beam] [--root runs/demo]
+
+Runs with LocalDagRunner (default) or BeamDagRunner on SQLite ML Metadata, then
+prints where the pushed model is and what its warmup file holds.
+"""
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+# pylint: disable=g-import-not-at-top
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.orchestration import metadata
+
+from tfx_warmup import ModelWarmer
+from tfx_warmup import warmup_file
+
+PIPELINE_NAME = 'tfx-warmup-demo'
+_HERE = os.path.dirname(os.path.abspath(__file__))
+DATA_ROOT = os.path.join(_HERE, 'data')
+MODULE_FILE = os.path.join(_HERE, 'trainer_module.py')
+
+
+def create_pipeline(pipeline_root: str, serving_model_dir: str,
+                    metadata_path: Optional[str] = None,
+                    data_root: str = DATA_ROOT, module_file: str = MODULE_FILE,
+                    beam_pipeline_args: Optional[List[str]] = None,
+                    train_steps: int = 300) -> tfx.dsl.Pipeline:
+  """The demo pipeline; the ModelWarmer lines are the whole integration."""
+  example_gen = tfx.components.CsvExampleGen(input_base=data_root)
+  trainer = tfx.components.Trainer(
+      module_file=module_file,
+      examples=example_gen.outputs['examples'],
+      train_args=tfx.proto.TrainArgs(num_steps=train_steps),
+      eval_args=tfx.proto.EvalArgs(num_steps=20))
+  warmer = ModelWarmer(
+      model=trainer.outputs['model'],
+      examples=example_gen.outputs['examples'],
+      num_examples=64,
+      batch_sizes=[1, 8, 32])
+  pusher = tfx.components.Pusher(
+      model=warmer.outputs['warmed_model'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=serving_model_dir)))
+  return tfx.dsl.Pipeline(
+      pipeline_name=PIPELINE_NAME,
+      pipeline_root=pipeline_root,
+      components=[example_gen, trainer, warmer, pusher],
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+          if metadata_path else None),
+      beam_pipeline_args=beam_pipeline_args or ['--direct_num_workers=1'])
+
+
+def run(root: str, runner: str = 'local', **kwargs) -> str:
+  """Runs the demo under `root`; returns the pushed model's directory."""
+  metadata_path = os.path.join(root, 'metadata.sqlite')
+  pipeline = create_pipeline(
+      pipeline_root=os.path.join(root, 'pipeline'),
+      serving_model_dir=os.path.join(root, 'serving_model'),
+      metadata_path=metadata_path, **kwargs)
+  if runner == 'local':
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+  elif runner == 'beam':
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # pylint: disable=g-import-not-at-top
+    BeamDagRunner().run(pipeline)
+  else:
+    raise ValueError(f"runner must be 'local' or 'beam', got {runner!r}")
+  return pushed_model_dir(metadata_path)
+
+
+def pushed_model_dir(metadata_path: str) -> str:
+  """The newest pushed model recorded in ML Metadata."""
+  config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+  with metadata.Metadata(config) as store:
+    pushed = [a for a in store.store.get_artifacts_by_type('PushedModel')
+              if a.state == metadata_store_pb2.Artifact.LIVE and
+              a.custom_properties['pushed'].int_value == 1]
+  if not pushed:
+    raise RuntimeError(f'No model was pushed (metadata at {metadata_path}).')
+  newest = max(pushed, key=lambda a: a.id)
+  return newest.custom_properties['pushed_destination'].string_value
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--runner', choices=('local', 'beam'), default='local')
+  parser.add_argument('--root', default=os.path.join('runs', 'demo'),
+                      help='where pipeline outputs, metadata and the pushed model go')
+  args = parser.parse_args(argv)
+  pushed = run(os.path.abspath(args.root), args.runner)
+  summary = warmup_file.summarize(
+      warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
+  print(f'\nPushed warmed model: {pushed}')
+  print(f'Warmup file: {warmup_file.warmup_file_path(pushed)}\n')
+  print(warmup_file.format_summary(summary))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

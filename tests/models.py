@@ -1,0 +1,165 @@
+"""Small SavedModels and Examples built by tests (and benchmarks), never committed.
+
+The examples carry: age (float, 1), hours (int64, 1), color (bytes, 1),
+embedding (float, 3), history (int64, variable length) and label (int64, 1).
+"""
+
+import os
+import random
+from typing import Dict, List, Sequence
+
+import tensorflow as tf
+from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
+
+COLORS = ('red', 'green', 'blue')
+
+
+def make_example(rng: random.Random) -> tf.train.Example:
+  features = {
+      'age': tf.train.Feature(float_list=tf.train.FloatList(value=[rng.uniform(18, 90)])),
+      'hours': tf.train.Feature(int64_list=tf.train.Int64List(value=[rng.randint(0, 80)])),
+      'color': tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[rng.choice(COLORS).encode()])),
+      'embedding': tf.train.Feature(float_list=tf.train.FloatList(
+          value=[rng.gauss(0, 1) for _ in range(3)])),
+      'history': tf.train.Feature(int64_list=tf.train.Int64List(
+          value=[rng.randint(0, 9) for _ in range(rng.randint(1, 5))])),
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[rng.randint(0, 1)])),
+  }
+  return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def make_examples(count: int, seed: int = 0) -> List[tf.train.Example]:
+  rng = random.Random(seed)
+  return [make_example(rng) for _ in range(count)]
+
+
+def write_examples_artifact(uri: str, splits: Dict[str, Sequence[bytes]],
+                            gzip: bool = True, shards: int = 1
+                            ) -> standard_artifacts.Examples:
+  """An Examples artifact laid out as ExampleGen writes it (Split-<name>/ shards)."""
+  for split, records in splits.items():
+    split_dir = os.path.join(uri, f'Split-{split}')
+    os.makedirs(split_dir, exist_ok=True)
+    options = tf.io.TFRecordOptions(compression_type='GZIP' if gzip else '')
+    for shard in range(shards):
+      name = f'data_tfrecord-{shard:05d}-of-{shards:05d}' + ('.gz' if gzip else '')
+      with tf.io.TFRecordWriter(os.path.join(split_dir, name), options) as writer:
+        for record in list(records)[shard::shards]:
+          writer.write(record)
+  artifact = standard_artifacts.Examples()
+  artifact.uri = uri
+  artifact.split_names = artifact_utils.encode_split_names(list(splits))
+  return artifact
+
+
+def model_artifact(uri: str) -> standard_artifacts.Model:
+  artifact = standard_artifacts.Model()
+  artifact.uri = uri
+  return artifact
+
+
+def build_tf1_model(export_dir: str) -> str:
+  """A TF1-builder (Estimator-style) model: classify, regress and predict signatures.
+
+  All three read serialized tf.Examples from one placeholder; 'color' is looked
+  up in a vocabulary file shipped as a SavedModel asset.
+  """
+  vocab = os.path.join(os.path.dirname(export_dir.rstrip('/')), 'colors.txt')
+  os.makedirs(os.path.dirname(vocab), exist_ok=True)
+  with open(vocab, 'w') as f:
+    f.write('\n'.join(COLORS) + '\n')
+  with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as sess:
+    serialized = tf.compat.v1.placeholder(tf.string, [None], name='tf_example')
+    parsed = tf.io.parse_example(serialized, {
+        'age': tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+        'hours': tf.io.FixedLenFeature([1], tf.int64, default_value=[0]),
+        'color': tf.io.FixedLenFeature([1], tf.string, default_value=['']),
+    })
+    vocab_tensor = tf.constant(vocab, name='color_vocab')
+    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, vocab_tensor)
+    table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+        vocab_tensor, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+        tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), default_value=-1)
+    color_id = tf.cast(table.lookup(parsed['color']), tf.float32)
+    weights = tf.compat.v1.get_variable(
+        'weights', initializer=tf.constant([[0.03], [0.01], [0.5]]))
+    bias = tf.compat.v1.get_variable('bias', initializer=tf.constant(-1.0))
+    x = tf.concat([parsed['age'], tf.cast(parsed['hours'], tf.float32), color_id], 1)
+    logits = tf.matmul(x, weights) + bias
+    probability = tf.sigmoid(logits)
+    scores = tf.concat([1 - probability, probability], 1)
+    classes = tf.tile(tf.constant([['0', '1']]), [tf.shape(scores)[0], 1])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sig = tf.compat.v1.saved_model.signature_def_utils
+    builder = tf.compat.v1.saved_model.Builder(export_dir)
+    builder.add_meta_graph_and_variables(
+        sess, [tf.saved_model.SERVING],
+        signature_def_map={
+            'classify': sig.classification_signature_def(serialized, classes, scores),
+            'regress': sig.regression_signature_def(serialized, tf.squeeze(logits, 1)),
+            'serving_default': sig.predict_signature_def(
+                {'examples': serialized},
+                {'probabilities': probability, 'logits': logits}),
+        },
+        assets_collection=tf.compat.v1.get_collection(
+            tf.compat.v1.GraphKeys.ASSET_FILEPATHS),
+        main_op=tf.compat.v1.tables_initializer())
+    builder.save()
+  return export_dir
+
+
+def _keras():
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  return tf_keras
+
+
+RAW_FEATURE_SPEC = {
+    'age': tf.io.FixedLenFeature([1], tf.float32),
+    'hours': tf.io.FixedLenFeature([1], tf.int64),
+    'color': tf.io.FixedLenFeature([1], tf.string),
+    'embedding': tf.io.FixedLenFeature([3], tf.float32),
+    'history': tf.io.VarLenFeature(tf.int64),
+}
+
+
+def build_keras_model(export_dir: str) -> str:
+  """A tf_keras model with raw inputs (float, int64, string; [-1,1], [-1,3], [-1,-1]).
+
+  Signatures: 'serving_default' parses serialized tf.Examples; 'predict_raw'
+  takes the named tensors directly, as Keras clients send them.
+  """
+  keras = _keras()
+  inputs = {
+      'age': keras.Input(shape=(1,), dtype=tf.float32, name='age'),
+      'hours': keras.Input(shape=(1,), dtype=tf.int64, name='hours'),
+      'color': keras.Input(shape=(1,), dtype=tf.string, name='color'),
+      'embedding': keras.Input(shape=(3,), dtype=tf.float32, name='embedding'),
+      'history': keras.Input(shape=(None,), dtype=tf.int64, name='history'),
+  }
+  color = keras.layers.StringLookup(vocabulary=list(COLORS), output_mode='one_hot')(
+      inputs['color'])
+  history = keras.layers.Lambda(
+      lambda h: tf.reduce_sum(tf.cast(h, tf.float32), axis=1, keepdims=True))(
+          inputs['history'])
+  hours = keras.layers.Lambda(lambda h: tf.cast(h, tf.float32))(inputs['hours'])
+  x = keras.layers.Concatenate()([inputs['age'], hours, color, inputs['embedding'], history])
+  x = keras.layers.Dense(8, activation='relu')(x)
+  output = keras.layers.Dense(1, activation='sigmoid', name='probability')(x)
+  model = keras.Model(inputs, output)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name='examples')])
+  def serve_examples(examples):
+    features = tf.io.parse_example(examples, RAW_FEATURE_SPEC)
+    features['history'] = tf.sparse.to_dense(features['history'])
+    return {'probabilities': model(features)}
+
+  @tf.function(input_signature=[{k: tf.TensorSpec(v.shape, v.dtype, name=k)
+                                 for k, v in inputs.items()}])
+  def serve_raw(features):
+    return {'probabilities': model(features)}
+
+  tf.saved_model.save(model, export_dir, signatures={
+      'serving_default': serve_examples, 'predict_raw': serve_raw})
+  return export_dir
