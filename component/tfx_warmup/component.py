@@ -63,12 +63,15 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       ConfigurationError: a parameter that can never work.
     """
     options = options_lib.WarmupOptions(
-        num_examples=num_examples,
-        splits=list(splits) if splits is not None else None,
-        signature_names=list(signature_names) if signature_names is not None else None,
-        batch_sizes=tuple(batch_sizes), tag_set=tuple(tag_set),
-        model_name=model_name, seed=seed)
+        num_examples=num_examples, splits=_as_list(splits),
+        signature_names=_as_list(signature_names), batch_sizes=_as_list(batch_sizes),
+        tag_set=_as_list(tag_set), model_name=model_name, seed=seed)
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),
         **options.to_exec_properties()))
+
+
+def _as_list(value):
+  """Lists and tuples become lists; anything else is left for validation to refuse."""
+  return list(value) if isinstance(value, (list, tuple)) else value

@@ -382,8 +382,8 @@ def _fill_classifications(signature, outputs: Dict[str, np.ndarray], num_example
     entry = result.classifications.add()
     for c in range(num_classes):
       label = entry.classes.add()
-      if classes is not None:
-        label.label = classes[i, c]
+      if classes is not None:  # A proto `string`; TF Serving's C++ never checks UTF-8.
+        label.label = classes[i, c].decode('utf-8', 'replace')
       if scores is not None:
         label.score = float(scores[i, c])
 

@@ -1,0 +1,136 @@
+"""The executor on fake artifacts pointing at SavedModels built by the fixtures."""
+
+import json
+import os
+import shutil
+
+import pytest
+from tfx.types import standard_artifacts
+
+from tests import models
+from tfx_warmup import component_spec as spec
+from tfx_warmup import executor
+from tfx_warmup import replay
+from tfx_warmup import warmup_file
+from tfx_warmup.errors import ConversionError, RecordBudgetError
+from tfx_warmup.options import WarmupOptions
+from tfx_warmup.warmup_file import RecordKey
+
+
+@pytest.fixture(scope='module')
+def examples_artifact(tmp_path_factory, examples):
+  serialized = [e.SerializeToString() for e in examples]
+  return models.write_examples_artifact(
+      str(tmp_path_factory.mktemp('examples')),
+      {'train': serialized[:120], 'eval': serialized[120:]}, shards=2)
+
+
+def _run(model_uri, examples_artifact, out_uri, **options):
+  warmed = standard_artifacts.Model()
+  warmed.uri = out_uri
+  executor.Executor().Do(
+      {spec.MODEL_KEY: [models.model_artifact(model_uri)],
+       spec.EXAMPLES_KEY: [examples_artifact]},
+      {spec.WARMED_MODEL_KEY: [warmed]},
+      WarmupOptions(**options).to_exec_properties())
+  return warmed
+
+
+def _model_root(model_dir):
+  return os.path.dirname(model_dir)  # The fixtures build <root>/Format-Serving.
+
+
+def test_warmed_model_keeps_the_layout_and_replays(tf1_model_dir, examples_artifact, tmp_path):
+  warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
+                num_examples=8, batch_sizes=[1, 4])
+  out_dir = os.path.join(warmed.uri, 'Format-Serving')
+  assert sorted(os.listdir(warmed.uri)) == ['Format-Serving']
+  assert sorted(os.listdir(out_dir)) == ['assets', 'assets.extra', 'saved_model.pb', 'variables']
+  path = warmup_file.warmup_file_path(out_dir)
+  with open(path, 'rb') as f:
+    assert f.read(2) != b'\x1f\x8b'  # Not gzip: TF Serving reads plain TFRecords only.
+  result = replay.replay_warmup(out_dir)
+  assert result.summary == {RecordKey(k, s, b): n
+                            for k, s in (('classify', 'classify'), ('predict', 'serving_default'),
+                                         ('regress', 'regress'))
+                            for b, n in ((1, 8), (4, 2))}
+  props = warmed.mlmd_artifact.custom_properties
+  assert props[spec.RECORD_COUNT_PROPERTY].int_value == 30
+  assert json.loads(props[spec.SIGNATURES_WARMED_PROPERTY].string_value) == [
+      'classify', 'regress', 'serving_default']
+  assert json.loads(props[spec.SIGNATURES_SKIPPED_PROPERTY].string_value) == {}
+  assert json.loads(props[spec.BATCH_SIZES_PROPERTY].string_value) == [1, 4]
+  assert json.loads(props[spec.SPLITS_PROPERTY].string_value) == ['eval']
+  assert props[spec.SEED_PROPERTY].int_value == 0
+
+
+def test_sampled_examples_come_from_the_chosen_split(tf1_model_dir, examples_artifact,
+                                                     examples, tmp_path):
+  warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
+                num_examples=500, splits=['train'], signature_names=['serving_default'])
+  records = warmup_file.read_warmup_file(
+      warmup_file.warmup_file_path(os.path.join(warmed.uri, 'Format-Serving')))
+  sent = {r.predict_log.request.inputs['examples'].string_val[0] for r in records}
+  assert sent == {e.SerializeToString() for e in examples[:120]}
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_does_not(
+    keras_model_dir, examples_artifact, tmp_path):
+  def warmup_bytes(name, seed):
+    warmed = _run(_model_root(keras_model_dir), examples_artifact, str(tmp_path / name),
+                  num_examples=16, batch_sizes=[1, 8], seed=seed)
+    path = warmup_file.warmup_file_path(os.path.join(warmed.uri, 'Format-Serving'))
+    with open(path, 'rb') as f:
+      return f.read()
+  first = warmup_bytes('a', 0)
+  assert first == warmup_bytes('b', 0)
+  assert first != warmup_bytes('c', 1)
+
+
+def test_keras_raw_signature_is_warmed(keras_model_dir, examples_artifact, tmp_path):
+  warmed = _run(_model_root(keras_model_dir), examples_artifact, str(tmp_path / 'out'),
+                num_examples=4, batch_sizes=[2])
+  result = replay.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
+  assert result.summary == {RecordKey('predict', 'predict_raw', 2): 2,
+                            RecordKey('predict', 'serving_default', 2): 2}
+
+
+def test_existing_warmup_file_is_replaced(tf1_model_dir, examples_artifact, tmp_path):
+  source = tmp_path / 'src'
+  shutil.copytree(tf1_model_dir, source / 'Format-Serving')
+  stale = warmup_file.warmup_file_path(str(source / 'Format-Serving'))
+  os.makedirs(os.path.dirname(stale))
+  with open(stale, 'wb') as f:
+    f.write(b'stale, not even a TFRecord')
+  warmed = _run(str(source), examples_artifact, str(tmp_path / 'out'),
+                num_examples=2, signature_names=['regress'])
+  result = replay.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
+  assert result.summary == {RecordKey('regress', 'regress', 1): 2}
+
+
+def test_estimator_export_layout_is_found(tf1_model_dir, examples_artifact, tmp_path):
+  source = tmp_path / 'src'
+  shutil.copytree(tf1_model_dir, source / 'Format-Serving' / 'export' / 'chicago' / '1700000000')
+  warmed = _run(str(source), examples_artifact, str(tmp_path / 'out'),
+                num_examples=2, signature_names=['regress'])
+  assert os.path.exists(os.path.join(warmed.uri, 'Format-Serving', 'saved_model.pb'))
+
+
+def test_failure_leaves_no_output(keras_model_dir, tmp_path):
+  no_history = [e for e in models.make_examples(8)]
+  for e in no_history:
+    del e.features.feature['history']
+  artifact = models.write_examples_artifact(
+      str(tmp_path / 'examples'), {'eval': [e.SerializeToString() for e in no_history]})
+  out = tmp_path / 'out'
+  out.mkdir()
+  with pytest.raises(ConversionError, match="needs feature 'history'"):
+    _run(_model_root(keras_model_dir), artifact, str(out), num_examples=4)
+  assert os.listdir(out) == []
+
+
+def test_over_budget_fails_before_reading(tf1_model_dir, examples_artifact, tmp_path):
+  with pytest.raises(RecordBudgetError, match='needs 1200 warmup records'):
+    _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
+         num_examples=400)
+  assert not os.path.exists(tmp_path / 'out')

@@ -1,0 +1,144 @@
+"""How each signature is called: Classify, Regress, serialized or raw Predict, or skipped."""
+
+import pytest
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tfx.proto import example_gen_pb2
+
+from tfx_warmup import signatures
+from tfx_warmup.errors import ModelError
+from tfx_warmup.signatures import RequestKind
+
+_SEQUENCE_EXAMPLE = example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
+_EXAMPLE = example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
+
+
+def _signature(method, inputs, outputs=('out',)):
+  sig = meta_graph_pb2.SignatureDef(method_name=method)
+  for key, (dtype, shape) in inputs.items():
+    info = sig.inputs[key]
+    info.name, info.dtype = f'{key}:0', dtype
+    if shape is None:
+      info.tensor_shape.unknown_rank = True
+    else:
+      for d in shape:
+        info.tensor_shape.dim.add(size=d)
+  for key in outputs:
+    sig.outputs[key].name = f'{key}:0'
+  return sig
+
+
+def test_tf1_model_plans_classify_regress_and_serialized_predict(tf1_model_dir):
+  plan = signatures.plan_signatures(tf1_model_dir, ['serve'])
+  assert {p.name: p.kind for p in plan.usable} == {
+      'classify': RequestKind.CLASSIFY,
+      'regress': RequestKind.REGRESS,
+      'serving_default': RequestKind.PREDICT_SERIALIZED,
+  }
+  assert plan.skipped == {}
+
+
+def test_keras_model_plans_raw_tensor_predict_with_each_input(keras_model_dir):
+  plan = signatures.plan_signatures(keras_model_dir, ['serve'])
+  raw = {p.name: p for p in plan.usable}['predict_raw']
+  assert raw.kind == RequestKind.PREDICT_TENSORS
+  assert {i.key: (i.dtype, i.shape) for i in raw.inputs} == {
+      'age': (types_pb2.DT_FLOAT, (-1, 1)),
+      'hours': (types_pb2.DT_INT64, (-1, 1)),
+      'color': (types_pb2.DT_STRING, (-1, 1)),
+      'embedding': (types_pb2.DT_FLOAT, (-1, 3)),
+      'history': (types_pb2.DT_INT64, (-1, -1)),
+  }
+  assert '__saved_model_init_op' not in plan.skipped
+
+
+@pytest.mark.parametrize('method,inputs,outputs,kind', [
+    (signatures.CLASSIFY_METHOD, {'inputs': (types_pb2.DT_STRING, (-1,))},
+     ('classes', 'scores'), RequestKind.CLASSIFY),
+    (signatures.REGRESS_METHOD, {'inputs': (types_pb2.DT_STRING, None)},
+     ('outputs',), RequestKind.REGRESS),
+    (signatures.PREDICT_METHOD, {'examples': (types_pb2.DT_STRING, None)},
+     ('out',), RequestKind.PREDICT_SERIALIZED),
+    # The Classify API cannot feed a float input: TF Serving clients use Predict.
+    (signatures.CLASSIFY_METHOD, {'inputs': (types_pb2.DT_FLOAT, (-1, 4))},
+     ('scores',), RequestKind.PREDICT_TENSORS),
+    # A classify-method signature whose input is not named 'inputs'.
+    (signatures.CLASSIFY_METHOD, {'examples': (types_pb2.DT_STRING, (-1,))},
+     ('scores',), RequestKind.PREDICT_SERIALIZED),
+    (signatures.PREDICT_METHOD, {'ids': (types_pb2.DT_INT32, (-1, -1)),
+                                 'text': (types_pb2.DT_STRING, (-1, 1))},
+     ('out',), RequestKind.PREDICT_TENSORS),
+])
+def test_request_kind_follows_tf_serving_apis(method, inputs, outputs, kind):
+  plan = signatures.plan_signature('s', _signature(method, inputs, outputs), _EXAMPLE)
+  assert plan.kind == kind
+
+
+@pytest.mark.parametrize('inputs,reason', [
+    ({}, 'takes no inputs'),
+    ({'x': (types_pb2.DT_FLOAT, ())}, 'scalar'),
+    ({'x': (types_pb2.DT_FLOAT, (-1, -1, 3))}, 'only [-1]'),
+    ({'x': (types_pb2.DT_COMPLEX64, (-1,))}, 'DT_COMPLEX64'),
+    ({'x': (types_pb2.DT_FLOAT, (2, 3)), 'y': (types_pb2.DT_FLOAT, (4,))},
+     'different batch sizes'),
+])
+def test_unusable_signatures_are_skipped_with_a_reason(inputs, reason):
+  result = signatures.plan_signature(
+      's', _signature(signatures.PREDICT_METHOD, inputs), _EXAMPLE)
+  assert isinstance(result, str) and reason in result
+
+
+def test_sparse_input_is_skipped():
+  sig = meta_graph_pb2.SignatureDef(method_name=signatures.PREDICT_METHOD)
+  sig.inputs['ids'].coo_sparse.values_tensor_name = 'v:0'
+  assert 'sparse' in signatures.plan_signature('s', sig, _EXAMPLE)
+
+
+def test_fixed_batch_dimension_is_the_only_batch_size():
+  plan = signatures.plan_signature(
+      's', _signature(signatures.PREDICT_METHOD, {'x': (types_pb2.DT_FLOAT, (4, 3))}),
+      _EXAMPLE)
+  assert plan.fixed_batch_size == 4
+  assert plan.batch_sizes([1, 8]) == [4]
+
+
+def test_sequence_example_payload_only_allows_serialized_predict():
+  serialized = _signature(signatures.PREDICT_METHOD, {'examples': (types_pb2.DT_STRING, (-1,))})
+  raw = _signature(signatures.PREDICT_METHOD, {'x': (types_pb2.DT_FLOAT, (-1,))})
+  assert signatures.plan_signature('a', serialized, _SEQUENCE_EXAMPLE).kind == (
+      RequestKind.PREDICT_SERIALIZED)
+  assert 'FORMAT_TF_SEQUENCE_EXAMPLE' in signatures.plan_signature('b', raw, _SEQUENCE_EXAMPLE)
+
+
+def test_requested_signature_missing_names_the_available_ones(tf1_model_dir):
+  with pytest.raises(ModelError, match=r"\['nope'\] not found.*'classify', 'regress'"):
+    signatures.plan_signatures(tf1_model_dir, ['serve'], ['nope'])
+
+
+def test_requested_subset_is_planned_alone(tf1_model_dir):
+  plan = signatures.plan_signatures(tf1_model_dir, ['serve'], ['regress'])
+  assert [p.name for p in plan.usable] == ['regress']
+
+
+def test_wrong_tag_set_names_the_available_tag_sets(tf1_model_dir):
+  with pytest.raises(ModelError, match=r"tag set \['gpu', 'serve'\].*\[\['serve'\]\]"):
+    signatures.plan_signatures(tf1_model_dir, ['serve', 'gpu'])
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path):
+  with pytest.raises(ModelError, match='No SavedModel directory'):
+    signatures.plan_signatures(str(tmp_path / 'nothing'), ['serve'])
+
+
+def test_no_usable_signature_lists_each_reason(tmp_path):
+  class Scalar(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+    def scalar(self, x):
+      return {'y': x * 2}
+
+  module = Scalar()
+  tf.saved_model.save(module, str(tmp_path), signatures={'only': module.scalar})
+  with pytest.raises(ModelError, match=r"No signature .* 'only': input 'x' is a scalar"):
+    signatures.plan_signatures(str(tmp_path), ['serve'])
