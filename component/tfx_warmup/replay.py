@@ -134,26 +134,22 @@ class Servable:
 
   def classify(self, request: classification_pb2.ClassificationRequest
                ) -> classification_pb2.ClassificationResponse:
-    name, signature = self._lookup(request.model_spec.signature_name)
-    input_name, output_names = _classification_tensors(signature)
-    response = classification_pb2.ClassificationResponse()
-    _set_model_spec(response.model_spec, request.model_spec.name, name)
-    examples = _serialized_examples(request.input)
-    outputs = self._session_run({input_name: examples}, output_names)
-    _fill_classifications(signature, dict(zip(output_names, outputs)),
-                          len(examples), response.result)
-    return response
+    return self._one_shot(request, _classification_tensors, _fill_classifications,
+                          classification_pb2.ClassificationResponse())
 
   def regress(self, request: regression_pb2.RegressionRequest
               ) -> regression_pb2.RegressionResponse:
+    return self._one_shot(request, _regression_tensors, _fill_regressions,
+                          regression_pb2.RegressionResponse())
+
+  def _one_shot(self, request, tensors, fill, response):
+    """TF Serving's one-shot path: validate, feed the serialized examples, post-process."""
     name, signature = self._lookup(request.model_spec.signature_name)
-    input_name, output_names = _regression_tensors(signature)
-    response = regression_pb2.RegressionResponse()
+    input_name, output_names = tensors(signature)
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     examples = _serialized_examples(request.input)
     outputs = self._session_run({input_name: examples}, output_names)
-    _fill_regressions(signature, dict(zip(output_names, outputs)), len(examples),
-                      response.result)
+    fill(signature, dict(zip(output_names, outputs)), len(examples), response.result)
     return response
 
   def _lookup(self, signature_name: str) -> Tuple[str, meta_graph_pb2.SignatureDef]:
