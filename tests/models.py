@@ -163,3 +163,20 @@ def build_keras_model(export_dir: str) -> str:
   tf.saved_model.save(model, export_dir, signatures={
       'serving_default': serve_examples, 'predict_raw': serve_raw})
   return export_dir
+
+
+def build_keras3_model(export_dir: str, use_export: bool) -> str:
+  """A Keras 3 model on the 'embedding' feature, exported one of two ways.
+
+  use_export=False is the trap: tf.saved_model.save of a Keras 3 model loads
+  in TF Serving but every request fails ("Could not find variable").
+  use_export=True is the fix: model.export (Keras 3's ExportArchive).
+  """
+  import keras  # pylint: disable=g-import-not-at-top  (Keras 3, beside tf_keras)
+  inputs = keras.Input(shape=(3,), name='embedding')
+  model = keras.Model(inputs, keras.layers.Dense(2, name='dense')(inputs))
+  if use_export:
+    model.export(export_dir)
+  else:
+    tf.saved_model.save(model, export_dir)
+  return export_dir

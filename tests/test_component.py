@@ -30,13 +30,13 @@ def test_construction_with_defaults():
   assert warmer.exec_properties == {
       spec.NUM_EXAMPLES_KEY: 64, spec.SPLITS_KEY: None, spec.SIGNATURE_NAMES_KEY: None,
       spec.BATCH_SIZES_KEY: '[1]', spec.TAG_SET_KEY: '["serve"]', spec.MODEL_NAME_KEY: '',
-      spec.SEED_KEY: 0}
+      spec.SEED_KEY: 0, spec.VALIDATE_KEY: 1, spec.MEASURE_KEY: 1}
 
 
 def test_exec_properties_round_trip():
   options = WarmupOptions(num_examples=5, splits=['eval'], signature_names=['a', 'b'],
                           batch_sizes=(1, 16), tag_set=('serve', 'gpu'), model_name='m',
-                          seed=9)
+                          seed=9, validate=False, measure=False)
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
@@ -48,6 +48,7 @@ def test_exec_properties_round_trip():
     ({'splits': 'eval'}, 'splits must be None or a non-empty list'),
     ({'signature_names': []}, 'signature_names must be None or a non-empty list'),
     ({'tag_set': []}, 'tag_set must be a non-empty list'),
+    ({'validate': 'yes'}, 'validate must be True or False'),
 ])
 def test_impossible_settings_fail_when_the_pipeline_is_built(kwargs, message):
   model, examples = _channels()

@@ -4,7 +4,6 @@ import os
 import re
 
 import pytest
-import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from pipelines import demo_pipeline
@@ -17,7 +16,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _check_pushed_model(pushed: str) -> None:
   path = warmup_file.warmup_file_path(pushed)
-  raw = list(tf.compat.v1.io.tf_record_iterator(path))  # Fails on a compressed file.
+  raw = list(warmup_file.read_records(path))  # Fails on a compressed file.
   records = [prediction_log_pb2.PredictionLog.FromString(r) for r in raw]
   assert 0 < len(records) <= 1000
   usable = {p.name for p in signatures.plan_signatures(pushed, ['serve']).usable}

@@ -26,6 +26,7 @@ def examples_artifact(tmp_path_factory, examples):
 
 
 def _run(model_uri, examples_artifact, out_uri, **options):
+  options.setdefault('measure', False)  # Measuring starts two processes; tested below.
   warmed = standard_artifacts.Model()
   warmed.uri = out_uri
   executor.Executor().Do(
@@ -44,7 +45,7 @@ def test_warmed_model_keeps_the_layout_and_replays(tf1_model_dir, examples_artif
   warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
                 num_examples=8, batch_sizes=[1, 4])
   out_dir = os.path.join(warmed.uri, 'Format-Serving')
-  assert sorted(os.listdir(warmed.uri)) == ['Format-Serving']
+  assert sorted(os.listdir(warmed.uri)) == ['Format-Serving', 'warmup_report.json']
   assert sorted(os.listdir(out_dir)) == ['assets', 'assets.extra', 'saved_model.pb', 'variables']
   path = warmup_file.warmup_file_path(out_dir)
   with open(path, 'rb') as f:
@@ -134,3 +135,95 @@ def test_over_budget_fails_before_reading(tf1_model_dir, examples_artifact, tmp_
     _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
          num_examples=400)
   assert not os.path.exists(tmp_path / 'out')
+
+
+def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp_path):
+  warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
+                num_examples=8, batch_sizes=[1, 4], measure=True)
+  with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
+    report = json.load(f)
+  assert report['warmup_file']['records'] == 30
+  assert report['validation']['records'] == 30
+  cold_start = report['cold_start']
+  assert {(r['signature'], r['batch_size']) for r in cold_start['requests']} == {
+      (s, b) for s in ('classify', 'regress', 'serving_default') for b in (1, 4)}
+  for row in cold_start['requests']:
+    assert 0 < row['steady_p50_ms'] <= row['steady_p99_ms']
+    assert row['first_ms_without_warmup'] > 0 and row['first_ms_with_warmup'] > 0
+  assert cold_start['replay_records'] == 30
+  props = warmed.mlmd_artifact.custom_properties
+  assert props[spec.VALIDATED_PROPERTY].int_value == 1
+  assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY].double_value == (
+      cold_start['max_first_ms_without_warmup'])
+  assert props[spec.FIRST_MS_WITH_WARMUP_PROPERTY].double_value > 0
+  assert props[spec.REPLAY_SECONDS_PROPERTY].double_value > 0
+
+
+def test_live_requests_are_held_back_from_the_warmup_file(tf1_model_dir, examples_artifact,
+                                                          tmp_path):
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  plan = signatures_for(tf1_model_dir, 'serving_default')
+  paths = {name: str(tmp_path / name) for name in ('warmup', 'live')}
+  with beam.Pipeline() as pipeline:
+    executor._write_requests(pipeline, examples_artifact, ['eval'], plan,
+                             WarmupOptions(num_examples=10, batch_sizes=[1, 2]),
+                             paths['warmup'], paths['live'])
+  sent = {name: [v for r in warmup_file.read_warmup_file(path)
+                 for v in r.predict_log.request.inputs['examples'].string_val]
+          for name, path in paths.items()}
+  assert len(set(sent['warmup'])) == 10
+  assert len(warmup_file.read_warmup_file(paths['live'])) == 2  # One per batch size.
+  assert not set(sent['warmup']) & set(sent['live'])
+
+
+def signatures_for(model_dir, name):
+  from tfx_warmup import signatures  # pylint: disable=g-import-not-at-top
+  return signatures.plan_signatures(model_dir, ['serve'], [name]).usable
+
+
+def test_measurement_is_skipped_without_held_back_examples(tf1_model_dir, examples_artifact,
+                                                           tmp_path):
+  warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
+                num_examples=100, signature_names=['regress'], measure=True)
+  with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
+    assert 'no examples beyond the warmup sample' in json.load(f)['cold_start']['skipped']
+  assert spec.FIRST_MS_WITH_WARMUP_PROPERTY not in warmed.mlmd_artifact.custom_properties
+
+
+@pytest.fixture(scope='module')
+def keras3_examples_artifact(tmp_path_factory, examples):
+  # The trap model's signature input is called 'inputs'; give the data both names.
+  records = []
+  for example in examples[:40]:
+    copy = type(example)()
+    copy.CopyFrom(example)
+    copy.features.feature['inputs'].CopyFrom(example.features.feature['embedding'])
+    records.append(copy.SerializeToString())
+  return models.write_examples_artifact(str(tmp_path_factory.mktemp('k3')), {'eval': records})
+
+
+def test_keras3_trap_model_is_refused_with_the_fix_and_nothing_written(
+    keras3_examples_artifact, tmp_path):
+  models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=False)
+  out = tmp_path / 'out'
+  out.mkdir()
+  with pytest.raises(replay.WarmupReplayError) as error:
+    _run(str(tmp_path / 'model'), keras3_examples_artifact, str(out), num_examples=4)
+  message = str(error.value)
+  assert 'FAILED_PRECONDITION' in message and 'Could not find variable' in message
+  assert 'model.export' in message and 'ExportArchive' in message
+  assert os.listdir(out) == []
+
+
+def test_keras3_exported_model_is_accepted(keras3_examples_artifact, tmp_path):
+  models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=True)
+  warmed = _run(str(tmp_path / 'model'), keras3_examples_artifact, str(tmp_path / 'out'),
+                num_examples=4)
+  assert warmed.mlmd_artifact.custom_properties[spec.VALIDATED_PROPERTY].int_value == 1
+
+
+def test_validation_is_what_refuses_the_trap(keras3_examples_artifact, tmp_path):
+  models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=False)
+  warmed = _run(str(tmp_path / 'model'), keras3_examples_artifact, str(tmp_path / 'out'),
+                num_examples=4, validate=False)
+  assert warmed.mlmd_artifact.custom_properties[spec.VALIDATED_PROPERTY].int_value == 0

@@ -146,6 +146,43 @@ def test_tf_serving_refusals(tf1_servable, examples, make_request, code, message
   assert message in error.value.message
 
 
+def test_method_name_check_is_off_by_default_as_in_tf_serving(tf1_model_dir):
+  """TF Serving runs Classify on any structurally valid signature unless
+  --enable_signature_method_name_check is set; the replica does the same."""
+  request = classification_pb2.ClassificationRequest(
+      model_spec=_spec('classify'), input=_input([tf.train.Example()]))
+  renamed = _with_method(tf1_model_dir, 'classify', tf.saved_model.PREDICT_METHOD_NAME)
+  with replay.load(renamed) as servable:
+    assert len(servable.classify(request).result.classifications) == 1
+  with replay.load(renamed, method_name_check=True) as servable:
+    with pytest.raises(replay.RequestError, match='INVALID_ARGUMENT: Expected classification '
+                       'signature method_name to be tensorflow/serving/classify. Was: '
+                       'tensorflow/serving/predict'):
+      servable.classify(request)
+
+
+def test_method_name_check_refuses_unknown_methods_in_predict(tf1_model_dir, examples):
+  renamed = _with_method(tf1_model_dir, 'serving_default', 'custom/method')
+  with replay.load(renamed, method_name_check=True) as servable:
+    with pytest.raises(replay.RequestError, match='INTERNAL: Expected prediction signature '
+                       'method_name to be one of .* Was: custom/method'):
+      servable.predict(_predict('', [examples[0].SerializeToString()]))
+
+
+def _with_method(model_dir, signature_name, method_name):
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  target = os.path.join(os.path.dirname(model_dir), f'{signature_name}-{method_name}'.replace('/', '_'))
+  if not os.path.exists(target):
+    shutil.copytree(model_dir, target)
+    path = os.path.join(target, 'saved_model.pb')
+    with open(path, 'rb') as f:
+      saved_model = saved_model_pb2.SavedModel.FromString(f.read())
+    saved_model.meta_graphs[0].signature_def[signature_name].method_name = method_name
+    with open(path, 'wb') as f:
+      f.write(saved_model.SerializeToString())
+  return target
+
+
 def test_wrong_input_dtype_is_refused(tf1_servable):
   request = predict_pb2.PredictRequest(model_spec=_spec('serving_default'))
   request.inputs['examples'].CopyFrom(tf.make_tensor_proto([1.0]))

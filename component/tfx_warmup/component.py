@@ -43,7 +43,9 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                batch_sizes: Sequence[int] = options_lib.DEFAULT_BATCH_SIZES,
                tag_set: Sequence[str] = options_lib.DEFAULT_TAG_SET,
                model_name: str = '',
-               seed: int = options_lib.DEFAULT_SEED):
+               seed: int = options_lib.DEFAULT_SEED,
+               validate: bool = True,
+               measure: bool = True):
     """Constructs a ModelWarmer.
 
     Args:
@@ -58,6 +60,10 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       tag_set: tags of the MetaGraph TF Serving loads.
       model_name: `model_spec.name` written into each request.
       seed: sampling seed; same inputs and seed give a byte-identical file.
+      validate: replay the warmup file in a replica of TF Serving before
+        anything is written; a record TF Serving would reject fails the run.
+      measure: measure first-request latency without and with warmup, in
+        fresh processes, on sampled examples the warmup file does not hold.
 
     Raises:
       ConfigurationError: a parameter that can never work.
@@ -65,7 +71,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
     options = options_lib.WarmupOptions(
         num_examples=num_examples, splits=_as_list(splits),
         signature_names=_as_list(signature_names), batch_sizes=_as_list(batch_sizes),
-        tag_set=_as_list(tag_set), model_name=model_name, seed=seed)
+        tag_set=_as_list(tag_set), model_name=model_name, seed=seed,
+        validate=validate, measure=measure)
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),

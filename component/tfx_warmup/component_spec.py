@@ -25,6 +25,8 @@ BATCH_SIZES_KEY = 'batch_sizes'
 TAG_SET_KEY = 'tag_set'
 MODEL_NAME_KEY = 'model_name'
 SEED_KEY = 'seed'
+VALIDATE_KEY = 'validate'
+MEASURE_KEY = 'measure'
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -33,6 +35,11 @@ SIGNATURES_SKIPPED_PROPERTY = 'warmup_skipped_signatures'
 BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
 SPLITS_PROPERTY = 'warmup_splits'
 SEED_PROPERTY = 'warmup_seed'
+VALIDATED_PROPERTY = 'warmup_validated'
+REPLAY_SECONDS_PROPERTY = 'warmup_replay_seconds'
+FIRST_MS_WITHOUT_WARMUP_PROPERTY = 'cold_start_first_request_ms_without_warmup'
+FIRST_MS_WITH_WARMUP_PROPERTY = 'cold_start_first_request_ms_with_warmup'
+STEADY_P50_MS_PROPERTY = 'steady_state_p50_ms'
 
 
 class ModelWarmerSpec(ComponentSpec):
@@ -46,6 +53,8 @@ class ModelWarmerSpec(ComponentSpec):
       TAG_SET_KEY: ExecutionParameter(type=str),
       MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
       SEED_KEY: ExecutionParameter(type=int),
+      VALIDATE_KEY: ExecutionParameter(type=int),
+      MEASURE_KEY: ExecutionParameter(type=int),
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -1,6 +1,7 @@
-"""ModelWarmer executor: sample examples, build warmup requests, write a warmed model."""
+"""ModelWarmer executor: sample, build requests, write, replay, measure."""
 
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Optional, Sequence
 
 import apache_beam as beam
 from absl import logging
@@ -11,12 +12,19 @@ from tfx.utils import json_utils
 from tfx.utils import path_utils
 
 from tfx_warmup import component_spec as spec
+from tfx_warmup import measure
+from tfx_warmup import replay
+from tfx_warmup import report as report_lib
 from tfx_warmup import sample
 from tfx_warmup import signatures
 from tfx_warmup import warmed_model
 from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
 from tfx_warmup.options import WarmupOptions
+
+# Sampled examples held back from the warmup file to act as live traffic when
+# measuring: a warmup file must not be judged on the requests it replays.
+NUM_LIVE_EXAMPLES = 32
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -25,7 +33,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
   TF Serving initialises each signature, fetch set and batch size lazily on its
   first request; it replays `assets.extra/tf_serving_warmup_requests` at load
   time so that cost is paid before traffic arrives. This executor builds that
-  file from a seeded sample of real examples.
+  file from a seeded sample of real examples, proves TF Serving would accept
+  it, and measures the first-request latency it removes.
   """
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
@@ -39,7 +48,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - examples: an `Examples` of serialized tf.Example or tf.SequenceExample.
       output_dict: Output dict from output key to a list of artifacts:
         - warmed_model: a `Model` holding the same SavedModel in the
-          Format-Serving layout, plus its warmup file. Pusher consumes it.
+          Format-Serving layout plus its warmup file (Pusher consumes it), and
+          `warmup_report.json` beside it.
       exec_properties: A dict of execution properties:
         - num_examples: how many examples to sample.
         - splits: JSON list of splits to sample; default 'eval' if present,
@@ -50,6 +60,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - tag_set: JSON list of tags selecting the MetaGraph TF Serving loads.
         - model_name: `model_spec.name` written into each request.
         - seed: sampling seed; same inputs and seed give the same file bytes.
+        - validate: 1 to replay the file in the TF Serving replica first.
+        - measure: 1 to measure first-request latency without/with warmup.
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
@@ -69,38 +81,97 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                         options.num_examples)
     splits = sample.choose_splits(examples, options.splits)
 
-    # 2-4. Sample, build the records and write them into a staged model copy.
-    destination = path_utils.serving_model_dir(warmed.uri)
-    with warmed_model.staged_copy(saved_model_dir, destination) as staging_dir:
-      warmup_path = warmup_file.warmup_file_path(staging_dir)
+    with warmed_model.staged_output(saved_model_dir, warmed.uri) as staged:
+      # 2-4. Sample with Beam, build the records, write them into the staged copy.
+      warmup_path = warmup_file.warmup_file_path(staged.model_dir)
+      live_path = os.path.join(staged.scratch_dir, 'live_requests')
       with self._make_beam_pipeline() as pipeline:
-        _ = (sample.read_examples(pipeline, examples, splits)
-             | 'SampleExamples' >> sample.SampleExamples(options.num_examples,
-                                                         options.seed)
-             | 'BuildWarmupRecords' >> beam.Map(
-                 warmup_requests.build_warmup_records, plans=plan.usable,
-                 batch_sizes=options.batch_sizes, model_name=options.model_name)
-             | 'WriteWarmupFile' >> beam.Map(
-                 lambda records: warmup_file.write_warmup_file(warmup_path, records)))
+        _write_requests(pipeline, examples, splits, plan.usable, options,
+                        warmup_path, live_path if options.measure else None)
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
-    logging.info('Warmup file for %s:\n%s', destination,
-                 warmup_file.format_summary(summary))
+      logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
 
-    # 5. Record what was warmed on the output artifact.
-    _record_properties(warmed, plan, summary, splits, options)
+      # 5. Replay the file as TF Serving would; any failure fails the run.
+      validation = _validate(staged.model_dir, options.tag_set) if options.validate else None
+
+      # 6. Measure the cold start it removes, in fresh processes.
+      cold_start = _measure(staged.model_dir, live_path, options.tag_set) if (
+          options.measure) else None
+
+      report = report_lib.build_report(summary, plan.skipped, splits, options.num_examples,
+                                       options.seed, validation, cold_start)
+      staged.write_report(report)
+
+    # 7. Record what was warmed on the output artifact.
+    _record_properties(warmed, report)
 
 
-def _record_properties(warmed: types.Artifact, plan: signatures.ModelPlan,
-                       summary: Dict[warmup_file.RecordKey, int],
-                       splits: List[str], options: WarmupOptions) -> None:
-  warmed.set_int_custom_property(spec.RECORD_COUNT_PROPERTY, sum(summary.values()))
-  warmed.set_string_custom_property(
-      spec.SIGNATURES_WARMED_PROPERTY,
-      json_utils.dumps(sorted({key.signature for key in summary})))
+def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: List[str],
+                    plans: Sequence[signatures.SignaturePlan], options: WarmupOptions,
+                    warmup_path: str, live_path: Optional[str]) -> None:
+  """The Beam part: one sample, split into warmup examples and held-back live ones."""
+  n = options.num_examples
+  sampled = (sample.read_examples(pipeline, examples, splits)
+             | 'SampleExamples' >> sample.SampleExamples(
+                 n + (NUM_LIVE_EXAMPLES if live_path else 0), options.seed))
+  build = dict(plans=plans, batch_sizes=options.batch_sizes, model_name=options.model_name)
+  _ = (sampled
+       | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
+       | 'BuildWarmupRecords' >> beam.Map(warmup_requests.build_warmup_records, **build)
+       | 'WriteWarmupFile' >> beam.Map(
+           lambda records: warmup_file.write_warmup_file(warmup_path, records)))
+  if live_path:
+    _ = (sampled
+         | 'HeldBackExamples' >> beam.Map(lambda s: s[n:])
+         | 'BuildLiveRequests' >> beam.Map(
+             lambda held: warmup_requests.build_warmup_records(
+                 held, requests_per_combination=1, **build) if held else [])
+         | 'WriteLiveRequests' >> beam.Map(
+             lambda records: warmup_file.write_warmup_file(live_path, records)))
+
+
+def _validate(model_dir: str, tags: Sequence[str]) -> Dict[str, Any]:
+  result = replay.replay_warmup(model_dir, tags)
+  logging.info('TF Serving replica replayed %d warmup records in %.2fs.',
+               result.records, result.seconds)
+  return {'records': result.records, 'seconds': round(result.seconds, 3)}
+
+
+def _measure(model_dir: str, live_path: str, tags: Sequence[str]) -> Dict[str, Any]:
+  if not warmup_file.read_warmup_file(live_path):
+    reason = ('the chosen splits hold no examples beyond the warmup sample to act as '
+              'live traffic; lower num_examples to measure')
+    logging.warning('Cold start not measured: %s.', reason)
+    return {'skipped': reason}
+  cold_start = measure.cold_start_report(model_dir, live_path, tags=tags)
+  logging.info('First request: %.1f ms without warmup, %.1f ms with (steady p50 %.2f ms).',
+               cold_start['max_first_ms_without_warmup'],
+               cold_start['max_first_ms_with_warmup'], cold_start['steady_p50_ms'])
+  return cold_start
+
+
+def _record_properties(warmed: types.Artifact, report: Dict[str, Any]) -> None:
+  summary = report['warmup_file']['summary']
+  warmed.set_int_custom_property(spec.RECORD_COUNT_PROPERTY,
+                                 report['warmup_file']['records'])
+  warmed.set_string_custom_property(spec.SIGNATURES_WARMED_PROPERTY,
+                                    json_utils.dumps(report['signatures']['warmed']))
   warmed.set_string_custom_property(spec.SIGNATURES_SKIPPED_PROPERTY,
-                                    json_utils.dumps(plan.skipped))
+                                    json_utils.dumps(report['signatures']['skipped']))
   warmed.set_string_custom_property(
       spec.BATCH_SIZES_PROPERTY,
-      json_utils.dumps(sorted({key.batch_size for key in summary})))
-  warmed.set_string_custom_property(spec.SPLITS_PROPERTY, json_utils.dumps(splits))
-  warmed.set_int_custom_property(spec.SEED_PROPERTY, options.seed)
+      json_utils.dumps(sorted({row['batch_size'] for row in summary})))
+  warmed.set_string_custom_property(spec.SPLITS_PROPERTY,
+                                    json_utils.dumps(report['sample']['splits']))
+  warmed.set_int_custom_property(spec.SEED_PROPERTY, report['sample']['seed'])
+  warmed.set_int_custom_property(spec.VALIDATED_PROPERTY, int(bool(report['validation'])))
+  cold_start = report['cold_start'] or {}
+  if 'requests' in cold_start:
+    warmed.set_float_custom_property(spec.REPLAY_SECONDS_PROPERTY,
+                                     cold_start['replay_seconds'])
+    warmed.set_float_custom_property(spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY,
+                                     cold_start['max_first_ms_without_warmup'])
+    warmed.set_float_custom_property(spec.FIRST_MS_WITH_WARMUP_PROPERTY,
+                                     cold_start['max_first_ms_with_warmup'])
+    warmed.set_float_custom_property(spec.STEADY_P50_MS_PROPERTY,
+                                     cold_start['steady_p50_ms'])

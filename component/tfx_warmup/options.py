@@ -29,6 +29,8 @@ class WarmupOptions:
   tag_set: Sequence[str] = DEFAULT_TAG_SET
   model_name: str = ''
   seed: int = DEFAULT_SEED
+  validate: bool = True
+  measure: bool = True
 
   def __post_init__(self):
     validate(self)
@@ -42,6 +44,8 @@ class WarmupOptions:
         spec.TAG_SET_KEY: json_utils.dumps(list(self.tag_set)),
         spec.MODEL_NAME_KEY: self.model_name,
         spec.SEED_KEY: self.seed,
+        spec.VALIDATE_KEY: int(self.validate),
+        spec.MEASURE_KEY: int(self.measure),
     }
 
   @classmethod
@@ -57,6 +61,8 @@ class WarmupOptions:
             _loads_optional(props.get(spec.TAG_SET_KEY)) or DEFAULT_TAG_SET),
         model_name=props.get(spec.MODEL_NAME_KEY) or '',
         seed=int(props.get(spec.SEED_KEY, DEFAULT_SEED)),
+        validate=bool(int(props.get(spec.VALIDATE_KEY, 1))),
+        measure=bool(int(props.get(spec.MEASURE_KEY, 1))),
     )
 
 
@@ -98,6 +104,10 @@ def validate(options: WarmupOptions) -> None:
         f'model_name must be a string, got {options.model_name!r}.')
   if not _is_int(options.seed):
     raise ConfigurationError(f'seed must be an integer, got {options.seed!r}.')
+  for name in ('validate', 'measure'):
+    if not isinstance(getattr(options, name), bool):
+      raise ConfigurationError(
+          f'{name} must be True or False, got {getattr(options, name)!r}.')
 
 
 def _is_int(value: Any) -> bool:

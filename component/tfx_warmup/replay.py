@@ -43,6 +43,7 @@ _INPUTS = tf.saved_model.CLASSIFY_INPUTS
 _CLASSES = tf.saved_model.CLASSIFY_OUTPUT_CLASSES
 _SCORES = tf.saved_model.CLASSIFY_OUTPUT_SCORES
 _OUTPUTS = tf.saved_model.REGRESS_OUTPUTS
+_PREDICT_METHODS = (tf.saved_model.PREDICT_METHOD_NAME, _CLASSIFY, _REGRESS)
 
 Request = Union[classification_pb2.ClassificationRequest,
                 regression_pb2.RegressionRequest, predict_pb2.PredictRequest,
@@ -69,8 +70,12 @@ def _invalid(message: str) -> RequestError:
   return RequestError('INVALID_ARGUMENT', message)
 
 
-def load(saved_model_dir: str, tags: Sequence[str] = ('serve',)) -> 'Servable':
-  """Loads `saved_model_dir` into a fresh graph and session, as TF Serving does."""
+def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
+         method_name_check: bool = False) -> 'Servable':
+  """Loads `saved_model_dir` into a fresh graph and session, as TF Serving does.
+
+  `method_name_check` mirrors TF Serving's --enable_signature_method_name_check.
+  """
   if not fileio.exists(saved_model_dir):
     raise LoadError(f'No SavedModel directory at {saved_model_dir}.')
   graph = tf.Graph()
@@ -83,17 +88,19 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',)) -> 'Servable':
     session.close()
     raise LoadError(f'TF Serving would fail to load {saved_model_dir}: '
                     f'{type(e).__name__}: {_message(e)}') from e
-  return Servable(saved_model_dir, session, meta_graph_def)
+  return Servable(saved_model_dir, session, meta_graph_def, method_name_check)
 
 
 class Servable:
   """A loaded SavedModel answering TF Serving requests."""
 
   def __init__(self, export_dir: str, session: tf.compat.v1.Session,
-               meta_graph_def: meta_graph_pb2.MetaGraphDef):
+               meta_graph_def: meta_graph_pb2.MetaGraphDef,
+               method_name_check: bool = False):
     self.export_dir = export_dir
     self.session = session
     self.meta_graph_def = meta_graph_def
+    self.method_name_check = method_name_check
 
   @property
   def signatures(self) -> Dict[str, meta_graph_pb2.SignatureDef]:
@@ -134,17 +141,20 @@ class Servable:
 
   def classify(self, request: classification_pb2.ClassificationRequest
                ) -> classification_pb2.ClassificationResponse:
-    return self._one_shot(request, _classification_tensors, _fill_classifications,
-                          classification_pb2.ClassificationResponse())
+    return self._one_shot(request, _CLASSIFY, 'classification', _classification_tensors,
+                          _fill_classifications, classification_pb2.ClassificationResponse())
 
   def regress(self, request: regression_pb2.RegressionRequest
               ) -> regression_pb2.RegressionResponse:
-    return self._one_shot(request, _regression_tensors, _fill_regressions,
-                          regression_pb2.RegressionResponse())
+    return self._one_shot(request, _REGRESS, 'regression', _regression_tensors,
+                          _fill_regressions, regression_pb2.RegressionResponse())
 
-  def _one_shot(self, request, tensors, fill, response):
+  def _one_shot(self, request, method: str, api: str, tensors, fill, response):
     """TF Serving's one-shot path: validate, feed the serialized examples, post-process."""
     name, signature = self._lookup(request.model_spec.signature_name)
+    if self.method_name_check and signature.method_name != method:
+      raise _invalid(f'Expected {api} signature method_name to be {method}. '
+                     f'Was: {signature.method_name}')
     input_name, output_names = tensors(signature)
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     examples = _serialized_examples(request.input)
@@ -166,6 +176,10 @@ class Servable:
       raise RequestError('FAILED_PRECONDITION',
                          f'Serving signature key "{name}" not found.')
     signature = self.meta_graph_def.signature_def[name]
+    if self.method_name_check and signature.method_name not in _PREDICT_METHODS:
+      raise RequestError(
+          'INTERNAL', 'Expected prediction signature method_name to be one of '
+          f'{{{", ".join(_PREDICT_METHODS)}}}. Was: {signature.method_name}')
     response = predict_pb2.PredictResponse()
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     feeds = _predict_feeds(signature, request)
@@ -275,7 +289,7 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
         raise WarmupReplayError(
             f'Warmup record {index} ({key.kind}, signature '
             f"'{key.signature}', batch size {key.batch_size}) fails: {e}. TF "
-            'Serving would refuse to load this model.') from e
+            'Serving would refuse to load this model.' + explain(e)) from e
       record_seconds.append(time.perf_counter() - start)
       keys.append(key)
   finally:
@@ -287,9 +301,20 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   return ReplayResult(path, len(keys), sum(record_seconds), record_seconds, counts)
 
 
+def explain(error: RequestError) -> str:
+  """The likely cause and fix of an error that makes a loadable model unservable."""
+  if error.code == 'FAILED_PRECONDITION' and 'Could not find variable' in error.message:
+    return (' The model loads but its variables are not restored: this is what a '
+            'Keras 3 model saved with tf.saved_model.save does in TF Serving '
+            '(serving issues 2226, 2250), and every request to it fails. Export '
+            'Keras 3 models with model.export(path) or keras.export.ExportArchive; '
+            'TFX pipelines can instead use tf_keras (TF_USE_LEGACY_KERAS=1).')
+  return ''
+
+
 def _warmup_records(path: str):
   """Yields PredictionLogs, failing as TF Serving's record reader does."""
-  iterator = tf.compat.v1.io.tf_record_iterator(path)
+  iterator = warmup_file.read_records(path)
   index = 0
   while True:
     try:

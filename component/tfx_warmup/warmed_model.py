@@ -1,25 +1,53 @@
-"""Stages a copy of the SavedModel and moves it into place only when complete.
+"""Stages the output artifact and moves it into place only when complete.
 
-The copy is built next to its destination under a temporary name; any failure
-removes it, so a failed run never leaves a half-written model for Pusher.
+Everything (the SavedModel copy, the report) is built inside a temporary
+directory next to the artifact's final contents; on success each entry is
+renamed into place, on any failure the staging directory is removed. A failed
+run never leaves a half-written model for Pusher.
 """
 
 import contextlib
+import dataclasses
+import json
 import os
 import re
 import uuid
-from typing import Iterator
+from typing import Any, Dict, Iterator
 
 from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
+from tfx.utils import path_utils
 
 from tfx_warmup import warmup_file
 
+REPORT_FILE = 'warmup_report.json'
+_SCRATCH = '.scratch'
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedOutput:
+  """Paths inside the staging directory."""
+  root: str
+
+  @property
+  def model_dir(self) -> str:
+    """Where the SavedModel copy goes (Format-Serving, so Pusher finds it)."""
+    return path_utils.serving_model_dir(self.root)
+
+  @property
+  def scratch_dir(self) -> str:
+    """Working files that are never moved into the artifact."""
+    return os.path.join(self.root, _SCRATCH)
+
+  def write_report(self, report: Dict[str, Any]) -> None:
+    with fileio.open(os.path.join(self.root, REPORT_FILE), 'w') as f:
+      f.write(json.dumps(report, indent=2, sort_keys=True))
+
 
 @contextlib.contextmanager
-def staged_copy(saved_model_dir: str, destination: str) -> Iterator[str]:
-  """Yields a staging copy of `saved_model_dir`; renames it to `destination` on success.
+def staged_output(saved_model_dir: str, artifact_uri: str) -> Iterator[StagedOutput]:
+  """Yields a staging area holding a copy of `saved_model_dir`; commits it on success.
 
   The input's own warmup file is not copied (ours replaces it, with a warning).
   """
@@ -27,15 +55,19 @@ def staged_copy(saved_model_dir: str, destination: str) -> Iterator[str]:
   if fileio.exists(existing):
     logging.warning('The input model already has a warmup file (%s); it is '
                     'replaced by the one ModelWarmer builds.', existing)
-  staging = f'{destination.rstrip("/")}.incomplete-{uuid.uuid4().hex[:8]}'
+  staged = StagedOutput(os.path.join(artifact_uri, f'.incomplete-{uuid.uuid4().hex[:8]}'))
   try:
-    io_utils.copy_dir(saved_model_dir, staging,
+    io_utils.copy_dir(saved_model_dir, staged.model_dir,
                       deny_regex_patterns=[re.escape(existing) + '$'])
-    yield staging
-    if fileio.exists(destination):
-      fileio.rmtree(destination)
-    fileio.makedirs(os.path.dirname(destination.rstrip('/')))
-    fileio.rename(staging, destination)
+    fileio.makedirs(staged.scratch_dir)
+    yield staged
+    fileio.rmtree(staged.scratch_dir)
+    for name in fileio.listdir(staged.root):
+      name = name.rstrip('/')
+      target = os.path.join(artifact_uri, name)
+      if fileio.exists(target):
+        fileio.rmtree(target) if fileio.isdir(target) else fileio.remove(target)
+      fileio.rename(os.path.join(staged.root, name), target)
   finally:
-    if fileio.exists(staging):
-      fileio.rmtree(staging)
+    if fileio.exists(staged.root):
+      fileio.rmtree(staged.root)

@@ -7,7 +7,7 @@ TF Serving reads the file with a plain record reader: it must be an
 import collections
 import dataclasses
 import os
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, Iterator, List
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
@@ -34,10 +34,15 @@ def write_warmup_file(path: str,
   return count
 
 
+def read_records(path: str) -> Iterator[bytes]:
+  """Raw records of an uncompressed TFRecord; DataLossError where TF Serving's reader fails."""
+  for record in tf.data.TFRecordDataset(path):
+    yield record.numpy()
+
+
 def read_warmup_file(path: str) -> List[prediction_log_pb2.PredictionLog]:
   """Parses every record as TF Serving does (uncompressed only)."""
-  return [prediction_log_pb2.PredictionLog.FromString(r)
-          for r in tf.compat.v1.io.tf_record_iterator(path)]
+  return [prediction_log_pb2.PredictionLog.FromString(r) for r in read_records(path)]
 
 
 @dataclasses.dataclass(frozen=True, order=True)

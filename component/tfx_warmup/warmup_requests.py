@@ -7,7 +7,7 @@ batch size and every batch size is sent at its true shape.
 """
 
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2
@@ -56,8 +56,14 @@ def check_record_budget(plans: Sequence[SignaturePlan], batch_sizes: Sequence[in
 def build_warmup_records(serialized_examples: Sequence[bytes],
                          plans: Sequence[SignaturePlan],
                          batch_sizes: Sequence[int],
-                         model_name: str = '') -> List[prediction_log_pb2.PredictionLog]:
-  """All warmup records, ordered by signature then batch size."""
+                         model_name: str = '',
+                         requests_per_combination: Optional[int] = None,
+                         ) -> List[prediction_log_pb2.PredictionLog]:
+  """Records ordered by signature then batch size.
+
+  By default the whole sample is sent once per signature and batch size;
+  `requests_per_combination` caps the requests of each (signature, batch size).
+  """
   if not serialized_examples:
     raise ExamplesError(
         'The chosen splits hold no examples, so no warmup request can be built. '
@@ -71,7 +77,8 @@ def build_warmup_records(serialized_examples: Sequence[bytes],
       for spec in plan.inputs:
         raw_tensors.check_features_present(parsed, spec, plan.name)
     for batch_size in plan.batch_sizes(batch_sizes):
-      for start in _batch_starts(len(serialized_examples), batch_size):
+      starts = _batch_starts(len(serialized_examples), batch_size)
+      for start in starts[:requests_per_combination]:
         indices = [(start + i) % len(serialized_examples) for i in range(batch_size)]
         records.append(_build_record(plan, model_name, indices,
                                      serialized_examples, parsed))

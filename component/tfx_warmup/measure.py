@@ -1,0 +1,147 @@
+"""Measures the cold start that a warmup file removes.
+
+Every measurement runs in a fresh Python process: TensorFlow keeps
+process-wide caches (oneDNN primitives, thread pools), so a second load in the
+same process would look warm even without warmup. The child process loads the
+model as TF Serving does, optionally replays its warmup file, then sends live
+requests in order for a number of rounds and reports each latency.
+
+  python -m tfx_warmup.measure --model DIR --requests FILE --output JSON [--replay-warmup]
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+from tfx_warmup.errors import WarmupError
+
+# Rounds of the live requests per measurement: the first is the cold one, the
+# rest give the steady state.
+DEFAULT_ROUNDS = 30
+
+
+class MeasureError(WarmupError):
+  """The measurement process failed."""
+
+
+@dataclasses.dataclass
+class Timing:
+  """What one fresh process saw: load and replay time, then latency per request and round."""
+  load_seconds: float
+  replay_seconds: float
+  replay_records: int
+  keys: List[Dict]  # One per live request: kind, signature, batch_size.
+  latencies_ms: List[List[float]]  # [round][request]
+
+
+def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool,
+                         rounds: int, tags: Sequence[str]) -> Timing:
+  """Load, optionally replay the warmup file, then time each live request."""
+  # pylint: disable=g-import-not-at-top  (keeps `--help` and the parent light)
+  from tfx_warmup import replay
+  from tfx_warmup import warmup_file
+  live = warmup_file.read_warmup_file(requests_path)
+  start = time.perf_counter()
+  servable = replay.load(model_dir, tags)
+  load_seconds = time.perf_counter() - start
+  with servable:
+    replayed = (replay.replay_warmup(model_dir, tags, servable=servable)
+                if replay_warmup else None)
+    latencies = []
+    for _ in range(rounds):
+      row = []
+      for record in live:
+        start = time.perf_counter()
+        servable.run_log(record)
+        row.append((time.perf_counter() - start) * 1000)
+      latencies.append(row)
+  return Timing(load_seconds=load_seconds,
+                replay_seconds=replayed.seconds if replayed else 0.0,
+                replay_records=replayed.records if replayed else 0,
+                keys=[dataclasses.asdict(warmup_file.record_key(r)) for r in live],
+                latencies_ms=latencies)
+
+
+def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: bool,
+                          rounds: int = DEFAULT_ROUNDS,
+                          tags: Sequence[str] = ('serve',)) -> Timing:
+  """Runs `time_in_this_process` in a new Python process and returns its Timing."""
+  with tempfile.TemporaryDirectory() as tmp:
+    output = os.path.join(tmp, 'timing.json')
+    command = [sys.executable, '-m', 'tfx_warmup.measure', '--model', model_dir,
+               '--requests', requests_path, '--output', output, '--rounds', str(rounds),
+               '--tags', ','.join(tags)] + (['--replay-warmup'] if replay_warmup else [])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+      last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
+      raise MeasureError(f'The measurement process failed (exit {proc.returncode}):\n{last_line}')
+    with open(output) as f:
+      return Timing(**json.load(f))
+
+
+def cold_start_report(model_dir: str, requests_path: str, rounds: int = DEFAULT_ROUNDS,
+                      tags: Sequence[str] = ('serve',)) -> Dict:
+  """First-request latency without and with warmup, per live request, plus steady state."""
+  cold = time_in_fresh_process(model_dir, requests_path, False, rounds, tags)
+  warm = time_in_fresh_process(model_dir, requests_path, True, rounds, tags)
+  rows = []
+  for i, key in enumerate(cold.keys):
+    steady = sorted(r[i] for r in cold.latencies_ms[1:] + warm.latencies_ms[1:])
+    rows.append(dict(
+        key,
+        first_ms_without_warmup=round(cold.latencies_ms[0][i], 3),
+        first_ms_with_warmup=round(warm.latencies_ms[0][i], 3),
+        steady_p50_ms=round(_percentile(steady, 50), 3),
+        steady_p99_ms=round(_percentile(steady, 99), 3)))
+  return {
+      'rounds': rounds,
+      'load_seconds': round(warm.load_seconds, 3),
+      'replay_seconds': round(warm.replay_seconds, 3),
+      'replay_records': warm.replay_records,
+      'requests': rows,
+      'max_first_ms_without_warmup': max(r['first_ms_without_warmup'] for r in rows),
+      'max_first_ms_with_warmup': max(r['first_ms_with_warmup'] for r in rows),
+      'steady_p50_ms': round(statistics.median(r['steady_p50_ms'] for r in rows), 3),
+  }
+
+
+def _percentile(sorted_values: List[float], q: float) -> float:
+  if not sorted_values:
+    return float('nan')
+  index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+  return sorted_values[index]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--model', required=True, help='SavedModel directory')
+  parser.add_argument('--requests', required=True,
+                      help='TFRecord of PredictionLogs to send as live traffic')
+  parser.add_argument('--output', required=True, help='where to write the timing JSON')
+  parser.add_argument('--rounds', type=int, default=DEFAULT_ROUNDS)
+  parser.add_argument('--tags', default='serve')
+  parser.add_argument('--replay-warmup', action='store_true',
+                      help="replay the model's warmup file before the live requests")
+  args = parser.parse_args(argv)
+  try:
+    timing = time_in_this_process(args.model, args.requests, args.replay_warmup,
+                                  args.rounds, args.tags.split(','))
+  except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
+    print(f'{type(e).__name__}: {getattr(e, "message", None) or e}', file=sys.stderr)
+    return 1
+  with open(args.output, 'w') as f:
+    json.dump(dataclasses.asdict(timing), f)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
