@@ -19,6 +19,7 @@ from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
 from tfx_warmup import ModelWarmer
+from tfx_warmup import component_spec as spec
 from tfx_warmup import warmup_file
 
 PIPELINE_NAME = 'tfx-warmup-demo'
@@ -76,6 +77,16 @@ def run(root: str, runner: str = 'local', **kwargs) -> str:
   return pushed_model_dir(metadata_path)
 
 
+def warmer_properties(metadata_path: str) -> dict:
+  """Custom properties of the newest ModelWarmer output recorded in ML Metadata."""
+  config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
+  with metadata.Metadata(config) as store:
+    warmed = [a for a in store.store.get_artifacts_by_type('Model')
+              if spec.RECORD_COUNT_PROPERTY in a.custom_properties]
+  newest = max(warmed, key=lambda a: a.id)
+  return {k: getattr(v, v.WhichOneof('value')) for k, v in newest.custom_properties.items()}
+
+
 def pushed_model_dir(metadata_path: str) -> str:
   """The newest pushed model recorded in ML Metadata."""
   config = tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
@@ -96,12 +107,20 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--root', default=os.path.join('runs', 'demo'),
                       help='where pipeline outputs, metadata and the pushed model go')
   args = parser.parse_args(argv)
-  pushed = run(os.path.abspath(args.root), args.runner)
+  root = os.path.abspath(args.root)
+  pushed = run(root, args.runner)
   summary = warmup_file.summarize(
       warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
   print(f'\nPushed warmed model: {pushed}')
   print(f'Warmup file: {warmup_file.warmup_file_path(pushed)}\n')
   print(warmup_file.format_summary(summary))
+  props = warmer_properties(os.path.join(root, 'metadata.sqlite'))
+  if spec.FIRST_MS_WITH_WARMUP_PROPERTY in props:
+    print(f'\nSlowest first request after load: '
+          f'{props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY]:.1f} ms without warmup, '
+          f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
+          f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
+          f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
   return 0
 
 

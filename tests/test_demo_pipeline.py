@@ -7,6 +7,7 @@ import pytest
 from tensorflow_serving.apis import prediction_log_pb2
 
 from pipelines import demo_pipeline
+from tfx_warmup import component_spec as spec
 from tfx_warmup import replay
 from tfx_warmup import signatures
 from tfx_warmup import warmup_file
@@ -30,10 +31,18 @@ def _check_pushed_model(pushed: str) -> None:
   assert result.records == len(records)
 
 
+def _check_cold_start_recorded(root) -> None:
+  props = demo_pipeline.warmer_properties(str(root / 'metadata.sqlite'))
+  assert props[spec.VALIDATED_PROPERTY] == 1
+  assert props[spec.FIRST_MS_WITH_WARMUP_PROPERTY] > 0
+  assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY] > 0
+
+
 def test_demo_pipeline_local_dag_runner(tmp_path):
   pushed = demo_pipeline.run(str(tmp_path), 'local', train_steps=50)
   assert pushed.startswith(str(tmp_path / 'serving_model'))
   _check_pushed_model(pushed)
+  _check_cold_start_recorded(tmp_path)
 
 
 def test_demo_pipeline_beam_dag_runner(tmp_path):
@@ -41,12 +50,16 @@ def test_demo_pipeline_beam_dag_runner(tmp_path):
   _check_pushed_model(pushed)
 
 
-def test_demo_main_prints_the_pushed_model_and_summary(tmp_path, capsys, monkeypatch):
+def test_demo_main_prints_the_pushed_model_summary_and_cold_start(tmp_path, capsys, monkeypatch):
   monkeypatch.setattr(demo_pipeline, 'run',
                       lambda root, runner: _fake_pushed_model(tmp_path))
+  monkeypatch.setattr(demo_pipeline, 'warmer_properties', lambda path: {
+      spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY: 60.0, spec.FIRST_MS_WITH_WARMUP_PROPERTY: 0.9,
+      spec.STEADY_P50_MS_PROPERTY: 0.5, spec.REPLAY_SECONDS_PROPERTY: 0.3})
   assert demo_pipeline.main(['--root', str(tmp_path)]) == 0
   out = capsys.readouterr().out
   assert 'Pushed warmed model:' in out and 'total' in out
+  assert '60.0 ms without warmup, 0.9 ms with it' in out
 
 
 def _fake_pushed_model(tmp_path) -> str:
