@@ -1,24 +1,28 @@
 """Cold start side by side: no warmup vs InfraValidator-style warmup vs ModelWarmer.
 
-  python -m benchmarks.cold_start [--requests 2000] [--batch-sizes 1,8,32] [--out DIR]
+  python -m benchmarks.cold_start [--requests 2000] [--traffic-batch-sizes 1-128]
+                                  [--sweep] [--out DIR]
 
 For each model (the demo click model, a TF1-builder model with classify/regress/
-predict signatures, a tf_keras raw-input model), three copies are made:
+predict signatures, a tf_keras raw-input model), copies are made:
   none             no warmup file;
   infra_validator  TFX's own request_builder.build_requests (first N examples,
                    batch 1, the default signature), written as InfraValidator does;
-  ours             ModelWarmer's executor.
+  ours             ModelWarmer's executor with its default parameters.
+With --sweep, ModelWarmer also runs with other batch sizes and requests per
+combination: the trade-off table behind the defaults.
+
 Each copy is loaded in a fresh process (replaying its warmup file, as TF Serving
-does at load), then answers the same live traffic: a seeded mix of every usable
-signature and batch size, built from examples neither warmup saw.
+does at load), then answers the same live traffic: a seeded mix of every
+signature (and MultiInference) at every traffic batch size, built from
+examples no warmup saw.
 
 cold-start ratio = max latency over the first half of the live requests /
                    max latency over the second half (same process; 1.0 is the limit).
-Prints a markdown table and writes cold_start.md and cold_start.png to --out.
+Prints markdown tables and writes cold_start.md and cold_start.png to --out.
 """
 
 import argparse
-import csv
 import os
 import random
 import shutil
@@ -48,8 +52,17 @@ from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
 from tfx_warmup.options import WarmupOptions
 
-CASES = ('none', 'infra_validator', 'ours')
 NUM_EXAMPLES = 64
+POWERS_OF_TWO = [1, 2, 4, 8, 16, 32, 64, 128]
+# Label -> ModelWarmer parameters; 'ours' is the defaults.
+OURS = {'ours': {}}
+SWEEP = {
+    'batch 1, 4/comb': dict(batch_sizes=[1], requests_per_combination=4),
+    'powers of 2, 1/comb': dict(batch_sizes=POWERS_OF_TWO, requests_per_combination=1),
+    'powers of 2, 4/comb': dict(batch_sizes=POWERS_OF_TWO, requests_per_combination=4),
+    'every size, 1/comb': dict(batch_sizes=list(range(1, 129)), requests_per_combination=1),
+    'every size, 4/comb': dict(batch_sizes=list(range(1, 129)), requests_per_combination=4),
+}
 
 
 def csv_examples(rows) -> List[tf.train.Example]:
@@ -90,8 +103,7 @@ def build_demo_model(root: str, examples: Sequence[tf.train.Example]) -> str:
 
 def prepare_models(root: str) -> Dict[str, Dict]:
   """Each model with its warmup examples and (separate) live-traffic examples."""
-  rows = list(make_dataset.make_rows())
-  demo_examples = csv_examples(rows)
+  demo_examples = csv_examples(make_dataset.make_rows())
   setups = {
       'demo': (lambda d: build_demo_model(d, demo_examples[:2000]),
                demo_examples[2000:2600], demo_examples[2600:]),
@@ -113,105 +125,121 @@ def prepare_models(root: str) -> Dict[str, Dict]:
   return prepared
 
 
-def make_cases(name: str, setup: Dict, root: str, batch_sizes: Sequence[int]) -> Dict[str, str]:
-  """Model copies: no warmup, InfraValidator's warmup, ours. Returns SavedModel dirs."""
-  source = os.path.join(setup['model_root'], 'Format-Serving')
-  cases = {}
-  none_dir = os.path.join(root, name, 'none')
-  shutil.copytree(source, none_dir)
-  cases['none'] = none_dir
+def copy_without_warmup(setup: Dict, target: str) -> str:
+  shutil.copytree(os.path.join(setup['model_root'], 'Format-Serving'), target)
+  return target
 
-  iv_dir = os.path.join(root, name, 'infra_validator')
-  shutil.copytree(source, iv_dir)
-  model = models.model_artifact(setup['model_root'])
+
+def copy_with_infra_validator_warmup(name: str, setup: Dict, target: str) -> str:
+  """InfraValidator's own request builder and record conversion, as make_warmup runs them."""
+  copy_without_warmup(setup, target)
   requests = request_builder.build_requests(
-      model_name=name, model=model, examples=setup['examples'],
+      model_name=name, model=models.model_artifact(setup['model_root']),
+      examples=setup['examples'],
       request_spec=infra_validator_pb2.RequestSpec(
           tensorflow_serving=infra_validator_pb2.TensorFlowServingRequestSpec(),
           num_examples=NUM_EXAMPLES))
-  io_utils.write_tfrecord_file(warmup_file.warmup_file_path(iv_dir),
+  io_utils.write_tfrecord_file(warmup_file.warmup_file_path(target),
                                *[iv_executor._convert_to_prediction_log(r)  # pylint: disable=protected-access
                                  for r in requests])
-  cases['infra_validator'] = iv_dir
+  return target
 
+
+def copy_with_our_warmup(name: str, setup: Dict, target: str, **params) -> str:
   warmed = standard_artifacts.Model()
-  warmed.uri = os.path.join(root, name, 'ours')
+  warmed.uri = target
   executor.Executor().Do(
-      {'model': [model], 'examples': [setup['examples']]}, {'warmed_model': [warmed]},
-      WarmupOptions(num_examples=NUM_EXAMPLES, batch_sizes=tuple(batch_sizes),
-                    model_name=name, measure=False).to_exec_properties())
-  cases['ours'] = os.path.join(warmed.uri, 'Format-Serving')
-  return cases
+      {'model': [models.model_artifact(setup['model_root'])], 'examples': [setup['examples']]},
+      {'warmed_model': [warmed]},
+      WarmupOptions(num_examples=NUM_EXAMPLES, model_name=name, measure=False,
+                    **params).to_exec_properties())
+  return os.path.join(target, 'Format-Serving')
 
 
 def write_traffic(path: str, model_dir: str, traffic: List[bytes], batch_sizes: Sequence[int],
                   count: int, seed: int = 0) -> None:
-  """`count` live requests: a seeded mix of every usable signature and batch size."""
-  plans = signatures.plan_signatures(model_dir, ['serve']).usable
-  pool: Dict = {}
-  for record in warmup_requests.build_warmup_records(traffic, plans, batch_sizes):
-    pool.setdefault(warmup_file.record_key(record), []).append(record)
+  """`count` live requests: each a random combination on a random slice of `traffic`."""
+  combinations = warmup_requests.plan_combinations(
+      signatures.plan_signatures(model_dir, ['serve']).usable, batch_sizes)
   rng = random.Random(seed)
-  keys = sorted(pool)
-  warmup_file.write_warmup_file(path, [rng.choice(pool[rng.choice(keys)])
-                                       for _ in range(count)])
+  records = []
+  for _ in range(count):
+    combination = rng.choice(combinations)
+    start = rng.randrange(len(traffic))
+    examples = (traffic[start:] + traffic[:start])[:combination.batch_size]
+    records += warmup_requests.build_warmup_records(examples, [combination],
+                                                    requests_per_combination=1)
+  warmup_file.write_warmup_file(path, records)
 
 
-def run(out_dir: str, count: int, batch_sizes: Sequence[int]) -> List[Dict]:
+def time_case(model_dir: str, traffic_path: str) -> Dict:
+  timing = measure.time_in_fresh_process(model_dir, traffic_path, replay_warmup=True, rounds=1)
+  latencies = timing.latencies_ms[0]
+  half = len(latencies) // 2
+  return dict(records=timing.replay_records, replay_s=timing.replay_seconds,
+              first_ms=latencies[0], max_first_half_ms=max(latencies[:half]),
+              max_second_half_ms=max(latencies[half:]), median_ms=statistics.median(latencies),
+              ratio=max(latencies[:half]) / max(latencies[half:]), latencies=latencies)
+
+
+def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: bool) -> List[Dict]:
   rows = []
-  plot_data = {}
   with tempfile.TemporaryDirectory() as root:
     for name, setup in prepare_models(root).items():
-      cases = make_cases(name, setup, root, batch_sizes)
-      traffic_path = os.path.join(root, name, 'traffic')
-      write_traffic(traffic_path, cases['none'], setup['traffic'], batch_sizes, count)
-      for case in CASES:
-        timing = measure.time_in_fresh_process(cases[case], traffic_path, replay_warmup=True,
-                                               rounds=1)
-        latencies = timing.latencies_ms[0]
-        half = len(latencies) // 2
-        rows.append(dict(
-            model=name, case=case, records=timing.replay_records,
-            replay_s=timing.replay_seconds, first_ms=latencies[0],
-            max_first_half_ms=max(latencies[:half]), max_second_half_ms=max(latencies[half:]),
-            median_ms=statistics.median(latencies),
-            ratio=max(latencies[:half]) / max(latencies[half:])))
-        plot_data[(name, case)] = latencies[:200]
-        print(f'{name:20s} {case:16s} ratio {rows[-1]["ratio"]:6.2f}', file=sys.stderr)
-  table = format_table(rows, count, batch_sizes)
+      base = os.path.join(root, name)
+      cases = {'none': copy_without_warmup(setup, os.path.join(base, 'none')),
+               'infra_validator': copy_with_infra_validator_warmup(
+                   name, setup, os.path.join(base, 'infra_validator'))}
+      for i, (label, params) in enumerate({**OURS, **(SWEEP if sweep else {})}.items()):
+        cases[label] = copy_with_our_warmup(name, setup, os.path.join(base, f'ours{i}'),
+                                            **params)
+      traffic_path = os.path.join(base, 'traffic')
+      write_traffic(traffic_path, cases['none'], setup['traffic'], traffic_batch_sizes, count)
+      for case, model_dir in cases.items():
+        rows.append(dict(model=name, case=case, **time_case(model_dir, traffic_path)))
+        print(f'{name:20s} {case:22s} ratio {rows[-1]["ratio"]:6.2f}', file=sys.stderr)
+  report = format_report(rows, count, traffic_batch_sizes)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'cold_start.md'), 'w') as f:
-    f.write(table + '\n')
-  plot(plot_data, os.path.join(out_dir, 'cold_start.png'))
-  print(table)
+    f.write(report + '\n')
+  plot(rows, os.path.join(out_dir, 'cold_start.png'))
+  print(report)
   return rows
 
 
-def format_table(rows: List[Dict], count: int, batch_sizes: Sequence[int]) -> str:
-  lines = [
-      f'Live traffic: {count} requests, every usable signature x batch sizes '
-      f'{list(batch_sizes)}; warmup sample {NUM_EXAMPLES} examples.',
-      '',
-      '| model | warmup | records | replay s | first request ms | max ms, 1st half | '
-      'max ms, 2nd half | median ms | cold-start ratio |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|']
-  for r in rows:
-    lines.append(f"| {r['model']} | {r['case']} | {r['records']} | {r['replay_s']:.2f} | "
-                 f"{r['first_ms']:.1f} | {r['max_first_half_ms']:.1f} | "
-                 f"{r['max_second_half_ms']:.1f} | {r['median_ms']:.2f} | {r['ratio']:.2f} |")
-  return '\n'.join(lines)
+def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int]) -> str:
+  sizes = (f'{min(batch_sizes)}..{max(batch_sizes)}' if list(batch_sizes) == list(
+      range(min(batch_sizes), max(batch_sizes) + 1)) else str(list(batch_sizes)))
+  head = ('| model | warmup | records | replay s | first request ms | max ms, 1st half | '
+          'max ms, 2nd half | median ms | cold-start ratio |\n'
+          '|---|---|---:|---:|---:|---:|---:|---:|---:|')
+  def table(selected):
+    return '\n'.join([head] + [
+        f"| {r['model']} | {r['case']} | {r['records']} | {r['replay_s']:.2f} | "
+        f"{r['first_ms']:.1f} | {r['max_first_half_ms']:.1f} | {r['max_second_half_ms']:.1f} | "
+        f"{r['median_ms']:.2f} | {r['ratio']:.2f} |" for r in selected])
+  main_cases = ('none', 'infra_validator', *OURS)
+  text = (f'Live traffic: {count} requests, every signature (and MultiInference) at batch '
+          f'sizes {sizes}, from examples no warmup saw; warmup sample {NUM_EXAMPLES} '
+          f'examples.\n\n' + table([r for r in rows if r['case'] in main_cases]))
+  swept = [r for r in rows if r['case'] in SWEEP]
+  if swept:
+    text += '\n\nModelWarmer trade-off (batch sizes warmed x requests per combination):\n\n'
+    text += table(swept)
+  return text
 
 
-def plot(data: Dict, path: str) -> None:
+def plot(rows: List[Dict], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  model_names = sorted({m for m, _ in data})
+  model_names = list(dict.fromkeys(r['model'] for r in rows))
   fig, axes = plt.subplots(1, len(model_names), figsize=(5 * len(model_names), 4),
                            squeeze=False)
   for ax, name in zip(axes[0], model_names):
-    for case in CASES:
-      ax.plot(data[(name, case)], label=case, linewidth=1)
+    for r in rows:
+      if r['model'] == name and r['case'] in ('none', 'infra_validator', *OURS):
+        ax.plot(r['latencies'][:200], label=r['case'], linewidth=1)
     ax.set_yscale('log')
     ax.set_title(name)
     ax.set_xlabel('live request #')
@@ -222,15 +250,25 @@ def plot(data: Dict, path: str) -> None:
   fig.savefig(path, dpi=100)
 
 
+def _batch_sizes(text: str) -> List[int]:
+  if '-' in text:
+    low, high = text.split('-')
+    return list(range(int(low), int(high) + 1))
+  return [int(b) for b in text.split(',')]
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--requests', type=int, default=2000,
                       help='live requests per case (the ratio compares the two halves)')
-  parser.add_argument('--batch-sizes', default='1,8,32')
+  parser.add_argument('--traffic-batch-sizes', type=_batch_sizes, default='1-128',
+                      help="batch sizes of the live traffic: 'LOW-HIGH' or a list '1,8,32'")
+  parser.add_argument('--sweep', action='store_true',
+                      help='also run ModelWarmer with other batch sizes / requests per combination')
   parser.add_argument('--out', default=os.path.join('benchmarks', 'results'))
   args = parser.parse_args(argv)
-  run(args.out, args.requests, [int(b) for b in args.batch_sizes.split(',')])
+  run(args.out, args.requests, args.traffic_batch_sizes, args.sweep)
   return 0
 
 

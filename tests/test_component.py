@@ -8,6 +8,7 @@ import tfx_warmup
 from tfx_warmup import ModelWarmer
 from tfx_warmup import component_spec as spec
 from tfx_warmup import executor
+from tfx_warmup import options as options_lib
 from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.options import WarmupOptions
 
@@ -29,14 +30,20 @@ def test_construction_with_defaults():
   assert warmer.inputs[spec.MODEL_KEY] is model
   assert warmer.exec_properties == {
       spec.NUM_EXAMPLES_KEY: 64, spec.SPLITS_KEY: None, spec.SIGNATURE_NAMES_KEY: None,
-      spec.BATCH_SIZES_KEY: '[1]', spec.TAG_SET_KEY: '["serve"]', spec.MODEL_NAME_KEY: '',
-      spec.SEED_KEY: 0, spec.VALIDATE_KEY: 1, spec.MEASURE_KEY: 1}
+      spec.BATCH_SIZES_KEY: None, spec.TAG_SET_KEY: '["serve"]', spec.MODEL_NAME_KEY: '',
+      spec.SEED_KEY: 0, spec.VALIDATE_KEY: 1, spec.MEASURE_KEY: 1,
+      spec.SAMPLING_KEY: 'coverage', spec.STRATIFY_FEATURE_KEY: None,
+      spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
+      spec.MAX_RECORDS_KEY: 1000,
+      spec.REQUESTS_PER_COMBINATION_KEY: options_lib.DEFAULT_REQUESTS_PER_COMBINATION}
 
 
 def test_exec_properties_round_trip():
   options = WarmupOptions(num_examples=5, splits=['eval'], signature_names=['a', 'b'],
-                          batch_sizes=(1, 16), tag_set=('serve', 'gpu'), model_name='m',
-                          seed=9, validate=False, measure=False)
+                          batch_sizes=[1, 16], tag_set=['serve', 'gpu'], model_name='m',
+                          seed=9, validate=False, measure=False, sampling='stratified',
+                          stratify_feature='label', output_filters={'a': [['x'], []]},
+                          max_records=10, requests_per_combination=2)
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
@@ -49,6 +56,13 @@ def test_exec_properties_round_trip():
     ({'signature_names': []}, 'signature_names must be None or a non-empty list'),
     ({'tag_set': []}, 'tag_set must be a non-empty list'),
     ({'validate': 'yes'}, 'validate must be True or False'),
+    ({'sampling': 'random'}, 'sampling must be one of'),
+    ({'sampling': 'stratified'}, 'needs stratify_feature'),
+    ({'stratify_feature': 'label'}, 'needs stratify_feature'),
+    ({'max_records': 1001}, 'max_records must be between 1 and 1000'),
+    ({'requests_per_combination': 0}, 'requests_per_combination must be a positive'),
+    ({'batch_sizes': [1], 'batching_parameters_file': 'b.txt'}, 'not both'),
+    ({'output_filters': [['x']]}, 'output_filters must map signature names'),
 ])
 def test_impossible_settings_fail_when_the_pipeline_is_built(kwargs, message):
   model, examples = _channels()

@@ -12,6 +12,7 @@ from tfx_warmup import component_spec as spec
 from tfx_warmup import executor
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
+from tfx_warmup import warmup_requests
 from tfx_warmup.errors import ConversionError, RecordBudgetError
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.warmup_file import RecordKey
@@ -51,14 +52,16 @@ def test_warmed_model_keeps_the_layout_and_replays(tf1_model_dir, examples_artif
   with open(path, 'rb') as f:
     assert f.read(2) != b'\x1f\x8b'  # Not gzip: TF Serving reads plain TFRecords only.
   result = replay.replay_warmup(out_dir)
+  # Per combination: min(requests_per_combination=4, ceil(8 / batch size)) records.
   assert result.summary == {RecordKey(k, s, b): n
                             for k, s in (('classify', 'classify'), ('predict', 'serving_default'),
-                                         ('regress', 'regress'))
-                            for b, n in ((1, 8), (4, 2))}
+                                         ('regress', 'regress'),
+                                         ('multi_inference', 'classify+regress'))
+                            for b, n in ((1, 4), (4, 2))}
   props = warmed.mlmd_artifact.custom_properties
-  assert props[spec.RECORD_COUNT_PROPERTY].int_value == 30
+  assert props[spec.RECORD_COUNT_PROPERTY].int_value == 24
   assert json.loads(props[spec.SIGNATURES_WARMED_PROPERTY].string_value) == [
-      'classify', 'regress', 'serving_default']
+      'classify', 'classify+regress', 'regress', 'serving_default']
   assert json.loads(props[spec.SIGNATURES_SKIPPED_PROPERTY].string_value) == {}
   assert json.loads(props[spec.BATCH_SIZES_PROPERTY].string_value) == [1, 4]
   assert json.loads(props[spec.SPLITS_PROPERTY].string_value) == ['eval']
@@ -68,7 +71,8 @@ def test_warmed_model_keeps_the_layout_and_replays(tf1_model_dir, examples_artif
 def test_sampled_examples_come_from_the_chosen_split(tf1_model_dir, examples_artifact,
                                                      examples, tmp_path):
   warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
-                num_examples=500, splits=['train'], signature_names=['serving_default'])
+                num_examples=500, splits=['train'], signature_names=['serving_default'],
+                requests_per_combination=500)
   records = warmup_file.read_warmup_file(
       warmup_file.warmup_file_path(os.path.join(warmed.uri, 'Format-Serving')))
   sent = {r.predict_log.request.inputs['examples'].string_val[0] for r in records}
@@ -104,7 +108,7 @@ def test_existing_warmup_file_is_replaced(tf1_model_dir, examples_artifact, tmp_
   with open(stale, 'wb') as f:
     f.write(b'stale, not even a TFRecord')
   warmed = _run(str(source), examples_artifact, str(tmp_path / 'out'),
-                num_examples=2, signature_names=['regress'])
+                num_examples=2, signature_names=['regress'], batch_sizes=[1])
   result = replay.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
   assert result.summary == {RecordKey('regress', 'regress', 1): 2}
 
@@ -131,9 +135,9 @@ def test_failure_leaves_no_output(keras_model_dir, tmp_path):
 
 
 def test_over_budget_fails_before_reading(tf1_model_dir, examples_artifact, tmp_path):
-  with pytest.raises(RecordBudgetError, match='needs 1200 warmup records'):
+  with pytest.raises(RecordBudgetError, match='8 combinations .* max_records is 5'):
     _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
-         num_examples=400)
+         batch_sizes=[1, 2], max_records=5)
   assert not os.path.exists(tmp_path / 'out')
 
 
@@ -142,15 +146,16 @@ def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp
                 num_examples=8, batch_sizes=[1, 4], measure=True)
   with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
     report = json.load(f)
-  assert report['warmup_file']['records'] == 30
-  assert report['validation']['records'] == 30
+  assert report['warmup_file']['records'] == 24
+  assert report['validation']['records'] == 24
   cold_start = report['cold_start']
   assert {(r['signature'], r['batch_size']) for r in cold_start['requests']} == {
-      (s, b) for s in ('classify', 'regress', 'serving_default') for b in (1, 4)}
+      (s, b) for s in ('classify', 'regress', 'serving_default', 'classify+regress')
+      for b in (1, 4)}
   for row in cold_start['requests']:
     assert 0 < row['steady_p50_ms'] <= row['steady_p99_ms']
     assert row['first_ms_without_warmup'] > 0 and row['first_ms_with_warmup'] > 0
-  assert cold_start['replay_records'] == 30
+  assert cold_start['replay_records'] == 24
   props = warmed.mlmd_artifact.custom_properties
   assert props[spec.VALIDATED_PROPERTY].int_value == 1
   assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY].double_value == (
@@ -162,11 +167,12 @@ def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp
 def test_live_requests_are_held_back_from_the_warmup_file(tf1_model_dir, examples_artifact,
                                                           tmp_path):
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  plan = signatures_for(tf1_model_dir, 'serving_default')
+  combinations = warmup_requests.plan_combinations(
+      signatures_for(tf1_model_dir, 'serving_default'), [1, 2])
   paths = {name: str(tmp_path / name) for name in ('warmup', 'live')}
   with beam.Pipeline() as pipeline:
-    executor._write_requests(pipeline, examples_artifact, ['eval'], plan,
-                             WarmupOptions(num_examples=10, batch_sizes=[1, 2]),
+    executor._write_requests(pipeline, examples_artifact, ['eval'], combinations,  # pylint: disable=protected-access
+                             WarmupOptions(num_examples=10, requests_per_combination=10),
                              paths['warmup'], paths['live'])
   sent = {name: [v for r in warmup_file.read_warmup_file(path)
                  for v in r.predict_log.request.inputs['examples'].string_val]

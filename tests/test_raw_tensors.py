@@ -80,7 +80,8 @@ def test_raw_signature_output_equals_serialized_signature_output(keras_model_dir
   plan = {p.name: p for p in signatures.plan_signatures(keras_model_dir, ['serve']).usable}
   batch = examples[:16]
   raw_log, = warmup_requests.build_warmup_records(
-      [e.SerializeToString() for e in batch], [plan['predict_raw']], [16])
+      [e.SerializeToString() for e in batch],
+      warmup_requests.plan_combinations([plan['predict_raw']], [16]))
   serialized = predict_pb2.PredictRequest(
       model_spec=model_pb2.ModelSpec(signature_name='serving_default'))
   serialized.inputs['examples'].CopyFrom(

@@ -1,6 +1,6 @@
 """ModelWarmer: a TFX component that gives a model TF Serving warmup requests."""
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
@@ -40,12 +40,19 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                num_examples: int = options_lib.DEFAULT_NUM_EXAMPLES,
                splits: Optional[Sequence[str]] = None,
                signature_names: Optional[Sequence[str]] = None,
-               batch_sizes: Sequence[int] = options_lib.DEFAULT_BATCH_SIZES,
+               batch_sizes: Optional[Sequence[int]] = None,
                tag_set: Sequence[str] = options_lib.DEFAULT_TAG_SET,
                model_name: str = '',
                seed: int = options_lib.DEFAULT_SEED,
                validate: bool = True,
-               measure: bool = True):
+               measure: bool = True,
+               sampling: str = options_lib.DEFAULT_SAMPLING,
+               stratify_feature: Optional[str] = None,
+               batching_parameters_file: Optional[str] = None,
+               output_filters: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
+               max_records: int = options_lib.MAX_RECORDS,
+               requests_per_combination: int = (
+                   options_lib.DEFAULT_REQUESTS_PER_COMBINATION)):
     """Constructs a ModelWarmer.
 
     Args:
@@ -56,7 +63,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       splits: splits to sample from; default 'eval' if present, else all.
       signature_names: signatures to warm; default every signature TF
         Serving can run (the others are logged with the reason).
-      batch_sizes: request batch sizes your clients send.
+      batch_sizes: request batch sizes your clients send (default
+        `options.DEFAULT_BATCH_SIZES`); each is a new input shape to warm.
       tag_set: tags of the MetaGraph TF Serving loads.
       model_name: `model_spec.name` written into each request.
       seed: sampling seed; same inputs and seed give a byte-identical file.
@@ -64,6 +72,18 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
         anything is written; a record TF Serving would reject fails the run.
       measure: measure first-request latency without and with warmup, in
         fresh processes, on sampled examples the warmup file does not hold.
+      sampling: 'coverage' (every frequent feature-shape first, then uniform),
+        'uniform', or 'stratified' (a quota per value of `stratify_feature`).
+      stratify_feature: the feature to stratify on (e.g. the label).
+      batching_parameters_file: TF Serving's --batching_parameters_file; its
+        allowed_batch_sizes (or powers of two up to max_batch_size) are the
+        sizes warmed. Do not pass `batch_sizes` with it.
+      output_filters: per Predict signature, the output-alias subsets clients
+        request, e.g. {'serving_default': [['probabilities'], []]} ([] = all);
+        each fetch set is warmed separately.
+      max_records: at most this many records (TF Serving refuses > 1000).
+      requests_per_combination: records per signature x batch size x fetch
+        set, budget permitting (every combination gets one first).
 
     Raises:
       ConfigurationError: a parameter that can never work.
@@ -72,7 +92,11 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
         num_examples=num_examples, splits=_as_list(splits),
         signature_names=_as_list(signature_names), batch_sizes=_as_list(batch_sizes),
         tag_set=_as_list(tag_set), model_name=model_name, seed=seed,
-        validate=validate, measure=measure)
+        validate=validate, measure=measure, sampling=sampling,
+        stratify_feature=stratify_feature, batching_parameters_file=batching_parameters_file,
+        output_filters=({k: [_as_list(v) for v in _as_list(f)] for k, f in output_filters.items()}
+                        if isinstance(output_filters, Mapping) else output_filters),
+        max_records=max_records, requests_per_combination=requests_per_combination)
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),

@@ -27,6 +27,12 @@ MODEL_NAME_KEY = 'model_name'
 SEED_KEY = 'seed'
 VALIDATE_KEY = 'validate'
 MEASURE_KEY = 'measure'
+SAMPLING_KEY = 'sampling'
+STRATIFY_FEATURE_KEY = 'stratify_feature'
+BATCHING_PARAMETERS_FILE_KEY = 'batching_parameters_file'
+OUTPUT_FILTERS_KEY = 'output_filters'
+MAX_RECORDS_KEY = 'max_records'
+REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -49,12 +55,18 @@ class ModelWarmerSpec(ComponentSpec):
       NUM_EXAMPLES_KEY: ExecutionParameter(type=int),
       SPLITS_KEY: ExecutionParameter(type=str, optional=True),
       SIGNATURE_NAMES_KEY: ExecutionParameter(type=str, optional=True),
-      BATCH_SIZES_KEY: ExecutionParameter(type=str),
+      BATCH_SIZES_KEY: ExecutionParameter(type=str, optional=True),
       TAG_SET_KEY: ExecutionParameter(type=str),
       MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
       SEED_KEY: ExecutionParameter(type=int),
       VALIDATE_KEY: ExecutionParameter(type=int),
       MEASURE_KEY: ExecutionParameter(type=int),
+      SAMPLING_KEY: ExecutionParameter(type=str),
+      STRATIFY_FEATURE_KEY: ExecutionParameter(type=str, optional=True),
+      BATCHING_PARAMETERS_FILE_KEY: ExecutionParameter(type=str, optional=True),
+      OUTPUT_FILTERS_KEY: ExecutionParameter(type=str, optional=True),
+      MAX_RECORDS_KEY: ExecutionParameter(type=int),
+      REQUESTS_PER_COMBINATION_KEY: ExecutionParameter(type=int),
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

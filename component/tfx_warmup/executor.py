@@ -56,12 +56,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           else every split.
         - signature_names: JSON list of signatures to warm; default every
           signature TF Serving can run.
-        - batch_sizes: JSON list of request batch sizes to warm.
+        - batch_sizes: JSON list of request batch sizes to warm (optional).
         - tag_set: JSON list of tags selecting the MetaGraph TF Serving loads.
         - model_name: `model_spec.name` written into each request.
         - seed: sampling seed; same inputs and seed give the same file bytes.
         - validate: 1 to replay the file in the TF Serving replica first.
         - measure: 1 to measure first-request latency without/with warmup.
+        - sampling: 'coverage', 'uniform' or 'stratified'.
+        - stratify_feature: the feature 'stratified' sampling balances.
+        - batching_parameters_file: TF Serving batching config; its batch
+          sizes replace batch_sizes.
+        - output_filters: JSON {signature: [[alias, ...], ...]} fetch sets.
+        - max_records: record budget (<= 1000).
+        - requests_per_combination: records per signature x batch size x
+          fetch set, budget permitting.
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
@@ -77,8 +85,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                       sample.payload_format(examples))
     for name, reason in plan.skipped.items():
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
-    warmup_requests.check_record_budget(plan.usable, options.batch_sizes,
-                                        options.num_examples)
+    combinations = warmup_requests.plan_combinations(
+        plan.usable, options.warmed_batch_sizes(), options.output_filters)
+    warmup_requests.check_record_budget(combinations, options.max_records)
     splits = sample.choose_splits(examples, options.splits)
 
     with warmed_model.staged_output(saved_model_dir, warmed.uri) as staged:
@@ -86,7 +95,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
       live_path = os.path.join(staged.scratch_dir, 'live_requests')
       with self._make_beam_pipeline() as pipeline:
-        _write_requests(pipeline, examples, splits, plan.usable, options,
+        _write_requests(pipeline, examples, splits, combinations, options,
                         warmup_path, live_path if options.measure else None)
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
       logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
@@ -99,7 +108,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           options.measure) else None
 
       report = report_lib.build_report(summary, plan.skipped, splits, options.num_examples,
-                                       options.seed, validation, cold_start)
+                                       options.seed, options.sampling, validation, cold_start)
       staged.write_report(report)
 
     # 7. Record what was warmed on the output artifact.
@@ -107,17 +116,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: List[str],
-                    plans: Sequence[signatures.SignaturePlan], options: WarmupOptions,
-                    warmup_path: str, live_path: Optional[str]) -> None:
-  """The Beam part: one sample, split into warmup examples and held-back live ones."""
+                    combinations: Sequence[warmup_requests.Combination],
+                    options: WarmupOptions, warmup_path: str, live_path: Optional[str]) -> None:
+  """The Beam part: one sample, split into warmup examples and held-back live ones.
+
+  Live examples are sampled with the same strategy but only after the warmup
+  ones, so the two never overlap and the warmup file is the same with or
+  without measuring.
+  """
   n = options.num_examples
   sampled = (sample.read_examples(pipeline, examples, splits)
              | 'SampleExamples' >> sample.SampleExamples(
-                 n + (NUM_LIVE_EXAMPLES if live_path else 0), options.seed))
-  build = dict(plans=plans, batch_sizes=options.batch_sizes, model_name=options.model_name)
+                 n + (NUM_LIVE_EXAMPLES if live_path else 0), options.seed,
+                 options.sampling, options.stratify_feature))
   _ = (sampled
        | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
-       | 'BuildWarmupRecords' >> beam.Map(warmup_requests.build_warmup_records, **build)
+       | 'BuildWarmupRecords' >> beam.Map(
+           warmup_requests.build_warmup_records, combinations=combinations,
+           requests_per_combination=options.requests_per_combination,
+           max_records=options.max_records, model_name=options.model_name)
        | 'WriteWarmupFile' >> beam.Map(
            lambda records: warmup_file.write_warmup_file(warmup_path, records)))
   if live_path:
@@ -125,7 +142,8 @@ def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: L
          | 'HeldBackExamples' >> beam.Map(lambda s: s[n:])
          | 'BuildLiveRequests' >> beam.Map(
              lambda held: warmup_requests.build_warmup_records(
-                 held, requests_per_combination=1, **build) if held else [])
+                 held, combinations, requests_per_combination=1,
+                 model_name=options.model_name) if held else [])
          | 'WriteLiveRequests' >> beam.Map(
              lambda records: warmup_file.write_warmup_file(live_path, records)))
 

@@ -13,9 +13,16 @@ from tfx_warmup import component_spec as spec
 from tfx_warmup.errors import ConfigurationError
 
 DEFAULT_NUM_EXAMPLES = 64
-DEFAULT_BATCH_SIZES = (1,)
+# Chosen by benchmarks/cold_start.py --sweep on traffic at every batch size 1..128:
+# powers of two with 4 requests each leave no request slower than 1.24x the
+# steady-state worst, for 0.14-0.27 s of replay (README, "Choosing the defaults").
+DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 DEFAULT_TAG_SET = ('serve',)
 DEFAULT_SEED = 0
+DEFAULT_SAMPLING = 'coverage'
+DEFAULT_REQUESTS_PER_COMBINATION = 4
+SAMPLING_CHOICES = ('uniform', 'stratified', 'coverage')
+MAX_RECORDS = 1000  # TF Serving's limit.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,12 +32,19 @@ class WarmupOptions:
   num_examples: int = DEFAULT_NUM_EXAMPLES
   splits: Optional[List[str]] = None
   signature_names: Optional[List[str]] = None
-  batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES
+  # None: DEFAULT_BATCH_SIZES, or the sizes of batching_parameters_file.
+  batch_sizes: Optional[Sequence[int]] = None
   tag_set: Sequence[str] = DEFAULT_TAG_SET
   model_name: str = ''
   seed: int = DEFAULT_SEED
   validate: bool = True
   measure: bool = True
+  sampling: str = DEFAULT_SAMPLING
+  stratify_feature: Optional[str] = None
+  batching_parameters_file: Optional[str] = None
+  output_filters: Optional[Dict[str, List[List[str]]]] = None
+  max_records: int = MAX_RECORDS
+  requests_per_combination: int = DEFAULT_REQUESTS_PER_COMBINATION
 
   def __post_init__(self):
     validate(self)
@@ -40,12 +54,19 @@ class WarmupOptions:
         spec.NUM_EXAMPLES_KEY: self.num_examples,
         spec.SPLITS_KEY: _dumps_optional(self.splits),
         spec.SIGNATURE_NAMES_KEY: _dumps_optional(self.signature_names),
-        spec.BATCH_SIZES_KEY: json_utils.dumps(list(self.batch_sizes)),
+        spec.BATCH_SIZES_KEY: _dumps_optional(self.batch_sizes),
         spec.TAG_SET_KEY: json_utils.dumps(list(self.tag_set)),
         spec.MODEL_NAME_KEY: self.model_name,
         spec.SEED_KEY: self.seed,
         spec.VALIDATE_KEY: int(self.validate),
         spec.MEASURE_KEY: int(self.measure),
+        spec.SAMPLING_KEY: self.sampling,
+        spec.STRATIFY_FEATURE_KEY: self.stratify_feature,
+        spec.BATCHING_PARAMETERS_FILE_KEY: self.batching_parameters_file,
+        spec.OUTPUT_FILTERS_KEY: (None if self.output_filters is None
+                                  else json_utils.dumps(self.output_filters)),
+        spec.MAX_RECORDS_KEY: self.max_records,
+        spec.REQUESTS_PER_COMBINATION_KEY: self.requests_per_combination,
     }
 
   @classmethod
@@ -54,16 +75,27 @@ class WarmupOptions:
         num_examples=int(props.get(spec.NUM_EXAMPLES_KEY, DEFAULT_NUM_EXAMPLES)),
         splits=_loads_optional(props.get(spec.SPLITS_KEY)),
         signature_names=_loads_optional(props.get(spec.SIGNATURE_NAMES_KEY)),
-        batch_sizes=tuple(
-            _loads_optional(props.get(spec.BATCH_SIZES_KEY))
-            or DEFAULT_BATCH_SIZES),
-        tag_set=tuple(
-            _loads_optional(props.get(spec.TAG_SET_KEY)) or DEFAULT_TAG_SET),
+        batch_sizes=_loads_optional(props.get(spec.BATCH_SIZES_KEY)),
+        tag_set=_loads_optional(props.get(spec.TAG_SET_KEY)) or list(DEFAULT_TAG_SET),
         model_name=props.get(spec.MODEL_NAME_KEY) or '',
         seed=int(props.get(spec.SEED_KEY, DEFAULT_SEED)),
         validate=bool(int(props.get(spec.VALIDATE_KEY, 1))),
         measure=bool(int(props.get(spec.MEASURE_KEY, 1))),
+        sampling=props.get(spec.SAMPLING_KEY) or DEFAULT_SAMPLING,
+        stratify_feature=props.get(spec.STRATIFY_FEATURE_KEY) or None,
+        batching_parameters_file=props.get(spec.BATCHING_PARAMETERS_FILE_KEY) or None,
+        output_filters=_loads_optional(props.get(spec.OUTPUT_FILTERS_KEY)),
+        max_records=int(props.get(spec.MAX_RECORDS_KEY, MAX_RECORDS)),
+        requests_per_combination=int(props.get(spec.REQUESTS_PER_COMBINATION_KEY,
+                                               DEFAULT_REQUESTS_PER_COMBINATION)),
     )
+
+  def warmed_batch_sizes(self) -> List[int]:
+    """The batch sizes to warm: explicit, from the batching file, or the default."""
+    if self.batching_parameters_file:
+      from tfx_warmup import batching  # pylint: disable=g-import-not-at-top
+      return batching.batch_sizes_from_file(self.batching_parameters_file)
+    return sorted(self.batch_sizes or DEFAULT_BATCH_SIZES)
 
 
 def validate(options: WarmupOptions) -> None:
@@ -73,17 +105,22 @@ def validate(options: WarmupOptions) -> None:
         f'num_examples must be a positive integer, got {options.num_examples!r}.'
         ' Set num_examples to how many examples to sample (default '
         f'{DEFAULT_NUM_EXAMPLES}).')
-  if (isinstance(options.batch_sizes, (str, bytes)) or
-      not list(options.batch_sizes) or
-      not all(_is_int(b) and b >= 1 for b in options.batch_sizes)):
-    raise ConfigurationError(
-        'batch_sizes must be a non-empty list of positive integers, got '
-        f'{options.batch_sizes!r}. List the request batch sizes your clients '
-        'send, e.g. batch_sizes=[1, 8, 32].')
-  if len(set(options.batch_sizes)) != len(list(options.batch_sizes)):
-    raise ConfigurationError(
-        f'batch_sizes has duplicates: {list(options.batch_sizes)!r}. List each '
-        'size once.')
+  if options.batch_sizes is not None:
+    if (isinstance(options.batch_sizes, (str, bytes)) or
+        not list(options.batch_sizes) or
+        not all(_is_int(b) and b >= 1 for b in options.batch_sizes)):
+      raise ConfigurationError(
+          'batch_sizes must be a non-empty list of positive integers, got '
+          f'{options.batch_sizes!r}. List the request batch sizes your clients '
+          'send, e.g. batch_sizes=[1, 8, 32].')
+    if len(set(options.batch_sizes)) != len(list(options.batch_sizes)):
+      raise ConfigurationError(
+          f'batch_sizes has duplicates: {list(options.batch_sizes)!r}. List each '
+          'size once.')
+    if options.batching_parameters_file:
+      raise ConfigurationError(
+          'Pass batch_sizes or batching_parameters_file, not both: with server-side '
+          'batching the model runs only the batch sizes the file allows.')
   for name, value in (('splits', options.splits),
                       ('signature_names', options.signature_names)):
     if value is None:
@@ -104,6 +141,27 @@ def validate(options: WarmupOptions) -> None:
         f'model_name must be a string, got {options.model_name!r}.')
   if not _is_int(options.seed):
     raise ConfigurationError(f'seed must be an integer, got {options.seed!r}.')
+  if options.sampling not in SAMPLING_CHOICES:
+    raise ConfigurationError(
+        f'sampling must be one of {list(SAMPLING_CHOICES)}, got {options.sampling!r}.')
+  if (options.sampling == 'stratified') != bool(options.stratify_feature):
+    raise ConfigurationError(
+        "sampling='stratified' needs stratify_feature (e.g. the label's feature name), "
+        'and stratify_feature is used only with it; got '
+        f'sampling={options.sampling!r}, stratify_feature={options.stratify_feature!r}.')
+  if not _is_int(options.max_records) or not 1 <= options.max_records <= MAX_RECORDS:
+    raise ConfigurationError(
+        f'max_records must be between 1 and {MAX_RECORDS} (TF Serving refuses to '
+        f'load a model with more warmup records), got {options.max_records!r}.')
+  if (not _is_int(options.requests_per_combination) or
+      options.requests_per_combination < 1):
+    raise ConfigurationError(
+        'requests_per_combination must be a positive integer, got '
+        f'{options.requests_per_combination!r}.')
+  if options.output_filters is not None and not isinstance(options.output_filters, dict):
+    raise ConfigurationError(
+        'output_filters must map signature names to lists of alias lists, e.g. '
+        f"{{'serving_default': [['probabilities'], []]}}, got {options.output_filters!r}.")
   for name in ('validate', 'measure'):
     if not isinstance(getattr(options, name), bool):
       raise ConfigurationError(

@@ -5,7 +5,7 @@
     "warmup_file": {"records": int,
                     "summary": [{"kind", "signature", "batch_size", "records"}]},
     "signatures": {"warmed": [str], "skipped": {name: reason}},
-    "sample": {"splits": [str], "num_examples": int, "seed": int},
+    "sample": {"splits": [str], "num_examples": int, "seed": int, "sampling": str},
     "validation": null | {"records": int, "seconds": float},
     "cold_start": null | {"skipped": reason} | measure.cold_start_report(...)
   }
@@ -24,7 +24,7 @@ def summary_rows(summary: Dict[warmup_file.RecordKey, int]) -> List[Dict[str, An
 
 
 def build_report(summary: Dict[warmup_file.RecordKey, int], skipped: Dict[str, str],
-                 splits: List[str], num_examples: int, seed: int,
+                 splits: List[str], num_examples: int, seed: int, sampling: str,
                  validation: Optional[Dict[str, Any]],
                  cold_start: Optional[Dict[str, Any]]) -> Dict[str, Any]:
   return {
@@ -32,7 +32,8 @@ def build_report(summary: Dict[warmup_file.RecordKey, int], skipped: Dict[str, s
       'warmup_file': {'records': sum(summary.values()), 'summary': summary_rows(summary)},
       'signatures': {'warmed': sorted({k.signature for k in summary}),
                      'skipped': dict(sorted(skipped.items()))},
-      'sample': {'splits': list(splits), 'num_examples': num_examples, 'seed': seed},
+      'sample': {'splits': list(splits), 'num_examples': num_examples, 'seed': seed,
+                 'sampling': sampling},
       'validation': validation,
       'cold_start': cold_start,
   }

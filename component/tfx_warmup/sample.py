@@ -1,15 +1,33 @@
 """Reads the chosen splits and samples examples with Beam.
 
-The sample is a seeded bottom-k: every record gets a keyed hash of its bytes and
-the k smallest hashes win. That is uniform, deterministic for a seed whatever the
-file order or worker count, single pass, and mergeable (Beam's Top combiner keeps
-at most k elements per worker), so memory is bounded by `num_examples`.
+Every record gets a rank: a keyed hash of its bytes. Three strategies, all one
+pass, mergeable across workers (a CombineFn), deterministic for a seed whatever
+the file order or worker count, and bounded in memory:
+
+  uniform     the `num_examples` lowest ranks (bottom-k): O(num_examples).
+  coverage    groups records by a compact *shape key* (which features are
+              present, and a bucket of each one's value count: 0, 1, 2-4,
+              5-16, 17+); takes the lowest-ranked record of the most frequent
+              shapes first, enough to cover >= 99% of the data and, while
+              fewer than half the slots are used, rarer shapes too; then fills
+              uniformly. O(num_examples + distinct shapes).
+  stratified  a quota per value of `stratify_feature` (e.g. the label) so rare
+              classes appear; leftover slots fill uniformly.
+              O(num_examples x distinct values), at most 1000 values.
+
+The output is one list, ordered so that the first records are the most
+informative (coverage picks, or strata round-robin): when fewer requests than
+examples are built, they use the front of the list.
 """
 
+import dataclasses
+import enum
 import hashlib
-from typing import List, Optional, Sequence, Tuple
+import heapq
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
+import numpy as np
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.components.util import tfxio_utils
@@ -17,7 +35,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import json_utils
 
-from tfx_warmup.errors import ExamplesError
+from tfx_warmup.errors import ConfigurationError, ExamplesError
 
 _TELEMETRY_DESCRIPTORS = ['ModelWarmer']
 _RAW_RECORD_COLUMN = 'raw_record'
@@ -26,6 +44,18 @@ _PayloadFormat = example_gen_pb2.PayloadFormat
 # Payloads that are serialized protos and so can be sent to TF Serving as is.
 SUPPORTED_PAYLOADS = (_PayloadFormat.FORMAT_TF_EXAMPLE,
                       _PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
+# Coverage: shapes covering this share of the data are always represented.
+COVERAGE_TARGET = 0.99
+MAX_STRATA = 1000
+# Value-count buckets of the shape key; code 0 means "feature absent".
+_BUCKET_EDGES = np.array([1, 2, 5, 17])  # 0 | 1 | 2-4 | 5-16 | 17+
+_BUCKET_NAMES = ('0', '1', '2-4', '5-16', '17+')
+
+
+class Sampling(str, enum.Enum):
+  UNIFORM = 'uniform'
+  STRATIFIED = 'stratified'
+  COVERAGE = 'coverage'
 
 
 def available_splits(examples: types.Artifact) -> List[str]:
@@ -79,22 +109,214 @@ def read_examples(pipeline: beam.Pipeline, examples: types.Artifact,
   return tuple(per_split) | 'FlattenSplits' >> beam.Flatten()
 
 
-def sample_key(record: bytes, seed: int) -> bytes:
-  """The record's rank in the sample: a keyed hash, stable across machines."""
-  return hashlib.blake2b(record, digest_size=8,
-                         key=seed.to_bytes(8, 'little', signed=True)).digest()
+def sample_rank(record: bytes, seed: int) -> int:
+  """The record's rank: a keyed 64-bit hash, stable across machines and runs."""
+  return int.from_bytes(hashlib.blake2b(
+      record, digest_size=8, key=seed.to_bytes(8, 'little', signed=True)).digest(), 'little')
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(bytes)
 @beam.typehints.with_output_types(List[bytes])
-def SampleExamples(records: beam.PCollection, num_examples: int,  # pylint: disable=invalid-name
-                   seed: int) -> beam.PCollection:
-  """One element: the sampled records (at most `num_examples`), in rank order."""
-  def by_rank(record: bytes) -> Tuple[bytes, bytes]:
-    return sample_key(record, seed), record
-
+def SampleExamples(records: beam.PCollection, num_examples: int, seed: int,  # pylint: disable=invalid-name
+                   sampling: str = Sampling.UNIFORM.value,
+                   stratify_feature: Optional[str] = None) -> beam.PCollection:
+  """One element: the sampled records (at most `num_examples`), most informative first."""
   return (records
-          | 'Rank' >> beam.Map(by_rank)
-          | 'BottomK' >> beam.combiners.Top.Smallest(num_examples)
-          | 'DropRank' >> beam.Map(lambda ranked: [record for _, record in ranked]))
+          | 'Batch' >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
+          | 'Sample' >> beam.CombineGlobally(
+              SampleCombineFn(num_examples, seed, Sampling(sampling), stratify_feature)))
+
+
+@dataclasses.dataclass
+class _Accumulator:
+  total: int = 0
+  # Max-heap (negated ranks) of the num_examples lowest (rank, record) pairs.
+  lowest: List[Tuple[int, bytes]] = dataclasses.field(default_factory=list)
+  # Coverage: shape key -> [count, lowest rank, its record].
+  shapes: Dict[int, list] = dataclasses.field(default_factory=dict)
+  # Stratified: value -> (count, max-heap like `lowest`).
+  strata: Dict[Tuple, list] = dataclasses.field(default_factory=dict)
+
+
+class SampleCombineFn(beam.CombineFn):
+  """Combines batches of serialized records into the sample (see module doc)."""
+
+  def __init__(self, num_examples: int, seed: int, sampling: Sampling,
+               stratify_feature: Optional[str] = None):
+    super().__init__()
+    if sampling == Sampling.STRATIFIED and not stratify_feature:
+      raise ConfigurationError(
+          "sampling='stratified' needs stratify_feature, e.g. the label's feature name.")
+    self._k = num_examples
+    self._seed = seed
+    self._sampling = sampling
+    self._stratify_feature = stratify_feature
+    self._decoder = None
+
+  def create_accumulator(self) -> _Accumulator:
+    return _Accumulator()
+
+  def add_input(self, acc: _Accumulator, batch: List[bytes]) -> _Accumulator:
+    ranks = [sample_rank(r, self._seed) for r in batch]
+    acc.total += len(batch)
+    for rank, record in zip(ranks, batch):
+      _keep_lowest(acc.lowest, rank, record, self._k)
+    if self._sampling == Sampling.COVERAGE:
+      for key, rank, record in zip(self._shape_keys(batch), ranks, batch):
+        _add_shape(acc.shapes, int(key), 1, rank, record)
+    elif self._sampling == Sampling.STRATIFIED:
+      for value, rank, record in zip(self._stratum_values(batch), ranks, batch):
+        stratum = self._stratum(acc, value)
+        stratum[0] += 1
+        _keep_lowest(stratum[1], rank, record, self._k)
+    return acc
+
+  def merge_accumulators(self, accumulators) -> _Accumulator:
+    merged = _Accumulator()
+    for acc in accumulators:
+      merged.total += acc.total
+      for neg_rank, record in acc.lowest:
+        _keep_lowest(merged.lowest, -neg_rank, record, self._k)
+      for key, (count, rank, record) in acc.shapes.items():
+        _add_shape(merged.shapes, key, count, rank, record)
+      for value, (count, heap) in acc.strata.items():
+        stratum = self._stratum(merged, value)
+        stratum[0] += count
+        for neg_rank, record in heap:
+          _keep_lowest(stratum[1], -neg_rank, record, self._k)
+    return merged
+
+  def extract_output(self, acc: _Accumulator) -> List[bytes]:
+    lowest = [record for _, record in sorted((-n, r) for n, r in acc.lowest)]
+    if self._sampling == Sampling.COVERAGE:
+      first = self._coverage_picks(acc)
+    elif self._sampling == Sampling.STRATIFIED:
+      first = self._strata_picks(acc)
+    else:
+      first = []
+    chosen = set(first)
+    fill = [r for r in lowest if r not in chosen]
+    return (first + fill)[:self._k]
+
+  def _coverage_picks(self, acc: _Accumulator) -> List[bytes]:
+    by_frequency = sorted(acc.shapes.values(), key=lambda e: (-e[0], e[1], e[2]))
+    picks, covered = [], 0
+    for count, _, record in by_frequency:
+      if len(picks) >= self._k or (covered >= COVERAGE_TARGET * acc.total and
+                                   len(picks) >= self._k // 2):
+        break
+      picks.append(record)
+      covered += count
+    return picks
+
+  def _strata_picks(self, acc: _Accumulator) -> List[bytes]:
+    """Round-robin over strata (rarest first), each up to an equal quota."""
+    if not acc.strata:
+      return []
+    quota = max(1, self._k // len(acc.strata))
+    strata = []
+    for count, heap in acc.strata.values():
+      ranked = sorted((-neg_rank, record) for neg_rank, record in heap)
+      strata.append((count, ranked[0], [record for _, record in ranked[:quota]]))
+    strata.sort(key=lambda s: (s[0], s[1]))  # Rarest first; ties by lowest rank.
+    picks = []
+    for i in range(quota):
+      picks.extend(s[2][i] for s in strata if i < len(s[2]))
+    return picks
+
+  def _stratum(self, acc: _Accumulator, value: Tuple) -> list:
+    if value not in acc.strata:
+      if len(acc.strata) >= MAX_STRATA:
+        raise ConfigurationError(
+            f"stratify_feature '{self._stratify_feature}' has more than {MAX_STRATA} "
+            'distinct values; stratify on a low-cardinality feature such as the label.')
+      acc.strata[value] = [0, []]
+    return acc.strata[value]
+
+  def _decode(self, batch: List[bytes]):
+    if self._decoder is None:
+      from tfx_bsl.coders import example_coder  # pylint: disable=g-import-not-at-top
+      self._decoder = example_coder.ExamplesToRecordBatchDecoder()
+    return self._decoder.DecodeBatch(batch)
+
+  def _shape_keys(self, batch: List[bytes]) -> np.ndarray:
+    """One uint64 per record: a sum of (feature, count bucket) fingerprints."""
+    try:
+      record_batch = self._decode(batch)
+    except Exception:  # pylint: disable=broad-except  (e.g. a feature's type varies)
+      return np.array([_shape_key(r) for r in batch], dtype=np.uint64)
+    keys = np.zeros(len(batch), dtype=np.uint64)
+    for name, column in zip(record_batch.schema.names, record_batch.columns):
+      if not hasattr(column, 'value_lengths'):
+        continue  # A NullArray: the feature has no values anywhere in this batch.
+      lengths = column.value_lengths()
+      present = ~np.asarray(lengths.is_null(), dtype=bool)
+      codes = np.where(present, 1 + np.searchsorted(
+          _BUCKET_EDGES, lengths.fill_null(0).to_numpy(zero_copy_only=False), side='right'),
+                       0)
+      keys += _shape_fingerprints(name)[codes]
+    return keys
+
+  def _stratum_values(self, batch: List[bytes]) -> List[Tuple]:
+    record_batch = self._decode(batch)
+    names = record_batch.schema.names
+    if self._stratify_feature not in names:
+      return [()] * len(batch)
+    column = record_batch.column(names.index(self._stratify_feature))
+    return [tuple(v) if v is not None else () for v in column.to_pylist()]
+
+
+def _keep_lowest(heap: List, rank: int, record: bytes, k: int) -> None:
+  """Keeps the k lowest (rank, record) pairs in a max-heap of negated ranks."""
+  if len(heap) < k:
+    heapq.heappush(heap, (-rank, record))
+  elif rank < -heap[0][0]:
+    heapq.heapreplace(heap, (-rank, record))
+
+
+def _add_shape(shapes: Dict[int, list], key: int, count: int, rank: int,
+               record: bytes) -> None:
+  entry = shapes.get(key)
+  if entry is None:
+    shapes[key] = [count, rank, record]
+    return
+  entry[0] += count
+  if (rank, record) < (entry[1], entry[2]):
+    entry[1], entry[2] = rank, record
+
+
+_FINGERPRINTS: Dict[str, np.ndarray] = {}
+
+
+def _shape_fingerprints(name: str) -> np.ndarray:
+  """Per count bucket of feature `name`, a 64-bit fingerprint (0 when absent)."""
+  if name not in _FINGERPRINTS:
+    _FINGERPRINTS[name] = np.array([0] + [
+        int.from_bytes(hashlib.blake2b(f'{name}\0{b}'.encode(), digest_size=8).digest(),
+                       'little') for b in _BUCKET_NAMES], dtype=np.uint64)
+  return _FINGERPRINTS[name]
+
+
+def _shape_codes(example_bytes: bytes) -> Dict[str, int]:
+  """Feature name -> count bucket code (1..5) of each feature with a value list."""
+  from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+  codes = {}
+  for name, feature in example_pb2.Example.FromString(example_bytes).features.feature.items():
+    kind = feature.WhichOneof('kind')
+    if kind:
+      count = len(getattr(feature, kind).value)
+      codes[name] = 1 + int(np.searchsorted(_BUCKET_EDGES, count, side='right'))
+  return codes
+
+
+def _shape_key(example_bytes: bytes) -> int:
+  """The same key as SampleCombineFn._shape_keys, one example at a time."""
+  return sum(int(_shape_fingerprints(name)[code])
+             for name, code in _shape_codes(example_bytes).items()) % (1 << 64)
+
+
+def describe_shape(example_bytes: bytes) -> str:
+  """The shape key of one tf.Example, readable: 'age:1 history:2-4 ...'."""
+  return ' '.join(f'{name}:{_BUCKET_NAMES[code - 1]}'
+                  for name, code in sorted(_shape_codes(example_bytes).items()))

@@ -75,6 +75,9 @@ class SignaturePlan:
   inputs: Tuple[InputSpec, ...]
   # Set when the signature's inputs fix the batch dimension: the only size it runs.
   fixed_batch_size: Optional[int] = None
+  outputs: Tuple[str, ...] = ()
+  # Graph tensors fed; Classify/Regress signatures sharing one can run as a MultiInference.
+  input_tensor_names: Tuple[str, ...] = ()
 
   def batch_sizes(self, requested: Sequence[int]) -> List[int]:
     if self.fixed_batch_size is not None:
@@ -174,12 +177,14 @@ def plan_signature(name: str, signature: meta_graph_pb2.SignatureDef,
     return ('it needs tf.Example payloads but the Examples artifact holds '
             f'{_PayloadFormat.Name(payload_format)}')
 
+  graph = dict(outputs=tuple(sorted(signature.outputs)),
+               input_tensor_names=tuple(signature.inputs[i.key].name for i in inputs))
   kind = _classify_or_regress(signature)
   if kind:
-    return SignaturePlan(name, kind, inputs)
+    return SignaturePlan(name, kind, inputs, **graph)
   if _is_serialized_input(inputs):
-    return SignaturePlan(name, RequestKind.PREDICT_SERIALIZED, inputs)
-  return _plan_tensor_signature(name, inputs)
+    return SignaturePlan(name, RequestKind.PREDICT_SERIALIZED, inputs, **graph)
+  return _plan_tensor_signature(name, inputs, graph)
 
 
 def _classify_or_regress(signature: meta_graph_pb2.SignatureDef) -> Optional[RequestKind]:
@@ -203,7 +208,8 @@ def _is_serialized_input(inputs: Tuple[InputSpec, ...]) -> bool:
   return shape is None or shape == (-1,)
 
 
-def _plan_tensor_signature(name: str, inputs: Tuple[InputSpec, ...]) -> 'SignaturePlan | str':
+def _plan_tensor_signature(name: str, inputs: Tuple[InputSpec, ...],
+                           graph: Dict) -> 'SignaturePlan | str':
   fixed_batches = set()
   for spec in inputs:
     if spec.dtype not in _TENSOR_DTYPES:
@@ -223,7 +229,8 @@ def _plan_tensor_signature(name: str, inputs: Tuple[InputSpec, ...]) -> 'Signatu
   if len(fixed_batches) > 1:
     return f'its inputs fix different batch sizes {sorted(fixed_batches)}'
   return SignaturePlan(name, RequestKind.PREDICT_TENSORS, inputs,
-                       fixed_batch_size=fixed_batches.pop() if fixed_batches else None)
+                       fixed_batch_size=fixed_batches.pop() if fixed_batches else None,
+                       **graph)
 
 
 def _input_spec(key: str, info: meta_graph_pb2.TensorInfo) -> InputSpec:
