@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: demo test install benchmark constraints clean
+.PHONY: demo test install benchmark benchmark-sampling constraints clean
 
 demo: $(STAMP)
 	$(PY) -m pipelines.demo_pipeline
@@ -17,8 +17,13 @@ test: $(STAMP)
 
 install: $(STAMP)
 
+# Cold start: no warmup vs InfraValidator-style vs ModelWarmer, plus the defaults sweep (~10 min).
 benchmark: $(STAMP)
-	$(PY) -m benchmarks.cold_start
+	$(PY) -m benchmarks.cold_start --sweep
+
+# Sampling at 1M and 5M examples against a bare Beam read (~20 min, ~1 GB of data in runs/).
+benchmark-sampling: $(STAMP)
+	$(PY) -m benchmarks.sampling
 
 # Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
 $(STAMP): pyproject.toml constraints.txt

@@ -134,8 +134,15 @@ def test_samples_are_identical_across_runs_orders_and_worker_counts(sampling, fe
 def test_merging_accumulators_equals_one_pass():
   records = _dataset(600)
   fn = sample.SampleCombineFn(12, 3, sample.Sampling.COVERAGE)
-  one = fn.extract_output(fn.add_input(fn.create_accumulator(), records))
-  parts = [fn.add_input(fn.create_accumulator(), records[i::3]) for i in range(3)]
+
+  def accumulate(part):
+    acc = fn.create_accumulator()
+    for record in part:
+      acc = fn.add_input(acc, record)
+    return acc
+
+  one = fn.extract_output(accumulate(records))
+  parts = [accumulate(records[i::3]) for i in range(3)]
   assert fn.extract_output(fn.merge_accumulators(parts)) == one
 
 
