@@ -19,6 +19,8 @@ examples no warmup saw.
 
 cold-start ratio = max latency over the first half of the live requests /
                    max latency over the second half (same process; 1.0 is the limit).
+A single max is at the mercy of one OS hiccup, so every case runs --repeats times
+(fresh processes) and the tables show the median of each statistic.
 Prints markdown tables and writes cold_start.md and cold_start.png to --out.
 """
 
@@ -182,7 +184,15 @@ def time_case(model_dir: str, traffic_path: str) -> Dict:
               ratio=max(latencies[:half]) / max(latencies[half:]), latencies=latencies)
 
 
-def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: bool) -> List[Dict]:
+def time_case_repeated(model_dir: str, traffic_path: str, repeats: int) -> Dict:
+  """time_case `repeats` times; the median of each statistic (latencies of the first run)."""
+  runs = [time_case(model_dir, traffic_path) for _ in range(repeats)]
+  merged = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != 'latencies'}
+  return dict(merged, latencies=runs[0]['latencies'], repeats=repeats)
+
+
+def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: bool,
+        repeats: int = 3) -> List[Dict]:
   rows = []
   with tempfile.TemporaryDirectory() as root:
     for name, setup in prepare_models(root).items():
@@ -196,9 +206,10 @@ def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: boo
       traffic_path = os.path.join(base, 'traffic')
       write_traffic(traffic_path, cases['none'], setup['traffic'], traffic_batch_sizes, count)
       for case, model_dir in cases.items():
-        rows.append(dict(model=name, case=case, **time_case(model_dir, traffic_path)))
+        rows.append(dict(model=name, case=case,
+                         **time_case_repeated(model_dir, traffic_path, repeats)))
         print(f'{name:20s} {case:22s} ratio {rows[-1]["ratio"]:6.2f}', file=sys.stderr)
-  report = format_report(rows, count, traffic_batch_sizes)
+  report = format_report(rows, count, traffic_batch_sizes, repeats)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'cold_start.md'), 'w') as f:
     f.write(report + '\n')
@@ -207,7 +218,8 @@ def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: boo
   return rows
 
 
-def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int]) -> str:
+def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int],
+                  repeats: int) -> str:
   sizes = (f'{min(batch_sizes)}..{max(batch_sizes)}' if list(batch_sizes) == list(
       range(min(batch_sizes), max(batch_sizes) + 1)) else str(list(batch_sizes)))
   head = ('| model | warmup | records | replay s | first request ms | max ms, 1st half | '
@@ -215,13 +227,14 @@ def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int]) -> s
           '|---|---|---:|---:|---:|---:|---:|---:|---:|')
   def table(selected):
     return '\n'.join([head] + [
-        f"| {r['model']} | {r['case']} | {r['records']} | {r['replay_s']:.2f} | "
+        f"| {r['model']} | {r['case']} | {r['records']:.0f} | {r['replay_s']:.2f} | "
         f"{r['first_ms']:.1f} | {r['max_first_half_ms']:.1f} | {r['max_second_half_ms']:.1f} | "
         f"{r['median_ms']:.2f} | {r['ratio']:.2f} |" for r in selected])
   main_cases = ('none', 'infra_validator', *OURS)
   text = (f'Live traffic: {count} requests, every signature (and MultiInference) at batch '
           f'sizes {sizes}, from examples no warmup saw; warmup sample {NUM_EXAMPLES} '
-          f'examples.\n\n' + table([r for r in rows if r['case'] in main_cases]))
+          f'examples. Each value is the median of {repeats} runs in fresh processes.\n\n'
+          + table([r for r in rows if r['case'] in main_cases]))
   swept = [r for r in rows if r['case'] in SWEEP]
   if swept:
     text += '\n\nModelWarmer trade-off (batch sizes warmed x requests per combination):\n\n'
@@ -266,9 +279,11 @@ def main(argv=None) -> int:
                       help="batch sizes of the live traffic: 'LOW-HIGH' or a list '1,8,32'")
   parser.add_argument('--sweep', action='store_true',
                       help='also run ModelWarmer with other batch sizes / requests per combination')
+  parser.add_argument('--repeats', type=int, default=3,
+                      help='fresh-process runs per case; tables show medians')
   parser.add_argument('--out', default=os.path.join('benchmarks', 'results'))
   args = parser.parse_args(argv)
-  run(args.out, args.requests, args.traffic_batch_sizes, args.sweep)
+  run(args.out, args.requests, args.traffic_batch_sizes, args.sweep, args.repeats)
   return 0
 
 
