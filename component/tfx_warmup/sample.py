@@ -151,7 +151,7 @@ class _Accumulator:
 
 
 class SampleCombineFn(beam.CombineFn):
-  """Combines batches of serialized records into the sample (see module doc)."""
+  """Combines serialized records into the sample (see module doc), a batch at a time."""
 
   def __init__(self, num_examples: int, seed: int, sampling: Sampling,
                stratify_feature: Optional[str] = None):
