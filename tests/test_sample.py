@@ -131,6 +131,24 @@ def test_samples_are_identical_across_runs_orders_and_worker_counts(sampling, fe
   assert _run(shuffled, 24, 7, sampling, feature, options=two_workers) == single
 
 
+@pytest.mark.parametrize('sampling,feature', [('uniform', None), ('coverage', None),
+                                              ('stratified', 'color')])
+def test_held_back_examples_follow_an_unchanged_sample(sampling, feature):
+  """Measuring holds examples back; the warmup examples must not change because of it."""
+  records = _dataset(800)
+
+  def sampled(held_back):
+    fn = sample.SampleCombineFn(16, 1, sample.Sampling(sampling), feature, held_back)
+    acc = fn.create_accumulator()
+    for record in records:
+      acc = fn.add_input(acc, record)
+    return fn.extract_output(acc)
+
+  alone, with_held_back = sampled(0), sampled(8)
+  assert with_held_back[:16] == alone
+  assert len(with_held_back) == 24 and not set(with_held_back[16:]) & set(alone)
+
+
 def test_merging_accumulators_equals_one_pass():
   records = _dataset(600)
   fn = sample.SampleCombineFn(12, 3, sample.Sampling.COVERAGE)

@@ -127,8 +127,8 @@ def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: L
   n = options.num_examples
   sampled = (sample.read_examples(pipeline, examples, splits)
              | 'SampleExamples' >> sample.SampleExamples(
-                 n + (NUM_LIVE_EXAMPLES if live_path else 0), options.seed,
-                 options.sampling, options.stratify_feature))
+                 n, options.seed, options.sampling, options.stratify_feature,
+                 held_back=NUM_LIVE_EXAMPLES if live_path else 0))
   _ = (sampled
        | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
        | 'BuildWarmupRecords' >> beam.Map(

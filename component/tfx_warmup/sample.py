@@ -131,10 +131,13 @@ def _ranks(records: List[bytes], seed: int) -> np.ndarray:
 @beam.typehints.with_output_types(List[bytes])
 def SampleExamples(records: beam.PCollection, num_examples: int, seed: int,  # pylint: disable=invalid-name
                    sampling: str = Sampling.UNIFORM.value,
-                   stratify_feature: Optional[str] = None) -> beam.PCollection:
-  """One element: the sampled records (at most `num_examples`), most informative first."""
+                   stratify_feature: Optional[str] = None,
+                   held_back: int = 0) -> beam.PCollection:
+  """One element: the sampled records (at most `num_examples`), most informative first,
+  followed by up to `held_back` more, uniformly chosen among the rest. The first
+  `num_examples` do not depend on `held_back`."""
   return records | 'Sample' >> beam.CombineGlobally(
-      SampleCombineFn(num_examples, seed, Sampling(sampling), stratify_feature))
+      SampleCombineFn(num_examples, seed, Sampling(sampling), stratify_feature, held_back))
 
 
 @dataclasses.dataclass
@@ -154,12 +157,13 @@ class SampleCombineFn(beam.CombineFn):
   """Combines serialized records into the sample (see module doc), a batch at a time."""
 
   def __init__(self, num_examples: int, seed: int, sampling: Sampling,
-               stratify_feature: Optional[str] = None):
+               stratify_feature: Optional[str] = None, held_back: int = 0):
     super().__init__()
     if sampling == Sampling.STRATIFIED and not stratify_feature:
       raise ConfigurationError(
           "sampling='stratified' needs stratify_feature, e.g. the label's feature name.")
-    self._k = num_examples
+    self._n = num_examples  # What the picks and quotas are computed for.
+    self._k = num_examples + held_back  # What each heap keeps.
     self._seed = seed
     self._sampling = sampling
     self._stratify_feature = stratify_feature
@@ -227,14 +231,15 @@ class SampleCombineFn(beam.CombineFn):
       first = []
     chosen = set(first)
     fill = [r for r in lowest if r not in chosen]
-    return (first + fill)[:self._k]
+    sampled = (first + fill)[:self._n]
+    return sampled + fill[max(0, self._n - len(first)):][:self._k - self._n]
 
   def _coverage_picks(self, acc: _Accumulator) -> List[bytes]:
     by_frequency = sorted(acc.shapes.values(), key=lambda e: (-e[0], e[1], e[2]))
     picks, covered = [], 0
     for count, _, record in by_frequency:
-      if len(picks) >= self._k or (covered >= COVERAGE_TARGET * acc.total and
-                                   len(picks) >= self._k // 2):
+      if len(picks) >= self._n or (covered >= COVERAGE_TARGET * acc.total and
+                                   len(picks) >= self._n // 2):
         break
       picks.append(record)
       covered += count
@@ -244,7 +249,7 @@ class SampleCombineFn(beam.CombineFn):
     """Round-robin over strata (rarest first), each up to an equal quota."""
     if not acc.strata:
       return []
-    quota = max(1, self._k // len(acc.strata))
+    quota = max(1, self._n // len(acc.strata))
     strata = []
     for count, heap in acc.strata.values():
       ranked = sorted((-neg_rank, record) for neg_rank, record in heap)
