@@ -295,10 +295,8 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   finally:
     if owned:
       servable.close()
-  counts: Dict[warmup_file.RecordKey, int] = {}
-  for key in sorted(keys):
-    counts[key] = counts.get(key, 0) + 1
-  return ReplayResult(path, len(keys), sum(record_seconds), record_seconds, counts)
+  return ReplayResult(path, len(keys), sum(record_seconds), record_seconds,
+                      warmup_file.count_keys(keys))
 
 
 def explain(error: RequestError) -> str:

@@ -72,8 +72,11 @@ def record_key(record: prediction_log_pb2.PredictionLog) -> RecordKey:
 
 def summarize(records: Iterable[prediction_log_pb2.PredictionLog]) -> Dict[RecordKey, int]:
   """Record counts per (kind, signature, batch size), sorted."""
-  counts = collections.Counter(record_key(r) for r in records)
-  return dict(sorted(counts.items()))
+  return count_keys(record_key(r) for r in records)
+
+
+def count_keys(keys: Iterable[RecordKey]) -> Dict[RecordKey, int]:
+  return dict(sorted(collections.Counter(keys).items()))
 
 
 def format_summary(summary: Dict[RecordKey, int]) -> str:

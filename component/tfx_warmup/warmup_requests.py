@@ -53,10 +53,14 @@ class Combination:
   def kind(self) -> str:
     return MULTI_INFERENCE if len(self.plans) > 1 else self.plans[0].kind.value
 
-  def describe(self) -> str:
-    name = '+'.join(p.name for p in self.plans)
+  @property
+  def label(self) -> str:
+    """Signature(s) and fetch set: 'classify+regress', 'serving_default[logits]'."""
     fetch = f"[{','.join(self.output_filter)}]" if self.output_filter else ''
-    return f'{name}{fetch}@{self.batch_size}'
+    return '+'.join(p.name for p in self.plans) + fetch
+
+  def describe(self) -> str:
+    return f'{self.label}@{self.batch_size}'
 
 
 def plan_combinations(plans: Sequence[SignaturePlan], batch_sizes: Sequence[int],
@@ -156,9 +160,7 @@ def check_record_budget(combinations: Sequence[Combination], max_records: int) -
     return
   per_signature: Dict[str, List[str]] = {}
   for c in combinations:
-    name = '+'.join(p.name for p in c.plans)
-    fetch = f"[{','.join(c.output_filter)}]" if c.output_filter else ''
-    per_signature.setdefault(name + fetch, []).append(str(c.batch_size))
+    per_signature.setdefault(c.label, []).append(str(c.batch_size))
   listing = '; '.join(f"'{name}' at batch sizes {','.join(sizes)}"
                       for name, sizes in per_signature.items())
   raise RecordBudgetError(
