@@ -37,12 +37,12 @@ $(STAMP): pyproject.toml constraints.txt
 	echo "Using $$py"; \
 	[ -x $(PY) ] || "$$py" -m venv $(VENV); \
 	$(PY) -m pip install -q --upgrade pip; \
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,kfp]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,kfp,airflow]'
 	touch $(STAMP)
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)
-	( echo "# Pinned from a working install of tfx==1.16.0 + tensorflow-serving-api==2.16.1 on Python 3.10."; \
+	( echo "# Pinned from a working install of tfx[kfp]==1.16.0, tensorflow-serving-api==2.16.1 and apache-airflow==2.10.5 on Python 3.10."; \
 	  echo "# Regenerate with: make constraints"; \
 	  $(PY) -m pip freeze --exclude-editable | grep -vi '^tfx-warmup' ) > constraints.txt
 

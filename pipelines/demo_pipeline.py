@@ -1,6 +1,6 @@
 """Demo: CsvExampleGen -> Trainer -> ModelWarmer -> Pusher, on a click dataset.
 
-  python -m pipelines.demo_pipeline [--runner local|beam] [--root runs/demo]
+  python -m pipelines.demo_pipeline [--runner local|beam] [--root runs/demo] [--beam-arg=...]
 
 Runs with LocalDagRunner (default) or BeamDagRunner on SQLite ML Metadata, then
 prints where the pushed model is and what its warmup file holds.
@@ -106,9 +106,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--runner', choices=('local', 'beam'), default='local')
   parser.add_argument('--root', default=os.path.join('runs', 'demo'),
                       help='where pipeline outputs, metadata and the pushed model go')
+  parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
+                      help='a Beam pipeline argument for every Beam-powered component, e.g. '
+                           '--beam-arg=--direct_num_workers=2 (repeatable)')
   args = parser.parse_args(argv)
   root = os.path.abspath(args.root)
-  pushed = run(root, args.runner)
+  pushed = run(root, args.runner, beam_pipeline_args=args.beam_args or None)
   summary = warmup_file.summarize(
       warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
   print(f'\nPushed warmed model: {pushed}')

@@ -21,6 +21,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
+from tfx.dsl.io import fileio
+
 from tfx_warmup.errors import WarmupError
 
 # Rounds of the live requests per measurement: the first is the cold one, the
@@ -89,7 +91,7 @@ def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: boo
     if proc.returncode != 0:
       last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
       raise MeasureError(f'The measurement process failed (exit {proc.returncode}):\n{last_line}')
-    with open(output) as f:
+    with fileio.open(output) as f:
       return Timing(**json.load(f))
 
 
@@ -144,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
     print(f'{type(e).__name__}: {getattr(e, "message", None) or e}', file=sys.stderr)
     return 1
-  with open(args.output, 'w') as f:
+  with fileio.open(args.output, 'w') as f:
     json.dump(dataclasses.asdict(timing), f)
   return 0
 

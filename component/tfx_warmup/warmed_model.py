@@ -1,9 +1,9 @@
 """Stages the output artifact and moves it into place only when complete.
 
-Everything (the SavedModel copy, the report) is built inside a temporary
-directory next to the artifact's final contents; on success each entry is
-renamed into place, on any failure the staging directory is removed. A failed
-run never leaves a half-written model for Pusher.
+Everything (the SavedModel copy, the report) is built in a temporary directory
+beside the artifact's directory; on success it is moved into place in one step,
+on any failure it is removed. A failed run never leaves a half-written model for
+Pusher.
 """
 
 import contextlib
@@ -49,25 +49,41 @@ class StagedOutput:
 def staged_output(saved_model_dir: str, artifact_uri: str) -> Iterator[StagedOutput]:
   """Yields a staging area holding a copy of `saved_model_dir`; commits it on success.
 
-  The input's own warmup file is not copied (ours replaces it, with a warning).
+  The staging directory is a sibling of `artifact_uri`, so committing is one
+  directory move; if the body raises, it is removed and `artifact_uri` is left
+  as it was. The input's own warmup file is not copied (ours replaces it).
   """
   existing = warmup_file.warmup_file_path(saved_model_dir)
   if fileio.exists(existing):
     logging.warning('The input model already has a warmup file (%s); it is '
                     'replaced by the one ModelWarmer builds.', existing)
-  staged = StagedOutput(os.path.join(artifact_uri, f'.incomplete-{uuid.uuid4().hex[:8]}'))
+  staged = StagedOutput(_sibling(artifact_uri, 'incomplete'))
   try:
     io_utils.copy_dir(saved_model_dir, staged.model_dir,
                       deny_regex_patterns=[re.escape(existing) + '$'])
     fileio.makedirs(staged.scratch_dir)
     yield staged
     fileio.rmtree(staged.scratch_dir)
-    for name in fileio.listdir(staged.root):
-      name = name.rstrip('/')
-      target = os.path.join(artifact_uri, name)
-      if fileio.exists(target):
-        fileio.rmtree(target) if fileio.isdir(target) else fileio.remove(target)
-      fileio.rename(os.path.join(staged.root, name), target)
+    commit(staged.root, artifact_uri)
   finally:
     if fileio.exists(staged.root):
       fileio.rmtree(staged.root)
+
+
+def commit(staged_dir: str, target: str) -> None:
+  """Moves `staged_dir` to `target`, replacing what is there.
+
+  A previous `target` (TFX hands executors an empty one) is first moved aside,
+  so an interruption leaves either the old contents, or nothing, at `target`.
+  """
+  previous = None
+  if fileio.exists(target):
+    previous = _sibling(target, 'replaced')
+    fileio.rename(target, previous)
+  fileio.rename(staged_dir, target)
+  if previous:
+    fileio.rmtree(previous)
+
+
+def _sibling(path: str, label: str) -> str:
+  return f'{path.rstrip("/")}.{label}-{uuid.uuid4().hex[:8]}'
