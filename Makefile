@@ -26,6 +26,9 @@ benchmark-sampling: $(STAMP)
 	$(PY) -m benchmarks.sampling
 
 # Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
+# pip, setuptools and wheel are upgraded first: the bundled pip 23.0 backtracks for minutes, and
+# the bundled setuptools 65 cannot read pyproject's SPDX `license` (the Dockerfile test builds
+# the package without build isolation).
 $(STAMP): pyproject.toml constraints.txt
 	@set -e; py=""; \
 	for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
@@ -36,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 	fi; \
 	echo "Using $$py"; \
 	[ -x $(PY) ] || "$$py" -m venv $(VENV); \
-	$(PY) -m pip install -q --upgrade pip; \
+	$(PY) -m pip install -q --upgrade pip setuptools==84.2.1 wheel==0.48.0; \
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,kfp,airflow]'
 	touch $(STAMP)
 

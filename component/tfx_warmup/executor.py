@@ -4,8 +4,10 @@ import os
 from typing import Any, Dict, List, Optional, Sequence
 
 import apache_beam as beam
+import tensorflow as tf
 from absl import logging
 from tfx import types
+from tfx.dsl.io import fileio
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import json_utils
@@ -13,6 +15,7 @@ from tfx.utils import path_utils
 
 from tfx_warmup import component_spec as spec
 from tfx_warmup import measure
+from tfx_warmup import progress
 from tfx_warmup import replay
 from tfx_warmup import report as report_lib
 from tfx_warmup import sample
@@ -78,8 +81,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     options = WarmupOptions.from_exec_properties(exec_properties)
 
     # 1. Decide how TF Serving would call each signature (metadata only).
-    saved_model_dir = path_utils.serving_model_path(
-        model.uri, path_utils.is_old_model_artifact(model))
+    saved_model_dir = serving_model_dir(model)
     plan = signatures.plan_signatures(saved_model_dir, options.tag_set,
                                       options.signature_names,
                                       sample.payload_format(examples))
@@ -94,21 +96,28 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       # 2-4. Sample with Beam, build the records, write them into the staged copy.
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
       live_path = os.path.join(staged.scratch_dir, 'live_requests')
-      with self._make_beam_pipeline() as pipeline:
-        _write_requests(pipeline, examples, splits, combinations, options,
-                        warmup_path, live_path if options.measure else None)
+      with progress.reporter().stage('Sampling examples and building requests'):
+        with self._make_beam_pipeline() as pipeline:
+          _write_requests(pipeline, examples, splits, combinations, options,
+                          warmup_path, live_path if options.measure else None)
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
       logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
 
       # 5. Replay the file as TF Serving would; any failure fails the run.
-      validation = _validate(staged.model_dir, options.tag_set) if options.validate else None
+      validation = validate(staged.model_dir, options.tag_set,
+                            sum(summary.values())) if options.validate else None
 
       # 6. Measure the cold start it removes, in fresh processes.
-      cold_start = _measure(staged.model_dir, live_path, options.tag_set) if (
+      cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
           options.measure) else None
 
-      report = report_lib.build_report(summary, plan.skipped, splits, options.num_examples,
-                                       options.seed, options.sampling, validation, cold_start)
+      final_model_dir = path_utils.serving_model_dir(warmed.uri)
+      report = report_lib.build_report(
+          summary, model=final_model_dir,
+          warmup_path=warmup_file.warmup_file_path(final_model_dir), skipped=plan.skipped,
+          sample=report_lib.sample_section(splits, options.num_examples, options.seed,
+                                           options.sampling),
+          validation=validation, cold_start=cold_start)
       staged.write_report(report)
 
     # 7. Record what was warmed on the output artifact.
@@ -148,20 +157,33 @@ def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: L
              lambda records: warmup_file.write_warmup_file(live_path, records)))
 
 
-def _validate(model_dir: str, tags: Sequence[str]) -> Dict[str, Any]:
-  result = replay.replay_warmup(model_dir, tags)
+def serving_model_dir(model: types.Artifact) -> str:
+  """The SavedModel in a Model artifact: Trainer's layouts, or a bare SavedModel at its URI."""
+  if fileio.exists(os.path.join(model.uri, tf.saved_model.SAVED_MODEL_FILENAME_PB)):
+    return model.uri
+  return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+
+
+def validate(model_dir: str, tags: Sequence[str], records: int) -> Dict[str, Any]:
+  """Replays the warmup file in the TF Serving replica; raises WarmupReplayError on failure."""
+  with progress.reporter().stage('Replaying warmup records', total=records) as advance:
+    result = replay.replay_warmup(model_dir, tags, on_record=advance)
   logging.info('TF Serving replica replayed %d warmup records in %.2fs.',
                result.records, result.seconds)
   return {'records': result.records, 'seconds': round(result.seconds, 3)}
 
 
-def _measure(model_dir: str, live_path: str, tags: Sequence[str]) -> Dict[str, Any]:
+def measure_cold_start(model_dir: str, live_path: str, tags: Sequence[str]) -> Dict[str, Any]:
+  """First-request latency without and with warmup, on `live_path`'s requests."""
   if not warmup_file.read_warmup_file(live_path):
     reason = ('the chosen splits hold no examples beyond the warmup sample to act as '
               'live traffic; lower num_examples to measure')
     logging.warning('Cold start not measured: %s.', reason)
     return {'skipped': reason}
-  cold_start = measure.cold_start_report(model_dir, live_path, tags=tags)
+  with progress.reporter().stage('Measuring cold start (2 fresh processes)',
+                                 total=2) as advance:
+    cold_start = measure.cold_start_report(model_dir, live_path, tags=tags,
+                                           on_process=advance)
   logging.info('First request: %.1f ms without warmup, %.1f ms with (steady p50 %.2f ms).',
                cold_start['max_first_ms_without_warmup'],
                cold_start['max_first_ms_with_warmup'], cold_start['steady_p50_ms'])

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from tfx.dsl.io import fileio
 
@@ -96,10 +96,18 @@ def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: boo
 
 
 def cold_start_report(model_dir: str, requests_path: str, rounds: int = DEFAULT_ROUNDS,
-                      tags: Sequence[str] = ('serve',)) -> Dict:
-  """First-request latency without and with warmup, per live request, plus steady state."""
+                      tags: Sequence[str] = ('serve',),
+                      on_process: Optional[Callable[[], None]] = None) -> Dict:
+  """First-request latency without and with warmup, per live request, plus steady state.
+
+  `on_process` is called after each of the two measurement processes (progress).
+  """
   cold = time_in_fresh_process(model_dir, requests_path, False, rounds, tags)
+  if on_process:
+    on_process()
   warm = time_in_fresh_process(model_dir, requests_path, True, rounds, tags)
+  if on_process:
+    on_process()
   rows = []
   for i, key in enumerate(cold.keys):
     steady = sorted(r[i] for r in cold.latencies_ms[1:] + warm.latencies_ms[1:])

@@ -18,7 +18,7 @@ is off by default there and off here.
 
 import dataclasses
 import time
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -91,6 +91,25 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   return Servable(saved_model_dir, session, meta_graph_def, method_name_check)
 
 
+@dataclasses.dataclass
+class _Call:
+  """The one Session.run TF Serving makes for a request, and how it builds the response."""
+  feeds: Dict[str, np.ndarray]
+  fetches: List[str]
+  respond: Callable[[List[np.ndarray]], Response]
+
+
+def log_request(record: prediction_log_pb2.PredictionLog) -> Optional[Request]:
+  """The request a warmup record replays; None for an empty record (TF Serving skips it)."""
+  kind = record.WhichOneof('log_type')
+  if kind is None:
+    return None
+  if kind in ('classify_log', 'regress_log', 'predict_log', 'multi_inference_log'):
+    return getattr(record, kind).request
+  number = prediction_log_pb2.PredictionLog.DESCRIPTOR.fields_by_name[kind].number
+  raise RequestError('UNIMPLEMENTED', f'Unsupported log_type for warmup: {number}')
+
+
 class Servable:
   """A loaded SavedModel answering TF Serving requests."""
 
@@ -102,12 +121,19 @@ class Servable:
     self.meta_graph_def = meta_graph_def
     self.method_name_check = method_name_check
 
+  @classmethod
+  def for_checks(cls, export_dir: str, meta_graph_def: meta_graph_pb2.MetaGraphDef,
+                 method_name_check: bool = False) -> 'Servable':
+    """A servable without a session: `prepare` and `check_log` work, `run` does not."""
+    return cls(export_dir, None, meta_graph_def, method_name_check)
+
   @property
   def signatures(self) -> Dict[str, meta_graph_pb2.SignatureDef]:
     return dict(self.meta_graph_def.signature_def)
 
   def close(self) -> None:
-    self.session.close()
+    if self.session is not None:
+      self.session.close()
 
   def __enter__(self) -> 'Servable':
     return self
@@ -117,39 +143,44 @@ class Servable:
 
   def run(self, request: Request) -> Response:
     """Answers any of the four request types TF Serving warms up with."""
+    call = self.prepare(request)
+    return call.respond(self._session_run(call.feeds, call.fetches))
+
+  def prepare(self, request: Request) -> '_Call':
+    """TF Serving's checks of `request` against the signatures, up to its Session.run.
+
+    Needs only the MetaGraphDef (see `for_checks`); raises RequestError as TF
+    Serving would answer.
+    """
     if isinstance(request, classification_pb2.ClassificationRequest):
-      return self.classify(request)
+      return self._prepare_one_shot(request, _CLASSIFY, 'classification',
+                                    _classification_tensors, _fill_classifications,
+                                    classification_pb2.ClassificationResponse())
     if isinstance(request, regression_pb2.RegressionRequest):
-      return self.regress(request)
+      return self._prepare_one_shot(request, _REGRESS, 'regression', _regression_tensors,
+                                    _fill_regressions, regression_pb2.RegressionResponse())
     if isinstance(request, predict_pb2.PredictRequest):
-      return self.predict(request)
+      return self._prepare_predict(request)
     if isinstance(request, inference_pb2.MultiInferenceRequest):
-      return self.multi_inference(request)
+      return self._prepare_multi_inference(request)
     raise TypeError(f'Not a TF Serving request: {type(request).__name__}')
 
   def run_log(self, record: prediction_log_pb2.PredictionLog) -> Optional[Response]:
     """Runs one warmup record as TF Serving's warmup does."""
-    kind = record.WhichOneof('log_type')
-    if kind is None:
-      return None  # TF Serving accepts (and counts) an empty record.
-    if kind in ('classify_log', 'regress_log', 'predict_log', 'multi_inference_log'):
-      return self.run(getattr(record, kind).request)
-    number = prediction_log_pb2.PredictionLog.DESCRIPTOR.fields_by_name[kind].number
-    raise RequestError('UNIMPLEMENTED', f'Unsupported log_type for warmup: {number}')
+    request = log_request(record)
+    return None if request is None else self.run(request)
+
+  def check_log(self, record: prediction_log_pb2.PredictionLog) -> None:
+    """Everything `run_log` checks before running the model."""
+    request = log_request(record)
+    if request is not None:
+      self.prepare(request)
+
+  classify = regress = predict = multi_inference = run
 
   # -- Classify and Regress (classifier.cc, regressor.cc) ---------------------
 
-  def classify(self, request: classification_pb2.ClassificationRequest
-               ) -> classification_pb2.ClassificationResponse:
-    return self._one_shot(request, _CLASSIFY, 'classification', _classification_tensors,
-                          _fill_classifications, classification_pb2.ClassificationResponse())
-
-  def regress(self, request: regression_pb2.RegressionRequest
-              ) -> regression_pb2.RegressionResponse:
-    return self._one_shot(request, _REGRESS, 'regression', _regression_tensors,
-                          _fill_regressions, regression_pb2.RegressionResponse())
-
-  def _one_shot(self, request, method: str, api: str, tensors, fill, response):
+  def _prepare_one_shot(self, request, method: str, api: str, tensors, fill, response):
     """TF Serving's one-shot path: validate, feed the serialized examples, post-process."""
     name, signature = self._lookup(request.model_spec.signature_name)
     if self.method_name_check and signature.method_name != method:
@@ -158,9 +189,11 @@ class Servable:
     input_name, output_names = tensors(signature)
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     examples = _serialized_examples(request.input)
-    outputs = self._session_run({input_name: examples}, output_names)
-    fill(signature, dict(zip(output_names, outputs)), len(examples), response.result)
-    return response
+
+    def respond(outputs):
+      fill(signature, dict(zip(output_names, outputs)), len(examples), response.result)
+      return response
+    return _Call({input_name: examples}, output_names, respond)
 
   def _lookup(self, signature_name: str) -> Tuple[str, meta_graph_pb2.SignatureDef]:
     name = signature_name or DEFAULT_SIGNATURE
@@ -170,7 +203,7 @@ class Servable:
 
   # -- Predict (predict_util.cc) ------------------------------------------------
 
-  def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+  def _prepare_predict(self, request: predict_pb2.PredictRequest) -> '_Call':
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     if name not in self.meta_graph_def.signature_def:
       raise RequestError('FAILED_PRECONDITION',
@@ -184,15 +217,16 @@ class Servable:
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     feeds = _predict_feeds(signature, request)
     aliases = _predict_output_aliases(signature, request.output_filter)
-    outputs = self._session_run(feeds, [signature.outputs[a].name for a in aliases])
-    for alias, value in zip(aliases, outputs):
-      response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
-    return response
+
+    def respond(outputs):
+      for alias, value in zip(aliases, outputs):
+        response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+      return response
+    return _Call(feeds, [signature.outputs[a].name for a in aliases], respond)
 
   # -- MultiInference (multi_inference.cc) ---------------------------------------
 
-  def multi_inference(self, request: inference_pb2.MultiInferenceRequest
-                      ) -> inference_pb2.MultiInferenceResponse:
+  def _prepare_multi_inference(self, request: inference_pb2.MultiInferenceRequest) -> '_Call':
     model_name, seen = None, set()
     input_names, output_names, tasks = set(), set(), []
     for task in request.tasks:
@@ -225,18 +259,20 @@ class Servable:
     if not output_names:
       raise _invalid('Must specify at least one target to fetch or execute.')
     fetch = sorted(output_names)
-    outputs = dict(zip(fetch, self._session_run(
-        {n: examples for n in sorted(input_names)}, fetch)))
-    response = inference_pb2.MultiInferenceResponse()
-    for task, name, signature in tasks:
-      result = response.results.add()
-      if task.method_name == _CLASSIFY:
-        _fill_classifications(signature, outputs, len(examples),
-                              result.classification_result)
-      else:
-        _fill_regressions(signature, outputs, len(examples), result.regression_result)
-      _set_model_spec(result.model_spec, task.model_spec.name, name)
-    return response
+
+    def respond(values):
+      outputs = dict(zip(fetch, values))
+      response = inference_pb2.MultiInferenceResponse()
+      for task, name, signature in tasks:
+        result = response.results.add()
+        if task.method_name == _CLASSIFY:
+          _fill_classifications(signature, outputs, len(examples),
+                                result.classification_result)
+        else:
+          _fill_regressions(signature, outputs, len(examples), result.regression_result)
+        _set_model_spec(result.model_spec, task.model_spec.name, name)
+      return response
+    return _Call({n: examples for n in sorted(input_names)}, fetch, respond)
 
   def _session_run(self, feeds: Dict[str, np.ndarray],
                    fetches: List[str]) -> List[np.ndarray]:
@@ -262,12 +298,24 @@ class ReplayResult:
 
 
 class WarmupReplayError(WarmupError):
-  """TF Serving would fail the model load while replaying its warmup file."""
+  """TF Serving would fail the model load while replaying its warmup file.
+
+  `code` is TF Serving's status; `record` the failing record's index, where one fails.
+  """
+
+  def __init__(self, message: str, code: str, record: Optional[int] = None):
+    super().__init__(message)
+    self.code = code
+    self.record = record
 
 
 def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
-                  servable: Optional[Servable] = None) -> ReplayResult:
-  """Replays the model's warmup file; raises on what would fail TF Serving's load."""
+                  servable: Optional[Servable] = None,
+                  on_record: Optional[Callable[[], None]] = None) -> ReplayResult:
+  """Replays the model's warmup file; raises on what would fail TF Serving's load.
+
+  `on_record` is called after each record (progress reporting).
+  """
   path = warmup_file.warmup_file_path(saved_model_dir)
   if not fileio.exists(path):
     return ReplayResult(path, 0, 0.0, [], {})
@@ -275,12 +323,9 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   servable = servable or load(saved_model_dir, tags)
   record_seconds, keys = [], []
   try:
-    for index, record in enumerate(_warmup_records(path)):
+    for index, record in enumerate(warmup_records(path)):
       if index >= MAX_RECORDS:
-        raise WarmupReplayError(
-            f'INVALID_ARGUMENT: Number of warmup records exceeds the maximum '
-            f'({MAX_RECORDS}) at {path}. TF Serving refuses to load this model; '
-            f'keep at most {MAX_RECORDS} records.')
+        raise too_many_records(path)
       key = warmup_file.record_key(record)
       start = time.perf_counter()
       try:
@@ -289,9 +334,11 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
         raise WarmupReplayError(
             f'Warmup record {index} ({key.kind}, signature '
             f"'{key.signature}', batch size {key.batch_size}) fails: {e}. TF "
-            'Serving would refuse to load this model.' + explain(e)) from e
+            'Serving would refuse to load this model.' + explain(e), e.code, index) from e
       record_seconds.append(time.perf_counter() - start)
       keys.append(key)
+      if on_record:
+        on_record()
   finally:
     if owned:
       servable.close()
@@ -310,7 +357,14 @@ def explain(error: RequestError) -> str:
   return ''
 
 
-def _warmup_records(path: str):
+def too_many_records(path: str) -> WarmupReplayError:
+  return WarmupReplayError(
+      f'INVALID_ARGUMENT: Number of warmup records exceeds the maximum '
+      f'({MAX_RECORDS}) at {path}. TF Serving refuses to load this model; '
+      f'keep at most {MAX_RECORDS} records.', 'INVALID_ARGUMENT', MAX_RECORDS)
+
+
+def warmup_records(path: str) -> Iterator[prediction_log_pb2.PredictionLog]:
   """Yields PredictionLogs, failing as TF Serving's record reader does."""
   iterator = warmup_file.read_records(path)
   index = 0
@@ -323,13 +377,13 @@ def _warmup_records(path: str):
       raise WarmupReplayError(
           f'DATA_LOSS: {_message(e)}. Please verify your warmup data is in '
           f'TFRecord format. ({path} must be an uncompressed TFRecord: '
-          'TF Serving does not read GZIP/ZLIB warmup files.)') from e
+          'TF Serving does not read GZIP/ZLIB warmup files.)', 'DATA_LOSS', index) from e
     try:
       record = prediction_log_pb2.PredictionLog.FromString(raw)
     except Exception as e:  # pylint: disable=broad-except  (DecodeError)
       raise WarmupReplayError(
           f'INVALID_ARGUMENT: Failed to parse warmup record {index} from {path}: '
-          'it is not a serialized PredictionLog.') from e
+          'it is not a serialized PredictionLog.', 'INVALID_ARGUMENT', index) from e
     index += 1
     yield record
 

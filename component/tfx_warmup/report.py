@@ -1,39 +1,67 @@
-"""The warmup report: one JSON schema for the component's warmup_report.json.
+"""The warmup report: one JSON schema for `warmup_report.json` and every `tfx-warmup --json`.
 
   {
-    "schema_version": 1,
-    "warmup_file": {"records": int,
-                    "summary": [{"kind", "signature", "batch_size", "records"}]},
-    "signatures": {"warmed": [str], "skipped": {name: reason}},
-    "sample": {"splits": [str], "num_examples": int, "seed": int, "sampling": str},
-    "validation": null | {"records": int, "seconds": float},
+    "schema_version": 2,
+    "model": str | null,          # the SavedModel directory reported on
+    "warmup_file": {
+      "path": str | null,
+      "records": int,
+      "summary": [{"kind", "signature", "batch_size", "output_filter", "records"}],
+      "problems": [{"record": int | null, "code": str, "message": str}]
+    },
+    "signatures": null | {"warmed": [str], "skipped": {name: reason}},
+    "sample": null | {"splits": [str], "num_examples": int, "seed": int, "sampling": str},
+    "validation": null | {"records": int, "seconds": float}
+                       | {"error": str, "code": str, "record": int | null},
     "cold_start": null | {"skipped": reason} | measure.cold_start_report(...)
   }
+
+`output_filter` is '' for "all outputs". `problems` lists what TF Serving would
+reject (`code` is its status name); a file with problems fails to load. A
+section is null when the command that wrote the report did not do that step
+(`inspect` neither samples nor replays; `verify` does not sample).
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from tfx_warmup import warmup_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def summary_rows(summary: Dict[warmup_file.RecordKey, int]) -> List[Dict[str, Any]]:
   return [{'kind': k.kind, 'signature': k.signature, 'batch_size': k.batch_size,
-           'records': n} for k, n in summary.items()]
+           'output_filter': k.output_filter, 'records': n} for k, n in summary.items()]
 
 
-def build_report(summary: Dict[warmup_file.RecordKey, int], skipped: Dict[str, str],
-                 splits: List[str], num_examples: int, seed: int, sampling: str,
-                 validation: Optional[Dict[str, Any]],
-                 cold_start: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def problem(record: Optional[int], code: str, message: str) -> Dict[str, Any]:
+  return {'record': record, 'code': code, 'message': message}
+
+
+def build_report(summary: Dict[warmup_file.RecordKey, int], *,
+                 model: Optional[str] = None,
+                 warmup_path: Optional[str] = None,
+                 problems: Sequence[Dict[str, Any]] = (),
+                 skipped: Optional[Dict[str, str]] = None,
+                 sample: Optional[Dict[str, Any]] = None,
+                 validation: Optional[Dict[str, Any]] = None,
+                 cold_start: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+  """The report; `skipped` (signatures not warmed, with why) is None when unknown."""
   return {
       'schema_version': SCHEMA_VERSION,
-      'warmup_file': {'records': sum(summary.values()), 'summary': summary_rows(summary)},
-      'signatures': {'warmed': sorted({k.signature for k in summary}),
-                     'skipped': dict(sorted(skipped.items()))},
-      'sample': {'splits': list(splits), 'num_examples': num_examples, 'seed': seed,
-                 'sampling': sampling},
+      'model': model,
+      'warmup_file': {'path': warmup_path, 'records': sum(summary.values()),
+                      'summary': summary_rows(summary), 'problems': list(problems)},
+      'signatures': None if skipped is None else {
+          'warmed': sorted({k.signature for k in summary}),
+          'skipped': dict(sorted(skipped.items()))},
+      'sample': sample,
       'validation': validation,
       'cold_start': cold_start,
   }
+
+
+def sample_section(splits: Sequence[str], num_examples: int, seed: int,
+                   sampling: str) -> Dict[str, Any]:
+  return {'splits': list(splits), 'num_examples': num_examples, 'seed': seed,
+          'sampling': sampling}

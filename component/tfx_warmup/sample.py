@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import hashlib
 import heapq
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -33,6 +34,7 @@ from tfx.components.util import examples_utils
 from tfx.components.util import tfxio_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
+from tfx.types import standard_artifacts
 from tfx.utils import json_utils
 
 from tfx_warmup.errors import ConfigurationError, ExamplesError
@@ -83,6 +85,30 @@ def choose_splits(examples: types.Artifact,
           f'it has {splits}. Fix `splits`.')
     return list(requested)
   return [_DEFAULT_SPLIT] if _DEFAULT_SPLIT in splits else splits
+
+
+# The one split of an Examples artifact made from file patterns (the CLI's --examples).
+FILES_SPLIT = 'examples'
+_GLOB_CHARS = frozenset('*?[')
+
+
+def examples_from_files(pattern: str) -> types.Artifact:
+  """An Examples artifact over TFRecord files of tf.Examples matching `pattern`.
+
+  It uses TFX's custom split patterns, so the files are read exactly as an
+  ExampleGen output is; a `.gz` suffix means GZIP, anything else uncompressed.
+  """
+  if '://' not in pattern:
+    pattern = os.path.abspath(pattern)
+  parts = pattern.split('/')
+  fixed = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts) - 1)
+  artifact = standard_artifacts.Examples()
+  artifact.uri = '/'.join(parts[:fixed])
+  artifact.split_names = artifact_utils.encode_split_names([FILES_SPLIT])
+  artifact.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(
+      {FILES_SPLIT: '/'.join(parts[fixed:])}))
+  examples_utils.set_payload_format(artifact, _PayloadFormat.FORMAT_TF_EXAMPLE)
+  return artifact
 
 
 def payload_format(examples: types.Artifact) -> int:

@@ -57,7 +57,7 @@ def staged_output(saved_model_dir: str, artifact_uri: str) -> Iterator[StagedOut
   if fileio.exists(existing):
     logging.warning('The input model already has a warmup file (%s); it is '
                     'replaced by the one ModelWarmer builds.', existing)
-  staged = StagedOutput(_sibling(artifact_uri, 'incomplete'))
+  staged = StagedOutput(sibling(artifact_uri, 'incomplete'))
   try:
     io_utils.copy_dir(saved_model_dir, staged.model_dir,
                       deny_regex_patterns=[re.escape(existing) + '$'])
@@ -78,12 +78,12 @@ def commit(staged_dir: str, target: str) -> None:
   """
   previous = None
   if fileio.exists(target):
-    previous = _sibling(target, 'replaced')
+    previous = sibling(target, 'replaced')
     fileio.rename(target, previous)
   fileio.rename(staged_dir, target)
   if previous:
     fileio.rmtree(previous)
 
 
-def _sibling(path: str, label: str) -> str:
+def sibling(path: str, label: str) -> str:
   return f'{path.rstrip("/")}.{label}-{uuid.uuid4().hex[:8]}'

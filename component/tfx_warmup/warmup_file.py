@@ -7,7 +7,7 @@ TF Serving reads the file with a plain record reader: it must be an
 import collections
 import dataclasses
 import os
-from typing import Dict, Iterable, Iterator, List
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
@@ -47,18 +47,24 @@ def read_warmup_file(path: str) -> List[prediction_log_pb2.PredictionLog]:
 
 @dataclasses.dataclass(frozen=True, order=True)
 class RecordKey:
-  """What a warmup record initialises in TF Serving: API, signature, batch size."""
+  """What a warmup record initialises in TF Serving: API, signature, batch size, fetch set.
+
+  `output_filter` is a Predict request's comma-joined output aliases ('' = all outputs).
+  """
   kind: str
   signature: str
   batch_size: int
+  output_filter: str = ''
 
 
 def record_key(record: prediction_log_pb2.PredictionLog) -> RecordKey:
   kind = record.WhichOneof('log_type') or ''
   request = getattr(record, kind).request if kind in _REQUEST_KINDS else None
+  output_filter = ''
   if kind == 'predict_log':
     signature = request.model_spec.signature_name
     batch_size = _predict_batch_size(request)
+    output_filter = ','.join(request.output_filter)
   elif kind == 'multi_inference_log':
     signature = '+'.join(t.model_spec.signature_name for t in request.tasks)
     batch_size = _input_batch_size(request.input)
@@ -67,7 +73,8 @@ def record_key(record: prediction_log_pb2.PredictionLog) -> RecordKey:
     batch_size = _input_batch_size(request.input)
   else:
     signature, batch_size = '', 0
-  return RecordKey(kind.replace('_log', ''), signature or 'serving_default', batch_size)
+  return RecordKey(kind.replace('_log', ''), signature or 'serving_default', batch_size,
+                   output_filter)
 
 
 def summarize(records: Iterable[prediction_log_pb2.PredictionLog]) -> Dict[RecordKey, int]:
@@ -79,11 +86,23 @@ def count_keys(keys: Iterable[RecordKey]) -> Dict[RecordKey, int]:
   return dict(sorted(collections.Counter(keys).items()))
 
 
-def format_summary(summary: Dict[RecordKey, int]) -> str:
-  rows = [('kind', 'signature', 'batch size', 'records')] + [
-      (k.kind, k.signature, str(k.batch_size), str(n)) for k, n in summary.items()]
-  rows.append(('total', '', '', str(sum(summary.values()))))
-  widths = [max(len(r[i]) for r in rows) for i in range(4)]
+def format_summary(summary: Dict[RecordKey, int], outputs_column: Optional[bool] = None) -> str:
+  """A text table; the outputs column shows when asked, or when any record filters outputs."""
+  if outputs_column is None:
+    outputs_column = any(k.output_filter for k in summary)
+  header = ('kind', 'signature', 'batch size') + (('outputs',) if outputs_column else ()) + (
+      'records',)
+  rows = [header] + [
+      (k.kind, k.signature, str(k.batch_size)) + ((k.output_filter or 'all',) if outputs_column
+                                                  else ()) + (str(n),)
+      for k, n in summary.items()]
+  rows.append(('total',) + ('',) * (len(header) - 2) + (str(sum(summary.values())),))
+  return format_table(rows)
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+  """Left-aligned columns, a rule under the header row."""
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
   lines.insert(1, '  '.join('-' * w for w in widths))
   return '\n'.join(lines)

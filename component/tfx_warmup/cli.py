@@ -1,0 +1,353 @@
+"""tfx-warmup: give a SavedModel TF Serving warmup requests, look inside them, prove them.
+
+The commands run the ModelWarmer component's own code: `generate` runs its
+executor on a Model and an Examples artifact made from your paths; `inspect`
+and `verify` use the same TF Serving replica the executor validates with.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import warnings
+from typing import Any, Dict, List, Optional, Sequence
+
+# A command line prints its own results: no TF C++ start-up chatter (3: errors come back as
+# Python exceptions), and no library deprecation warnings unless asked for.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+if '--verbose' not in sys.argv:
+  for _category in (DeprecationWarning, FutureWarning, UserWarning):
+    warnings.filterwarnings('ignore', category=_category)
+
+# pylint: disable=g-import-not-at-top
+from tfx_warmup import options as options_lib
+from tfx_warmup import progress
+from tfx_warmup.errors import WarmupError
+
+PROG = 'tfx-warmup'
+
+
+class UsageError(WarmupError):
+  """A command line that cannot work as given."""
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = _parser()
+  args = parser.parse_args(argv)
+  _quiet_logs(args.verbose)
+  interactive = sys.stderr.isatty() and not args.verbose
+  reporter = progress.TerminalReporter() if interactive else progress.Reporter()
+  try:
+    with progress.reporting_to(reporter):
+      return args.run(args)
+  except WarmupError as e:
+    print(f'{PROG} {args.command}: error: {e}', file=sys.stderr)
+    return 1
+
+
+# -- generate ----------------------------------------------------------------------
+
+
+def generate(args: argparse.Namespace) -> int:
+  """Writes a warmed copy of --model to --output, via the component's executor."""
+  from tfx.dsl.io import fileio
+  from tfx.types import standard_artifacts
+  from tfx.utils import path_utils
+  from tfx_warmup import component_spec as spec
+  from tfx_warmup import executor
+  from tfx_warmup import sample
+  from tfx_warmup import warmed_model
+  from tfx_warmup import warmup_file
+
+  if fileio.exists(args.output) and fileio.listdir(args.output) and not args.overwrite:
+    raise UsageError(f'{args.output} is not empty. Pass --overwrite to replace it, or '
+                     'choose another --output.')
+  if not fileio.glob(args.examples):
+    raise UsageError(f'No files match --examples {args.examples!r}. Pass a glob of TFRecord '
+                     "files of tf.Examples, quoted so the shell does not expand it.")
+  options = options_lib.WarmupOptions(
+      num_examples=args.num_examples, signature_names=args.signatures,
+      batch_sizes=args.batch_sizes, tag_set=args.tag_set, model_name=args.model_name,
+      seed=args.seed, validate=args.validate, measure=args.measure, sampling=args.sampling,
+      stratify_feature=args.stratify_feature,
+      batching_parameters_file=args.batching_parameters, max_records=args.max_records,
+      requests_per_combination=args.requests_per_combination)
+  model = standard_artifacts.Model()
+  model.uri = args.model
+  warmed = standard_artifacts.Model()
+  warmed.uri = warmed_model.sibling(args.output, 'generating')
+  try:
+    with tempfile.TemporaryDirectory() as tmp:
+      context = executor.Executor.Context(
+          beam_pipeline_args=args.beam_args or ['--direct_num_workers=1'], tmp_dir=tmp)
+      executor.Executor(context).Do(
+          {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [sample.examples_from_files(args.examples)]},
+          {spec.WARMED_MODEL_KEY: [warmed]}, options.to_exec_properties())
+    with fileio.open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
+      report = json.load(f)
+    warmed_model.commit(path_utils.serving_model_dir(warmed.uri), args.output)
+  finally:
+    if fileio.exists(warmed.uri):
+      fileio.rmtree(warmed.uri)
+  report['model'] = args.output
+  report['warmup_file']['path'] = warmup_file.warmup_file_path(args.output)
+  if args.json:
+    _print_json(report)
+  else:
+    print(_format_report(report))
+    print(f'\nWrote the warmed model to {args.output}')
+  return 0
+
+
+# -- inspect -----------------------------------------------------------------------
+
+
+def inspect(args: argparse.Namespace) -> int:
+  """Prints what a warmup file holds; exits 1 if TF Serving would reject it."""
+  from tfx_warmup import inspection
+  path, model_dir = inspection.resolve(args.path)
+  result = inspection.inspect_warmup(path, model_dir or args.model, args.tag_set)
+  report = result.report()
+  if args.json:
+    _print_json(report)
+  else:
+    print(_format_report(report, outputs_column=True))
+    if not result.problems:
+      print(f'\nTF Serving would accept all {sum(result.summary.values())} records'
+            + ('.' if (model_dir or args.model) else
+               ' (signatures not checked: pass --model or a model directory).'))
+  return 1 if result.problems else 0
+
+
+# -- verify ------------------------------------------------------------------------
+
+
+def verify(args: argparse.Namespace) -> int:
+  """Replays the model's warmup file as TF Serving would; optionally measures it."""
+  from tfx.dsl.io import fileio
+  from tfx_warmup import executor
+  from tfx_warmup import latency_plot
+  from tfx_warmup import replay
+  from tfx_warmup import report as report_lib
+  from tfx_warmup import warmup_file
+
+  measure = args.measure or bool(args.plot)
+  path = warmup_file.warmup_file_path(args.model)
+  if not fileio.exists(path):
+    raise UsageError(f'{args.model} has no warmup file ({path}). Create one with '
+                     f'`{PROG} generate`.')
+  summary = warmup_file.summarize(replay.warmup_records(path))
+  validation = cold_start = None
+  try:
+    validation = executor.validate(args.model, args.tag_set, sum(summary.values()))
+  except replay.WarmupReplayError as e:
+    validation = {'error': str(e), 'code': e.code, 'record': e.record}
+  if 'error' not in validation and measure:
+    with tempfile.TemporaryDirectory() as tmp:
+      live = args.requests or _one_record_per_key(path, os.path.join(tmp, 'live_requests'))
+      cold_start = executor.measure_cold_start(args.model, live, args.tag_set)
+    if args.plot:
+      latency_plot.plot_first_requests(cold_start, args.plot,
+                                       title=f'First requests after loading {args.model}')
+  report = report_lib.build_report(summary, model=args.model, warmup_path=path,
+                                   validation=validation, cold_start=cold_start)
+  if args.json:
+    _print_json(report)
+  elif 'error' in validation:
+    print(f'{PROG} verify: FAILED: {validation["error"]}', file=sys.stderr)
+  else:
+    print(_format_report(report))
+    print(f'\nOK: TF Serving would load {args.model} and replay its '
+          f'{validation["records"]} warmup records ({validation["seconds"]:.2f} s).')
+    if args.plot:
+      print(f'Latency plot: {args.plot}')
+  return 1 if 'error' in validation else 0
+
+
+def _one_record_per_key(warmup_path: str, output: str) -> str:
+  """Live traffic for --measure: the first record of each kind, signature and batch size."""
+  from tfx_warmup import replay
+  from tfx_warmup import warmup_file
+  chosen = {}
+  for record in replay.warmup_records(warmup_path):
+    chosen.setdefault(warmup_file.record_key(record), record)
+  warmup_file.write_warmup_file(output, chosen.values())
+  return output
+
+
+# -- output ------------------------------------------------------------------------
+
+
+def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None) -> str:
+  """The report as text: records table, problems, validation, cold-start table."""
+  from tfx_warmup import warmup_file
+  rows = report['warmup_file']['summary']
+  summary = {warmup_file.RecordKey(r['kind'], r['signature'], r['batch_size'],
+                                   r['output_filter']): r['records'] for r in rows}
+  parts = [f"Warmup file: {report['warmup_file']['path']}",
+           warmup_file.format_summary(summary, outputs_column)]
+  signatures = report.get('signatures') or {}
+  for name, reason in (signatures.get('skipped') or {}).items():
+    parts.append(f'not warmed: {name}: {reason}')
+  problems = report['warmup_file']['problems']
+  if problems:
+    parts.append(f'\n{len(problems)} problem(s); TF Serving would refuse this file:')
+    parts.extend(f"  record {p['record'] if p['record'] is not None else '-'}: "
+                 f"{p['code']}: {p['message']}" for p in problems)
+  validation = report.get('validation')
+  if validation and 'records' in validation:
+    parts.append(f"\nReplayed in the TF Serving replica: {validation['records']} records, "
+                 f"{validation['seconds']:.2f} s.")
+  cold_start = report.get('cold_start')
+  if cold_start and 'requests' in cold_start:
+    parts.append('\nCold start (ms; first request after load, in a fresh process):')
+    parts.append(warmup_file.format_table(
+        [('kind', 'signature', 'batch size', 'without warmup', 'with warmup', 'steady p50',
+          'steady p99')] +
+        [(r['kind'], r['signature'], str(r['batch_size']), f"{r['first_ms_without_warmup']:.2f}",
+          f"{r['first_ms_with_warmup']:.2f}", f"{r['steady_p50_ms']:.2f}",
+          f"{r['steady_p99_ms']:.2f}") for r in cold_start['requests']]))
+  elif cold_start and 'skipped' in cold_start:
+    parts.append(f"\nCold start not measured: {cold_start['skipped']}.")
+  return '\n'.join(parts)
+
+
+def _print_json(report: Dict[str, Any]) -> None:
+  print(json.dumps(report, indent=2, sort_keys=True))
+
+
+def _quiet_logs(verbose: bool) -> None:
+  """Only warnings from TF, Beam and absl, unless --verbose."""
+  import logging
+  from absl import logging as absl_logging
+  level = logging.INFO if verbose else logging.WARNING
+  logging.getLogger().setLevel(level)
+  absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
+  import tensorflow as tf
+  tf.get_logger().setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+# -- argument parsing ---------------------------------------------------------------
+
+
+def _ints(text: str) -> List[int]:
+  try:
+    return [int(v) for v in text.split(',') if v.strip()]
+  except ValueError:
+    raise argparse.ArgumentTypeError(f'expected comma-separated integers, got {text!r}')
+
+
+def _names(text: str) -> List[str]:
+  return [v.strip() for v in text.split(',') if v.strip()]
+
+
+_EXAMPLES = {
+    'generate': """\
+        examples:
+          tfx-warmup generate --model models/ctr/3 --examples 'data/eval-*.tfrecord.gz' \\
+              --output warmed/ctr/3 --batch-sizes 1,8,32
+          tfx-warmup generate --model gs://b/models/ctr/3 --examples 'gs://b/eval/*' \\
+              --output gs://b/serving/ctr/3 --beam-arg=--direct_num_workers=4 --json
+        """,
+    'inspect': """\
+        examples:
+          tfx-warmup inspect warmed/ctr/3                   # a SavedModel: signatures checked too
+          tfx-warmup inspect warmed/ctr/3/assets.extra/tf_serving_warmup_requests
+          tfx-warmup inspect requests.tfrecord --model warmed/ctr/3 --json
+        exit status: 0 if TF Serving would accept every record, 1 otherwise.
+        """,
+    'verify': """\
+        examples:
+          tfx-warmup verify warmed/ctr/3
+          tfx-warmup verify warmed/ctr/3 --measure --plot cold_start.png
+        exit status: 0 if TF Serving would load the model and replay every record, 1 otherwise.
+        """,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog=textwrap.dedent('''\
+          examples:
+            tfx-warmup generate --model SAVED_MODEL --examples 'data/*.tfrecord' --output OUT
+            tfx-warmup inspect OUT
+            tfx-warmup verify OUT --measure --plot cold_start.png
+          Run `tfx-warmup COMMAND --help` for each command's options.'''))
+  commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+  def command(name: str, run, help_text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text,
+                              epilog=textwrap.dedent(_EXAMPLES[name]),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.set_defaults(run=run)
+    sub.add_argument('--json', action='store_true',
+                     help='print the report as JSON (the schema of warmup_report.json)')
+    sub.add_argument('--tag-set', type=_names, default=list(options_lib.DEFAULT_TAG_SET),
+                     help='tags of the MetaGraph TF Serving loads (default: serve)')
+    sub.add_argument('--verbose', action='store_true',
+                     help='show TF, Beam and progress logs instead of progress bars')
+    return sub
+
+  gen = command('generate', generate,
+                'Write a copy of a SavedModel with warmup requests built from your examples, '
+                'replayed in the TF Serving replica before anything is written.')
+  gen.add_argument('--model', required=True, help='SavedModel directory')
+  gen.add_argument('--examples', required=True,
+                   help="glob of TFRecord files of tf.Examples ('.gz' files are GZIP)")
+  gen.add_argument('--output', required=True, help='directory for the warmed SavedModel')
+  gen.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
+  gen.add_argument('--num-examples', type=int, default=options_lib.DEFAULT_NUM_EXAMPLES,
+                   help='examples to sample (default %(default)s)')
+  gen.add_argument('--batch-sizes', type=_ints,
+                   help='batch sizes your clients send, e.g. 1,8,32 (default: powers of two '
+                        'up to 128)')
+  gen.add_argument('--signatures', type=_names,
+                   help='signatures to warm (default: every one TF Serving can run)')
+  gen.add_argument('--sampling', default=options_lib.DEFAULT_SAMPLING,
+                   choices=('coverage', 'uniform', 'stratified'),
+                   help='how to sample (default %(default)s)')
+  gen.add_argument('--stratify-feature', help="feature 'stratified' sampling balances")
+  gen.add_argument('--batching-parameters',
+                   help="TF Serving's --batching_parameters_file; its batch sizes are warmed")
+  gen.add_argument('--seed', type=int, default=options_lib.DEFAULT_SEED,
+                   help='sampling seed (default %(default)s)')
+  gen.add_argument('--model-name', default='', help='model_spec.name in each request')
+  gen.add_argument('--max-records', type=int, default=options_lib.MAX_RECORDS,
+                   help='record budget (default and maximum %(default)s)')
+  gen.add_argument('--requests-per-combination', type=int,
+                   default=options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
+                   help='records per signature x batch size (default %(default)s)')
+  gen.add_argument('--no-validate', dest='validate', action='store_false',
+                   help='skip the replay in the TF Serving replica')
+  gen.add_argument('--measure', action='store_true',
+                   help='also measure the cold start removed (two fresh processes)')
+  gen.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
+                   help='a Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=4 '
+                        '(repeatable)')
+
+  ins = command('inspect', inspect,
+                'Show the records of a warmup file (or of a SavedModel\'s) by kind, '
+                'signature, batch size and outputs, and what TF Serving would reject.')
+  ins.add_argument('path', help='a warmup file, or a SavedModel directory holding one')
+  ins.add_argument('--model', help='check a bare warmup file against this SavedModel')
+
+  ver = command('verify', verify,
+                "Replay a SavedModel's warmup file as TF Serving would at load time.")
+  ver.add_argument('model', help='SavedModel directory')
+  ver.add_argument('--measure', action='store_true',
+                   help='measure first-request latency without and with warmup, per '
+                        'signature and batch size (two fresh processes)')
+  ver.add_argument('--requests',
+                   help='with --measure: a TFRecord of PredictionLogs to time (default: one '
+                        'record of each kind, signature and batch size in the warmup file)')
+  ver.add_argument('--plot', help="write a PNG of the first requests' latency without and "
+                                  'with warmup (implies --measure)')
+  return parser
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,88 @@
+"""Looks inside a warmup file and lists what TF Serving would reject, without running it.
+
+The checks are the replica's own (`replay.warmup_records`, `Servable.check_log`)
+stopped short of Session.run, so `inspect` and `verify` cannot disagree on what
+is valid; only `verify` runs the model.
+"""
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence
+
+import tensorflow as tf
+from tfx.dsl.io import fileio
+
+from tfx_warmup import replay
+from tfx_warmup import report as report_lib
+from tfx_warmup import signatures
+from tfx_warmup import warmup_file
+from tfx_warmup.errors import ModelError
+from tfx_warmup.warmup_requests import MAX_RECORDS
+
+
+@dataclasses.dataclass
+class Inspection:
+  path: str
+  model_dir: Optional[str]
+  summary: Dict[warmup_file.RecordKey, int]
+  problems: List[Dict[str, Any]]
+
+  def report(self) -> Dict[str, Any]:
+    return report_lib.build_report(self.summary, model=self.model_dir, warmup_path=self.path,
+                                   problems=self.problems)
+
+
+def resolve(path: str) -> tuple:
+  """(warmup file, SavedModel dir or None) for a warmup file or a SavedModel directory."""
+  if fileio.isdir(path):
+    if not fileio.exists(f'{path.rstrip("/")}/{tf.saved_model.SAVED_MODEL_FILENAME_PB}'):
+      raise ModelError(f'{path} is a directory but not a SavedModel (no saved_model.pb). '
+                       'Pass a SavedModel directory or a warmup file.')
+    return warmup_file.warmup_file_path(path), path
+  if not fileio.exists(path):
+    raise ModelError(f'No warmup file or SavedModel at {path}. Check the path.')
+  return path, None
+
+
+def inspect_warmup(path: str, model_dir: Optional[str] = None,
+                   tags: Sequence[str] = ('serve',)) -> Inspection:
+  """Summarises the file at `path` and lists every problem found.
+
+  With `model_dir`, each record is also checked against the model's signatures.
+  """
+  checker = None
+  if model_dir is not None:
+    checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags))
+  keys, problems = [], []
+  if not fileio.exists(path):
+    problems.append(report_lib.problem(
+        None, 'NOT_FOUND', f'No warmup file at {path}: TF Serving loads the model but '
+        'warms nothing.'))
+    return Inspection(path, model_dir, {}, problems)
+  try:
+    for index, record in enumerate(replay.warmup_records(path)):
+      keys.append(warmup_file.record_key(record))
+      try:
+        if checker:
+          checker.check_log(record)
+        else:
+          replay.log_request(record)
+      except replay.RequestError as e:
+        problems.append(report_lib.problem(index, e.code, e.message))
+  except replay.WarmupReplayError as e:
+    problems.append(report_lib.problem(e.record, e.code, _read_error(path, e)))
+  if len(keys) > MAX_RECORDS:
+    problems.append(report_lib.problem(MAX_RECORDS, 'INVALID_ARGUMENT', (
+        f'{len(keys)} records; TF Serving refuses more than {MAX_RECORDS}.')))
+  return Inspection(path, model_dir, warmup_file.count_keys(keys), problems)
+
+
+def _read_error(path: str, error: replay.WarmupReplayError) -> str:
+  """The reader's error, naming the compression when that is the cause."""
+  for compression in ('GZIP', 'ZLIB'):
+    try:
+      for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+        return (f'The file is {compression}-compressed; TF Serving reads only uncompressed '
+                'TFRecords. Rewrite it uncompressed (tfx-warmup generate does).')
+    except tf.errors.OpError:
+      continue
+  return str(error)

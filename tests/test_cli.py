@@ -1,0 +1,258 @@
+"""The installed `tfx-warmup` console script, driven as a user drives it: as a subprocess."""
+
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tfx_warmup import cli
+from tfx_warmup import report as report_lib
+from tfx_warmup import warmup_file
+from tests import models
+
+TFX_WARMUP = os.path.join(os.path.dirname(sys.executable), 'tfx-warmup')
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+  return subprocess.run([TFX_WARMUP, *args], capture_output=True, text=True, check=False,
+                        **kwargs)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
+  """A user mistake: exit 1, one `tfx-warmup COMMAND: error:` line, no traceback."""
+  assert proc.returncode == 1, proc.stderr
+  assert 'Traceback' not in proc.stderr
+  lines = [l for l in proc.stderr.splitlines() if l.startswith(f'tfx-warmup {command}: error:')]
+  assert len(lines) == 1, proc.stderr
+  return lines[0]
+
+
+def _write_tfrecord(path: str, records, compression: str = '') -> str:
+  with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type=compression)) as w:
+    for record in records:
+      w.write(record)
+  return path
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory, keras_model_dir, examples):
+  """Examples as a user has them: plain and GZIP TFRecord shards."""
+  root = tmp_path_factory.mktemp('cli_data')
+  serialized = [e.SerializeToString() for e in examples]
+  _write_tfrecord(str(root / 'eval-0.tfrecord'), serialized[:100])
+  _write_tfrecord(str(root / 'eval-1.tfrecord.gz'), serialized[100:], 'GZIP')
+  return root
+
+
+@pytest.fixture(scope='module')
+def generated(data, keras_model_dir):
+  """(process, JSON report, output dir) of one `generate --json` run."""
+  output = str(data / 'warmed')
+  proc = run('generate', '--model', keras_model_dir, '--examples', str(data / 'eval-*'),
+             '--output', output, '--batch-sizes', '1,8', '--json')
+  assert proc.returncode == 0, proc.stderr
+  return proc, json.loads(proc.stdout), output
+
+
+def test_generate_writes_a_warmed_copy_and_reports_in_the_shared_schema(generated,
+                                                                        keras_model_dir):
+  _, report, output = generated
+  assert set(report) == set(report_lib.build_report({}))
+  assert report['schema_version'] == report_lib.SCHEMA_VERSION
+  assert report['model'] == output
+  assert report['validation']['records'] == report['warmup_file']['records'] > 0
+  assert {(r['signature'], r['batch_size']) for r in report['warmup_file']['summary']} == {
+      (s, b) for s in ('serving_default', 'predict_raw') for b in (1, 8)}
+  assert report['sample']['splits'] == ['examples']
+  # A complete SavedModel at --output, the input left untouched.
+  assert tf.io.gfile.exists(os.path.join(output, 'saved_model.pb'))
+  assert len(warmup_file.read_warmup_file(warmup_file.warmup_file_path(output))) == (
+      report['warmup_file']['records'])
+  assert not tf.io.gfile.exists(warmup_file.warmup_file_path(keras_model_dir))
+  assert not [n for n in os.listdir(os.path.dirname(output)) if 'generating' in n]
+
+
+def test_inspect_reads_the_generated_model(generated):
+  _, report, output = generated
+  proc = run('inspect', output)
+  assert proc.returncode == 0, proc.stderr
+  assert 'predict_raw' in proc.stdout and 'outputs' in proc.stdout
+  assert f"TF Serving would accept all {report['warmup_file']['records']} records." in proc.stdout
+  as_json = json.loads(run('inspect', output, '--json').stdout)
+  assert as_json['warmup_file']['summary'] == report['warmup_file']['summary']
+  assert as_json['warmup_file']['problems'] == []
+
+
+def test_verify_measures_and_plots_a_png(generated, tmp_path):
+  _, report, output = generated
+  plot = tmp_path / 'cold_start.png'
+  proc = run('verify', output, '--measure', '--plot', str(plot), '--json')
+  assert proc.returncode == 0, proc.stderr
+  verified = json.loads(proc.stdout)
+  assert verified['validation']['records'] == report['warmup_file']['records']
+  rows = verified['cold_start']['requests']
+  assert {(r['signature'], r['batch_size']) for r in rows} == {
+      (r['signature'], r['batch_size']) for r in report['warmup_file']['summary']}
+  assert all(r['first_ms_without_warmup'] > 0 and r['steady_p99_ms'] > 0 for r in rows)
+  png = plot.read_bytes()
+  assert png[:8] == b'\x89PNG\r\n\x1a\n' and png[12:16] == b'IHDR'
+  width, height = struct.unpack('>II', png[16:24])
+  assert width >= 400 and height >= 300 and len(png) > 10_000
+
+
+def test_verify_text_output(generated):
+  _, _, output = generated
+  proc = run('verify', output)
+  assert proc.returncode == 0, proc.stderr
+  assert f'OK: TF Serving would load {output} and replay its' in proc.stdout
+
+
+def test_generate_refuses_a_non_empty_output_unless_overwrite(data, keras_model_dir, tmp_path):
+  output = tmp_path / 'out'
+  output.mkdir()
+  (output / 'keep.txt').write_text('mine')
+  args = ['generate', '--model', keras_model_dir, '--examples', str(data / 'eval-*'),
+          '--output', str(output), '--batch-sizes', '1']
+  line = _one_line_error(run(*args), 'generate')
+  assert '--overwrite' in line
+  assert os.listdir(output) == ['keep.txt']
+  assert run(*args, '--overwrite').returncode == 0
+  assert 'keep.txt' not in os.listdir(output)
+  assert 'saved_model.pb' in os.listdir(output)
+
+
+def test_generate_with_no_matching_examples_writes_nothing(keras_model_dir, tmp_path):
+  output = tmp_path / 'out'
+  line = _one_line_error(run('generate', '--model', keras_model_dir, '--examples',
+                             str(tmp_path / 'nothing-*.tfrecord'), '--output', str(output)),
+                         'generate')
+  assert 'No files match --examples' in line
+  assert not output.exists()
+
+
+def _predict_log(signature: str, inputs: dict) -> bytes:
+  request = predict_pb2.PredictRequest()
+  request.model_spec.signature_name = signature
+  for name, value in inputs.items():
+    request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+  return prediction_log_pb2.PredictionLog(
+      predict_log=prediction_log_pb2.PredictLog(request=request)).SerializeToString()
+
+
+def _rejected_files(root, good: bytes):
+  """Each case: (name, warmup file, whether it needs --model, expected code, message part)."""
+  session_run = prediction_log_pb2.PredictionLog()
+  session_run.session_run_log.SetInParent()
+  return [
+      ('compressed', _write_tfrecord(str(root / 'gzip'), [good], 'GZIP'), False,
+       'DATA_LOSS', 'GZIP-compressed'),
+      ('too_many', _write_tfrecord(str(root / 'many'), [good] * 1001), False,
+       'INVALID_ARGUMENT', '1001 records; TF Serving refuses more than 1000'),
+      ('unsupported_log_type', _write_tfrecord(str(root / 'session'),
+                                               [session_run.SerializeToString()]), False,
+       'UNIMPLEMENTED', 'Unsupported log_type for warmup'),
+      ('unknown_signature', _write_tfrecord(str(root / 'unknown'),
+                                            [_predict_log('no_such_signature', {'x': [1.0]})]),
+       True, 'FAILED_PRECONDITION', 'Serving signature key "no_such_signature" not found'),
+      ('input_mismatch', _write_tfrecord(str(root / 'mismatch'),
+                                         [_predict_log('predict_raw', {'not_an_input': [1.0]})]),
+       True, 'INVALID_ARGUMENT', 'input size does not match signature'),
+  ]
+
+
+def test_inspect_flags_each_file_tf_serving_would_reject(generated, keras_model_dir, tmp_path):
+  _, _, output = generated
+  good = next(warmup_file.read_records(warmup_file.warmup_file_path(output)))
+  cases = _rejected_files(tmp_path, good)
+  procs = {name: subprocess.Popen(
+      [TFX_WARMUP, 'inspect', path, '--json'] + (['--model', keras_model_dir] if model else []),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for name, path, model, _, _ in cases}
+  for name, _, _, code, message in cases:
+    stdout, stderr = procs[name].communicate()
+    assert procs[name].returncode == 1, (name, stderr)
+    problems = json.loads(stdout)['warmup_file']['problems']
+    assert any(p['code'] == code and message in p['message'] for p in problems), (name, problems)
+
+
+def test_inspect_names_the_rejected_record_in_text(keras_model_dir, tmp_path):
+  path = _write_tfrecord(str(tmp_path / 'warmup'),
+                         [_predict_log('no_such_signature', {'x': [1.0]})])
+  proc = run('inspect', path, '--model', keras_model_dir)
+  assert proc.returncode == 1
+  assert 'TF Serving would refuse this file' in proc.stdout
+  assert 'record 0: FAILED_PRECONDITION' in proc.stdout
+
+
+def test_verify_fails_on_a_model_whose_warmup_fails(keras_model_dir, tmp_path):
+  model = tmp_path / 'model'
+  tf.io.gfile.makedirs(str(model))
+  for name in ('saved_model.pb', 'variables', 'assets', 'fingerprint.pb'):
+    source = os.path.join(keras_model_dir, name)
+    if tf.io.gfile.isdir(source):
+      subprocess.run(['cp', '-r', source, str(model)], check=True)
+    elif tf.io.gfile.exists(source):
+      tf.io.gfile.copy(source, str(model / name))
+  good = _predict_log('serving_default', {})  # Placeholder shape aside: no inputs at all.
+  warmup_file.write_warmup_file(warmup_file.warmup_file_path(str(model)), [
+      prediction_log_pb2.PredictionLog.FromString(good)])
+  proc = run('verify', str(model))
+  assert proc.returncode == 1
+  assert 'Traceback' not in proc.stderr
+  assert 'FAILED: Warmup record 0' in proc.stderr
+  report = json.loads(run('verify', str(model), '--json').stdout)
+  assert report['validation']['record'] == 0
+  assert report['validation']['code'] == 'INVALID_ARGUMENT'
+
+
+def test_user_mistakes_are_one_line_without_traceback(tmp_path):
+  line = _one_line_error(run('verify', str(tmp_path / 'missing')), 'verify')
+  assert 'has no warmup file' in line and 'tfx-warmup generate' in line
+  line = _one_line_error(run('inspect', str(tmp_path)), 'inspect')
+  assert 'not a SavedModel' in line
+
+
+def test_progress_bars_on_a_terminal_and_none_when_piped(generated):
+  _, _, output = generated
+  leader, follower = pty.openpty()
+  proc = subprocess.Popen([TFX_WARMUP, 'verify', output], stdout=subprocess.DEVNULL,
+                          stderr=follower, close_fds=True)
+  os.close(follower)
+  chunks = []
+  while True:
+    try:
+      chunk = os.read(leader, 4096)
+    except OSError:  # The child closed the terminal.
+      break
+    if not chunk:
+      break
+    chunks.append(chunk)
+  os.close(leader)
+  assert proc.wait() == 0
+  terminal = b''.join(chunks).decode(errors='replace')
+  assert 'Replaying warmup records' in terminal and '\r' in terminal and '100%' in terminal
+
+  piped = run('verify', output)
+  assert 'Replaying warmup records' not in piped.stderr and '\r' not in piped.stderr
+
+
+@pytest.mark.parametrize('command', ['generate', 'inspect', 'verify'])
+def test_every_command_has_help_with_examples(command, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main([command, '--help'])
+  assert exit_info.value.code == 0
+  text = capsys.readouterr().out
+  assert 'examples:' in text and f'tfx-warmup {command}' in text
+
+
+def test_the_console_script_is_installed():
+  proc = run('--help')
+  assert proc.returncode == 0
+  assert all(c in proc.stdout for c in ('generate', 'inspect', 'verify'))
