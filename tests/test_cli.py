@@ -16,6 +16,7 @@ from tfx_warmup import cli
 from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
 from tests import models
+from tests import test_report
 
 TFX_WARMUP = os.path.join(os.path.dirname(sys.executable), 'tfx-warmup')
 
@@ -101,6 +102,8 @@ def test_verify_measures_and_plots_a_png(generated, tmp_path):
   assert {(r['signature'], r['batch_size']) for r in rows} == {
       (r['signature'], r['batch_size']) for r in report['warmup_file']['summary']}
   assert all(r['first_ms_without_warmup'] > 0 and r['steady_p99_ms'] > 0 for r in rows)
+  documented = test_report.readme_schema()
+  assert all(f'"{k}"' in documented for k in list(verified['cold_start']) + list(rows[0]))
   png = plot.read_bytes()
   assert png[:8] == b'\x89PNG\r\n\x1a\n' and png[12:16] == b'IHDR'
   width, height = struct.unpack('>II', png[16:24])

@@ -7,14 +7,14 @@ from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
 
 
-def _readme_schema() -> str:
+def readme_schema() -> str:
   with open(pipeline_checks.README) as f:
     readme = f.read()
   return re.search(r'### Report schema\n.*?```text\n(.*?)```', readme, re.S).group(1)
 
 
 def test_readme_documents_every_field_of_the_schema():
-  documented = _readme_schema()
+  documented = readme_schema()
   report = report_lib.build_report(
       {warmup_file.RecordKey('predict', 'serving_default', 8, 'probabilities'): 3},
       problems=[report_lib.problem(0, 'INVALID_ARGUMENT', 'bad')], skipped={},
@@ -25,7 +25,7 @@ def test_readme_documents_every_field_of_the_schema():
   for field in fields:
     assert f'"{field}"' in documented, f'README schema lacks "{field}"'
   assert f'"schema_version": {report_lib.SCHEMA_VERSION}' in documented
-  assert report_lib.__doc__.count('"schema_version": 2') == 1
+  assert f'"schema_version": {report_lib.SCHEMA_VERSION}' in report_lib.__doc__
 
 
 def test_unknown_sections_are_null():
