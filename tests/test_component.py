@@ -35,7 +35,8 @@ def test_construction_with_defaults():
       spec.SAMPLING_KEY: 'coverage', spec.STRATIFY_FEATURE_KEY: None,
       spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
       spec.MAX_RECORDS_KEY: 1000,
-      spec.REQUESTS_PER_COMBINATION_KEY: options_lib.DEFAULT_REQUESTS_PER_COMBINATION}
+      spec.REQUESTS_PER_COMBINATION_KEY: options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
+      spec.EXISTING_WARMUP_KEY: 'replace'}
 
 
 def test_exec_properties_round_trip():
@@ -43,11 +44,12 @@ def test_exec_properties_round_trip():
                           batch_sizes=[1, 16], tag_set=['serve', 'gpu'], model_name='m',
                           seed=9, validate=False, measure=False, sampling='stratified',
                           stratify_feature='label', output_filters={'a': [['x'], []]},
-                          max_records=10, requests_per_combination=2)
+                          max_records=10, requests_per_combination=2, existing_warmup='merge')
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
 @pytest.mark.parametrize('kwargs,message', [
+    ({'existing_warmup': 'append'}, "existing_warmup must be one of .*'merge'"),
     ({'num_examples': 0}, 'num_examples must be a positive integer'),
     ({'batch_sizes': []}, 'batch_sizes must be a non-empty list'),
     ({'batch_sizes': [1, -8]}, 'batch_sizes must be a non-empty list'),

@@ -74,7 +74,8 @@ def generate(args: argparse.Namespace) -> int:
       seed=args.seed, validate=args.validate, measure=args.measure, sampling=args.sampling,
       stratify_feature=args.stratify_feature,
       batching_parameters_file=args.batching_parameters, max_records=args.max_records,
-      requests_per_combination=args.requests_per_combination)
+      requests_per_combination=args.requests_per_combination,
+      existing_warmup=args.existing_warmup)
   model = standard_artifacts.Model()
   model.uri = args.model
   warmed = standard_artifacts.Model()
@@ -321,6 +322,10 @@ def _parser() -> argparse.ArgumentParser:
   gen.add_argument('--requests-per-combination', type=int,
                    default=options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
                    help='records per signature x batch size (default %(default)s)')
+  gen.add_argument('--existing-warmup', default=options_lib.DEFAULT_EXISTING_WARMUP,
+                   choices=options_lib.EXISTING_WARMUP_CHOICES,
+                   help="the model's own warmup file: replace it, keep it (validated), or "
+                        'merge ours into it (default %(default)s)')
   gen.add_argument('--no-validate', dest='validate', action='store_false',
                    help='skip the replay in the TF Serving replica')
   gen.add_argument('--measure', action='store_true',

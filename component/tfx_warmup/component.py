@@ -52,7 +52,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                output_filters: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                max_records: int = options_lib.MAX_RECORDS,
                requests_per_combination: int = (
-                   options_lib.DEFAULT_REQUESTS_PER_COMBINATION)):
+                   options_lib.DEFAULT_REQUESTS_PER_COMBINATION),
+               existing_warmup: str = options_lib.DEFAULT_EXISTING_WARMUP):
     """Constructs a ModelWarmer.
 
     Args:
@@ -84,6 +85,9 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       max_records: at most this many records (TF Serving refuses > 1000).
       requests_per_combination: records per signature x batch size x fetch
         set, budget permitting (every combination gets one first).
+      existing_warmup: what to do with a warmup file the input model already
+        has: 'replace' it (default), 'keep' it (validated, nothing added), or
+        'merge' (its records first, then ours in the remaining budget).
 
     Raises:
       ConfigurationError: a parameter that can never work.
@@ -96,7 +100,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
         stratify_feature=stratify_feature, batching_parameters_file=batching_parameters_file,
         output_filters=({k: [_as_list(v) for v in _as_list(f)] for k, f in output_filters.items()}
                         if isinstance(output_filters, Mapping) else output_filters),
-        max_records=max_records, requests_per_combination=requests_per_combination)
+        max_records=max_records, requests_per_combination=requests_per_combination,
+        existing_warmup=existing_warmup)
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),

@@ -33,6 +33,7 @@ BATCHING_PARAMETERS_FILE_KEY = 'batching_parameters_file'
 OUTPUT_FILTERS_KEY = 'output_filters'
 MAX_RECORDS_KEY = 'max_records'
 REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
+EXISTING_WARMUP_KEY = 'existing_warmup'
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -67,6 +68,7 @@ class ModelWarmerSpec(ComponentSpec):
       OUTPUT_FILTERS_KEY: ExecutionParameter(type=str, optional=True),
       MAX_RECORDS_KEY: ExecutionParameter(type=int),
       REQUESTS_PER_COMBINATION_KEY: ExecutionParameter(type=int),
+      EXISTING_WARMUP_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

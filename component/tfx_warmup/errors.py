@@ -21,5 +21,9 @@ class ConversionError(WarmupError):
   """A sampled tf.Example cannot become the tensor a signature input expects."""
 
 
+class OutputError(WarmupError):
+  """The output location cannot be written."""
+
+
 class RecordBudgetError(ConfigurationError):
   """The configuration needs more warmup records than TF Serving accepts."""

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import apache_beam as beam
 import tensorflow as tf
 from absl import logging
+from tensorflow_serving.apis import prediction_log_pb2
 from tfx import types
 from tfx.dsl.io import fileio
 from tfx.dsl.components.base import base_beam_executor
@@ -14,6 +15,7 @@ from tfx.utils import json_utils
 from tfx.utils import path_utils
 
 from tfx_warmup import component_spec as spec
+from tfx_warmup import inspection
 from tfx_warmup import measure
 from tfx_warmup import progress
 from tfx_warmup import replay
@@ -73,6 +75,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - max_records: record budget (<= 1000).
         - requests_per_combination: records per signature x batch size x
           fetch set, budget permitting.
+        - existing_warmup: the input model's own warmup file: 'replace' (write
+          ours), 'keep' (keep and validate it), 'merge' (its records, then ours
+          in the remaining budget, duplicates dropped).
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
@@ -89,17 +94,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
     combinations = warmup_requests.plan_combinations(
         plan.usable, options.warmed_batch_sizes(), options.output_filters)
-    warmup_requests.check_record_budget(combinations, options.max_records)
+    kept = inspection.existing_records(saved_model_dir, options.existing_warmup)
+    if options.existing_warmup != 'keep':
+      warmup_requests.check_record_budget(combinations, options.max_records, len(kept))
     splits = sample.choose_splits(examples, options.splits)
 
-    with warmed_model.staged_output(saved_model_dir, warmed.uri) as staged:
-      # 2-4. Sample with Beam, build the records, write them into the staged copy.
+    with warmed_model.staged_output(saved_model_dir, warmed.uri,
+                                    copy_warmup=bool(kept)) as staged:
+      # 2-4. Sample with Beam, build the records, write them into the staged copy
+      # (after the kept ones, for 'merge'; not at all, for 'keep').
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
       live_path = os.path.join(staged.scratch_dir, 'live_requests')
-      with progress.reporter().stage('Sampling examples and building requests'):
+      with progress.reporter().stage('Sampling examples and building requests'), (
+          sample.reading_errors(examples, splits)):
         with self._make_beam_pipeline() as pipeline:
           _write_requests(pipeline, examples, splits, combinations, options,
-                          warmup_path, live_path if options.measure else None)
+                          None if options.existing_warmup == 'keep' else warmup_path,
+                          live_path if options.measure else None, kept)
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
       logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
 
@@ -126,26 +137,32 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: List[str],
                     combinations: Sequence[warmup_requests.Combination],
-                    options: WarmupOptions, warmup_path: str, live_path: Optional[str]) -> None:
+                    options: WarmupOptions, warmup_path: Optional[str],
+                    live_path: Optional[str],
+                    kept: Sequence[prediction_log_pb2.PredictionLog] = ()) -> None:
   """The Beam part: one sample, split into warmup examples and held-back live ones.
 
   Live examples are sampled with the same strategy but only after the warmup
   ones, so the two never overlap and the warmup file is the same with or
-  without measuring.
+  without measuring. `kept` records go first in the file, and ours get the rest
+  of the budget.
   """
+  if not warmup_path and not live_path:
+    return  # existing_warmup='keep' without measuring: nothing to sample.
   n = options.num_examples
   sampled = (sample.read_examples(pipeline, examples, splits)
              | 'SampleExamples' >> sample.SampleExamples(
                  n, options.seed, options.sampling, options.stratify_feature,
                  held_back=NUM_LIVE_EXAMPLES if live_path else 0))
-  _ = (sampled
-       | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
-       | 'BuildWarmupRecords' >> beam.Map(
-           warmup_requests.build_warmup_records, combinations=combinations,
-           requests_per_combination=options.requests_per_combination,
-           max_records=options.max_records, model_name=options.model_name)
-       | 'WriteWarmupFile' >> beam.Map(
-           lambda records: warmup_file.write_warmup_file(warmup_path, records)))
+  if warmup_path:
+    _ = (sampled
+         | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
+         | 'BuildWarmupRecords' >> beam.Map(
+             warmup_requests.build_warmup_records, combinations=combinations,
+             requests_per_combination=options.requests_per_combination,
+             max_records=options.max_records - len(kept), model_name=options.model_name)
+         | 'WriteWarmupFile' >> beam.Map(lambda records: warmup_file.write_warmup_file(
+             warmup_path, warmup_file.merge_records(kept, records))))
   if live_path:
     _ = (sampled
          | 'HeldBackExamples' >> beam.Map(lambda s: s[n:])

@@ -9,6 +9,7 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 
 from tfx_warmup import replay
@@ -74,6 +75,34 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
     problems.append(report_lib.problem(MAX_RECORDS, 'INVALID_ARGUMENT', (
         f'{len(keys)} records; TF Serving refuses more than {MAX_RECORDS}.')))
   return Inspection(path, model_dir, warmup_file.count_keys(keys), problems)
+
+
+def existing_records(saved_model_dir: str, mode: str
+                     ) -> List[prediction_log_pb2.PredictionLog]:
+  """The input model's own warmup records that existing_warmup `mode` keeps.
+
+  'replace' keeps none. 'keep' and 'merge' read the file as TF Serving does, and
+  refuse one TF Serving could not load (compressed, corrupt, over 1000 records).
+  """
+  if mode == 'replace':
+    return []
+  path = warmup_file.warmup_file_path(saved_model_dir)
+  if not fileio.exists(path):
+    if mode == 'keep':
+      raise ModelError(f"existing_warmup='keep', but the input model has no warmup file "
+                       f"({path}). Use 'replace' or 'merge' to write one.")
+    return []
+  try:
+    records = list(replay.warmup_records(path))
+  except replay.WarmupReplayError as e:
+    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file cannot be "
+                     f'loaded by TF Serving: {_read_error(path, e)} Use '
+                     "existing_warmup='replace' to write a new one.") from e
+  if len(records) > MAX_RECORDS:
+    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file holds "
+                     f'{len(records)} records; TF Serving refuses more than {MAX_RECORDS}. '
+                     "Use existing_warmup='replace' to write a new one.")
+  return records
 
 
 def _read_error(path: str, error: replay.WarmupReplayError) -> str:

@@ -20,6 +20,9 @@ DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 DEFAULT_TAG_SET = ('serve',)
 DEFAULT_SEED = 0
 DEFAULT_SAMPLING = 'coverage'
+# What to do with a warmup file the input model already has (see README, Existing warmup).
+EXISTING_WARMUP_CHOICES = ('replace', 'keep', 'merge')
+DEFAULT_EXISTING_WARMUP = 'replace'
 DEFAULT_REQUESTS_PER_COMBINATION = 4
 SAMPLING_CHOICES = ('uniform', 'stratified', 'coverage')
 MAX_RECORDS = 1000  # TF Serving's limit.
@@ -45,6 +48,7 @@ class WarmupOptions:
   output_filters: Optional[Dict[str, List[List[str]]]] = None
   max_records: int = MAX_RECORDS
   requests_per_combination: int = DEFAULT_REQUESTS_PER_COMBINATION
+  existing_warmup: str = DEFAULT_EXISTING_WARMUP
 
   def __post_init__(self):
     validate(self)
@@ -67,6 +71,7 @@ class WarmupOptions:
                                   else json_utils.dumps(self.output_filters)),
         spec.MAX_RECORDS_KEY: self.max_records,
         spec.REQUESTS_PER_COMBINATION_KEY: self.requests_per_combination,
+        spec.EXISTING_WARMUP_KEY: self.existing_warmup,
     }
 
   @classmethod
@@ -88,6 +93,7 @@ class WarmupOptions:
         max_records=int(props.get(spec.MAX_RECORDS_KEY, MAX_RECORDS)),
         requests_per_combination=int(props.get(spec.REQUESTS_PER_COMBINATION_KEY,
                                                DEFAULT_REQUESTS_PER_COMBINATION)),
+        existing_warmup=props.get(spec.EXISTING_WARMUP_KEY) or DEFAULT_EXISTING_WARMUP,
     )
 
   def warmed_batch_sizes(self) -> List[int]:
@@ -141,6 +147,11 @@ def validate(options: WarmupOptions) -> None:
         f'model_name must be a string, got {options.model_name!r}.')
   if not _is_int(options.seed):
     raise ConfigurationError(f'seed must be an integer, got {options.seed!r}.')
+  if options.existing_warmup not in EXISTING_WARMUP_CHOICES:
+    raise ConfigurationError(
+        f'existing_warmup must be one of {list(EXISTING_WARMUP_CHOICES)}, got '
+        f"{options.existing_warmup!r}. 'replace' writes a new file, 'keep' validates the "
+        "model's own, 'merge' adds ours to it.")
   if options.sampling not in SAMPLING_CHOICES:
     raise ConfigurationError(
         f'sampling must be one of {list(SAMPLING_CHOICES)}, got {options.sampling!r}.')

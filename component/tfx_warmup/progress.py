@@ -7,7 +7,7 @@ step: a counter for steps of known length, an elapsed-time spinner for the rest.
 """
 
 import contextlib
-import shutil
+import os
 import sys
 import threading
 import time
@@ -40,10 +40,9 @@ class TerminalReporter(Reporter):
   @contextlib.contextmanager
   def stage(self, label: str, total: Optional[int] = None) -> Iterator[Advance]:
     from tqdm import tqdm  # pylint: disable=g-import-not-at-top  (only the CLI needs it)
-    # A bare pty reports 0x0, where tqdm would draw nothing: assume 100x24 there.
-    size = shutil.get_terminal_size()
+    columns, lines = self._size()
     bar = tqdm(total=total, desc=label, file=self._stream, leave=True,
-               ncols=size.columns or 100, nrows=size.lines or 24,
+               ncols=columns, nrows=lines,
                bar_format=None if total else '{desc}: {elapsed}')
     done = threading.Event()
     # Steps of unknown length (a Beam pipeline) get no updates: redraw the clock.
@@ -55,6 +54,14 @@ class TerminalReporter(Reporter):
       done.set()
       ticker.join()
       bar.close()
+
+  def _size(self):
+    """The terminal's size; 100x24 where it reports 0x0 (a bare pty: tqdm would draw nothing)."""
+    try:
+      size = os.get_terminal_size(self._stream.fileno())
+    except (AttributeError, OSError, ValueError):
+      return 100, 24
+    return size.columns or 100, size.lines or 24
 
   def _tick(self, bar, done: threading.Event) -> None:
     while not done.wait(self._refresh_seconds):

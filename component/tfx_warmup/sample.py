@@ -20,12 +20,14 @@ informative (coverage picks, or strata round-robin): when fewer requests than
 examples are built, they use the front of the list.
 """
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
 import heapq
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+import zlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -121,6 +123,25 @@ def payload_format(examples: types.Artifact) -> int:
         'tf.Example (or tf.SequenceExample) records. Produce the examples with an '
         'ExampleGen writing FORMAT_TF_EXAMPLE.')
   return fmt
+
+
+# What Beam's TFRecord reader raises on a corrupt or truncated shard.
+_CORRUPT_SHARD_MESSAGES = ('Not a valid TFRecord', 'Mismatch of length mask',
+                           'Mismatch of data mask', 'Compressed file ended')
+
+
+@contextlib.contextmanager
+def reading_errors(examples: types.Artifact, splits: Sequence[str]) -> Iterator[None]:
+  """Turns the reader's errors on a corrupt or truncated shard into an ExamplesError."""
+  try:
+    yield
+  except (zlib.error, EOFError, ValueError) as e:
+    if isinstance(e, ValueError) and not any(m in str(e) for m in _CORRUPT_SHARD_MESSAGES):
+      raise
+    raise ExamplesError(
+        f'A shard of split(s) {list(splits)} in the Examples artifact at {examples.uri} is '
+        f'corrupt or truncated ({type(e).__name__}: {str(e)[:200]}). Re-run the ExampleGen '
+        'that wrote it, or remove the damaged file.') from e
 
 
 def read_examples(pipeline: beam.Pipeline, examples: types.Artifact,

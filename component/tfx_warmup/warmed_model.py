@@ -14,12 +14,14 @@ import re
 import uuid
 from typing import Any, Dict, Iterator
 
+import tensorflow as tf
 from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 from tfx.utils import path_utils
 
 from tfx_warmup import warmup_file
+from tfx_warmup.errors import OutputError
 
 REPORT_FILE = 'warmup_report.json'
 _SCRATCH = '.scratch'
@@ -46,22 +48,28 @@ class StagedOutput:
 
 
 @contextlib.contextmanager
-def staged_output(saved_model_dir: str, artifact_uri: str) -> Iterator[StagedOutput]:
+def staged_output(saved_model_dir: str, artifact_uri: str,
+                  copy_warmup: bool = False) -> Iterator[StagedOutput]:
   """Yields a staging area holding a copy of `saved_model_dir`; commits it on success.
 
   The staging directory is a sibling of `artifact_uri`, so committing is one
   directory move; if the body raises, it is removed and `artifact_uri` is left
-  as it was. The input's own warmup file is not copied (ours replaces it).
+  as it was. The input's own warmup file is copied only if `copy_warmup`.
   """
   existing = warmup_file.warmup_file_path(saved_model_dir)
-  if fileio.exists(existing):
+  if fileio.exists(existing) and not copy_warmup:
     logging.warning('The input model already has a warmup file (%s); it is '
                     'replaced by the one ModelWarmer builds.', existing)
   staged = StagedOutput(sibling(artifact_uri, 'incomplete'))
   try:
-    io_utils.copy_dir(saved_model_dir, staged.model_dir,
-                      deny_regex_patterns=[re.escape(existing) + '$'])
-    fileio.makedirs(staged.scratch_dir)
+    try:
+      io_utils.copy_dir(saved_model_dir, staged.model_dir,
+                        deny_regex_patterns=[] if copy_warmup else [re.escape(existing) + '$'])
+      fileio.makedirs(staged.scratch_dir)
+    except (OSError, tf.errors.OpError) as e:
+      raise OutputError(f'Cannot write the warmed model beside {artifact_uri}: '
+                        f'{type(e).__name__}: {e}. Check that the location exists, is a '
+                        'directory you can write to, and has space.') from e
     yield staged
     fileio.rmtree(staged.scratch_dir)
     commit(staged.root, artifact_uri)

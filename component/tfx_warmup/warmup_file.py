@@ -40,6 +40,19 @@ def read_records(path: str) -> Iterator[bytes]:
     yield record.numpy()
 
 
+def merge_records(kept: Iterable[prediction_log_pb2.PredictionLog],
+                  added: Iterable[prediction_log_pb2.PredictionLog]
+                  ) -> List[prediction_log_pb2.PredictionLog]:
+  """`kept` then `added`, each distinct record once (compared as serialized bytes)."""
+  seen, merged = set(), []
+  for record in list(kept) + list(added):
+    key = record.SerializeToString(deterministic=True)
+    if key not in seen:
+      seen.add(key)
+      merged.append(record)
+  return merged
+
+
 def read_warmup_file(path: str) -> List[prediction_log_pb2.PredictionLog]:
   """Parses every record as TF Serving does (uncompressed only)."""
   return [prediction_log_pb2.PredictionLog.FromString(r) for r in read_records(path)]

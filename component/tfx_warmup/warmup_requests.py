@@ -19,6 +19,7 @@ import itertools
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from google.protobuf import message
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import inference_pb2
@@ -154,9 +155,13 @@ def allocate(combinations: Sequence[Combination], num_examples: int,
       return counts
 
 
-def check_record_budget(combinations: Sequence[Combination], max_records: int) -> None:
-  """Fails before any data is read when one record per combination is over budget."""
-  if len(combinations) <= max_records:
+def check_record_budget(combinations: Sequence[Combination], max_records: int,
+                        kept: int = 0) -> None:
+  """Fails before any data is read when one record per combination is over budget.
+
+  `kept` records of an existing warmup file (existing_warmup='merge') come first.
+  """
+  if len(combinations) <= max_records - kept:
     return
   per_signature: Dict[str, List[str]] = {}
   for c in combinations:
@@ -166,9 +171,11 @@ def check_record_budget(combinations: Sequence[Combination], max_records: int) -
   raise RecordBudgetError(
       f'{len(combinations)} combinations of signature, batch size and fetch set need at '
       f'least one warmup record each, but max_records is {max_records} (TF Serving '
-      f'refuses more than {MAX_RECORDS}): {listing}. Warm fewer batch sizes (e.g. '
-      'only the allowed_batch_sizes your server pads to), fewer output_filters, or '
-      'fewer signatures.')
+      f'refuses more than {MAX_RECORDS})'
+      + (f', of which the existing warmup file keeps {kept}' if kept else '') +
+      f': {listing}. Warm fewer batch sizes (e.g. only the allowed_batch_sizes your '
+      'server pads to), fewer output_filters, or fewer signatures'
+      + (", or use existing_warmup='replace'" if kept else '') + '.')
 
 
 def build_warmup_records(serialized_examples: Sequence[bytes],
@@ -184,7 +191,7 @@ def build_warmup_records(serialized_examples: Sequence[bytes],
   plans = {p for c in combinations for p in c.plans}
   parsed = None
   if any(p.kind != RequestKind.PREDICT_SERIALIZED for p in plans):
-    parsed = [tf.train.Example.FromString(r) for r in serialized_examples]
+    parsed = [_parse_example(r, i) for i, r in enumerate(serialized_examples)]
   for plan in sorted(plans, key=lambda p: p.name):
     if plan.kind == RequestKind.PREDICT_TENSORS:
       for spec in plan.inputs:
@@ -200,6 +207,17 @@ def build_warmup_records(serialized_examples: Sequence[bytes],
       records.append(_build_record(combination, model_name, indices, serialized_examples,
                                    parsed))
   return records
+
+
+def _parse_example(record: bytes, index: int) -> tf.train.Example:
+  try:
+    return tf.train.Example.FromString(record)
+  except message.DecodeError as e:
+    raise ExamplesError(
+        f'Sampled record {index} ({len(record)} bytes) is not a serialized tf.Example '
+        f'({e}), so no Classify, Regress or raw-tensor request can be built from it. '
+        'Point ModelWarmer at Examples whose records are tf.Examples (ExampleGen '
+        'FORMAT_TF_EXAMPLE), or remove the corrupt records.') from e
 
 
 def _build_record(combination: Combination, model_name: str, indices: List[int],
