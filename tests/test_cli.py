@@ -15,7 +15,6 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx_warmup import cli
 from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
-from tests import models
 from tests import test_report
 
 TFX_WARMUP = os.path.join(os.path.dirname(sys.executable), 'tfx-warmup')
