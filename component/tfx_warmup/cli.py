@@ -87,7 +87,7 @@ def generate(args: argparse.Namespace) -> int:
       executor.Executor(context).Do(
           {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [sample.examples_from_files(args.examples)]},
           {spec.WARMED_MODEL_KEY: [warmed]}, options.to_exec_properties())
-    with fileio.open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
+    with fileio.open(os.path.join(warmed.uri, warmed_model.REPORT_FILE)) as f:
       report = json.load(f)
     warmed_model.commit(path_utils.serving_model_dir(warmed.uri), args.output)
   finally:
