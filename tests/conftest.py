@@ -10,6 +10,8 @@ import pytest  # pylint: disable=g-import-not-at-top
 
 from tests import models  # pylint: disable=g-import-not-at-top
 
+pytest_plugins = ['tests.serving_fixtures']
+
 
 @pytest.fixture(scope='session')
 def tf1_model_dir(tmp_path_factory) -> str:

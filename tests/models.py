@@ -180,3 +180,38 @@ def build_keras3_model(export_dir: str, use_export: bool) -> str:
   else:
     tf.saved_model.save(model, export_dir)
   return export_dir
+
+
+def build_graph_model(export_dir: str, build, soft_placement: bool = False) -> str:
+  """A TF1-builder SavedModel: `build()` makes the graph and returns its signature_def_map.
+
+  Variables are initialised before saving; `main_op` initialises tables.
+  `soft_placement` lets a graph pinned to a missing device be built here.
+  """
+  config = tf.compat.v1.ConfigProto(allow_soft_placement=soft_placement)
+  with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph,
+                                                             config=config) as sess:
+    signature_def_map = build()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    builder = tf.compat.v1.saved_model.Builder(export_dir)
+    builder.add_meta_graph_and_variables(
+        sess, [tf.saved_model.SERVING], signature_def_map=signature_def_map,
+        main_op=tf.compat.v1.tables_initializer())
+    builder.save()
+  return export_dir
+
+
+def build_versioned_model(export_dir: str) -> str:
+  """A Predict model that also returns a scalar `model_version`: fine unbatched, not batched.
+
+  TF Serving's server-side batching splits every output along its 0th
+  dimension, so the scalar fails each request with FAILED_PRECONDITION.
+  """
+  def build():
+    examples = tf.compat.v1.placeholder(tf.string, [None], name='examples')
+    age = tf.io.parse_example(examples, {'age': tf.io.FixedLenFeature([1], tf.float32)})['age']
+    sig = tf.compat.v1.saved_model.signature_def_utils
+    return {'serving_default': sig.predict_signature_def(
+        {'examples': examples},
+        {'score': tf.sigmoid(age * 0.1 - 5.0), 'model_version': tf.constant(7, tf.int64)})}
+  return build_graph_model(export_dir, build)

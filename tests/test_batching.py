@@ -40,9 +40,13 @@ def test_powers_of_two_up_to_max_batch_size_without_allowed_sizes():
     ('max_batch_size: 32', r'not a valid TF Serving BatchingParameters .*Expected "\{"'),
     ('allowed_batch_size: 4', 'has no field named "allowed_batch_size"'),
     ('batch_timeout_micros { value: 5 }', 'no allowed_batch_sizes and no positive max_batch_size'),
-    ('allowed_batch_sizes: 8 allowed_batch_sizes: 4', 'must be positive and increasing'),
+    ('max_batch_size { value: 4 } allowed_batch_sizes: 8 allowed_batch_sizes: 4',
+     'must be positive and increasing'),
     ('max_batch_size { value: 64 } allowed_batch_sizes: 8 allowed_batch_sizes: 32',
-     r'last allowed_batch_sizes entry \(32\) must equal max_batch_size \(64\)'),
+     r'Last entry in allowed_batch_sizes must match max_batch_size; last entry was 32; '
+     'expected 64'),
+    ('allowed_batch_sizes: 8 allowed_batch_sizes: 32',
+     'last entry was 32; expected 1000.* max_batch_size \\(1000 when unset\\)'),
 ])
 def test_malformed_files_are_clear_errors(text, message):
   with pytest.raises(ConfigurationError, match=message):

@@ -36,7 +36,7 @@ def test_construction_with_defaults():
       spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
       spec.MAX_RECORDS_KEY: 1000,
       spec.REQUESTS_PER_COMBINATION_KEY: options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
-      spec.EXISTING_WARMUP_KEY: 'replace'}
+      spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1}
 
 
 def test_exec_properties_round_trip():
@@ -44,12 +44,14 @@ def test_exec_properties_round_trip():
                           batch_sizes=[1, 16], tag_set=['serve', 'gpu'], model_name='m',
                           seed=9, validate=False, measure=False, sampling='stratified',
                           stratify_feature='label', output_filters={'a': [['x'], []]},
-                          max_records=10, requests_per_combination=2, existing_warmup='merge')
+                          max_records=10, requests_per_combination=2, existing_warmup='merge',
+                          num_request_iterations=3)
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
 @pytest.mark.parametrize('kwargs,message', [
     ({'existing_warmup': 'append'}, "existing_warmup must be one of .*'merge'"),
+    ({'num_request_iterations': 0}, 'num_request_iterations must be a positive integer'),
     ({'num_examples': 0}, 'num_examples must be a positive integer'),
     ({'batch_sizes': []}, 'batch_sizes must be a non-empty list'),
     ({'batch_sizes': [1, -8]}, 'batch_sizes must be a non-empty list'),

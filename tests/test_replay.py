@@ -186,7 +186,7 @@ def _with_method(model_dir, signature_name, method_name):
 def test_wrong_input_dtype_is_refused(tf1_servable):
   request = predict_pb2.PredictRequest(model_spec=_spec('serving_default'))
   request.inputs['examples'].CopyFrom(tf.make_tensor_proto([1.0]))
-  with pytest.raises(replay.RequestError, match='DT_FLOAT but the signature expects DT_STRING'):
+  with pytest.raises(replay.RequestError, match=r'INVALID_ARGUMENT: Expects arg\[0\] to be string but float is provided'):
     tf1_servable.run(request)
 
 

@@ -75,7 +75,8 @@ def generate(args: argparse.Namespace) -> int:
       stratify_feature=args.stratify_feature,
       batching_parameters_file=args.batching_parameters, max_records=args.max_records,
       requests_per_combination=args.requests_per_combination,
-      existing_warmup=args.existing_warmup)
+      existing_warmup=args.existing_warmup,
+      num_request_iterations=args.num_request_iterations)
   model = standard_artifacts.Model()
   model.uri = args.model
   warmed = standard_artifacts.Model()
@@ -110,7 +111,11 @@ def inspect(args: argparse.Namespace) -> int:
   """Prints what a warmup file holds; exits 1 if TF Serving would reject it."""
   from tfx_warmup import inspection
   path, model_dir = inspection.resolve(args.path)
-  result = inspection.inspect_warmup(path, model_dir or args.model, args.tag_set)
+  if args.batching_parameters and not (model_dir or args.model):
+    raise UsageError('--batching-parameters checks records against the model: pass a '
+                     'SavedModel directory, or --model with a bare warmup file.')
+  result = inspection.inspect_warmup(path, model_dir or args.model, args.tag_set,
+                                     _batching(args))
   report = result.report()
   if args.json:
     _print_json(report)
@@ -143,7 +148,8 @@ def verify(args: argparse.Namespace) -> int:
   summary = warmup_file.summarize(replay.warmup_records(path))
   validation = cold_start = None
   try:
-    validation = executor.validate(args.model, args.tag_set, sum(summary.values()))
+    validation = executor.validate(args.model, args.tag_set, sum(summary.values()),
+                                   args.num_request_iterations, _batching(args))
   except replay.WarmupReplayError as e:
     validation = {'error': str(e), 'code': e.code, 'record': e.record}
   if 'error' not in validation and measure:
@@ -166,6 +172,14 @@ def verify(args: argparse.Namespace) -> int:
     if args.plot:
       print(f'Latency plot: {args.plot}')
   return 1 if 'error' in validation else 0
+
+
+def _batching(args: argparse.Namespace):
+  """The server-side batching of --batching-parameters, if given."""
+  if not args.batching_parameters:
+    return None
+  from tfx_warmup import batching
+  return batching.config_from_file(args.batching_parameters)
 
 
 def _one_record_per_key(warmup_path: str, output: str) -> str:
@@ -312,8 +326,9 @@ def _parser() -> argparse.ArgumentParser:
                    choices=('coverage', 'uniform', 'stratified'),
                    help='how to sample (default %(default)s)')
   gen.add_argument('--stratify-feature', help="feature 'stratified' sampling balances")
-  gen.add_argument('--batching-parameters',
-                   help="TF Serving's --batching_parameters_file; its batch sizes are warmed")
+  _add_batching_flag(gen, "its batch sizes are warmed, and the replay runs under that "
+                          'server-side batching')
+  _add_iterations_flag(gen)
   gen.add_argument('--seed', type=int, default=options_lib.DEFAULT_SEED,
                    help='sampling seed (default %(default)s)')
   gen.add_argument('--model-name', default='', help='model_spec.name in each request')
@@ -339,6 +354,8 @@ def _parser() -> argparse.ArgumentParser:
                 'signature, batch size and outputs, and what TF Serving would reject.')
   ins.add_argument('path', help='a warmup file, or a SavedModel directory holding one')
   ins.add_argument('--model', help='check a bare warmup file against this SavedModel')
+  _add_batching_flag(ins, "records are also checked against that server-side batching's "
+                          'admission rules (needs the model)')
 
   ver = command('verify', verify,
                 "Replay a SavedModel's warmup file as TF Serving would at load time.")
@@ -351,7 +368,22 @@ def _parser() -> argparse.ArgumentParser:
                         'record of each kind, signature and batch size in the warmup file)')
   ver.add_argument('--plot', help="write a PNG of the first requests' latency without and "
                                   'with warmup (implies --measure)')
+  _add_batching_flag(ver, 'the replay runs under that server-side batching, as TF Serving '
+                          'with --enable_batching')
+  _add_iterations_flag(ver)
   return parser
+
+
+def _add_batching_flag(sub: argparse.ArgumentParser, effect: str) -> None:
+  sub.add_argument('--batching-parameters', metavar='FILE',
+                   help=f"TF Serving's --batching_parameters_file; {effect}")
+
+
+def _add_iterations_flag(sub: argparse.ArgumentParser) -> None:
+  sub.add_argument('--num-request-iterations', type=int,
+                   default=options_lib.DEFAULT_NUM_REQUEST_ITERATIONS,
+                   help="replay each record this many times, as TF Serving's "
+                        '--num_request_iterations_for_warmup (default %(default)s)')
 
 
 if __name__ == '__main__':

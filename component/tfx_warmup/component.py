@@ -53,7 +53,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                max_records: int = options_lib.MAX_RECORDS,
                requests_per_combination: int = (
                    options_lib.DEFAULT_REQUESTS_PER_COMBINATION),
-               existing_warmup: str = options_lib.DEFAULT_EXISTING_WARMUP):
+               existing_warmup: str = options_lib.DEFAULT_EXISTING_WARMUP,
+               num_request_iterations: int = options_lib.DEFAULT_NUM_REQUEST_ITERATIONS):
     """Constructs a ModelWarmer.
 
     Args:
@@ -78,7 +79,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       stratify_feature: the feature to stratify on (e.g. the label).
       batching_parameters_file: TF Serving's --batching_parameters_file; its
         allowed_batch_sizes (or powers of two up to max_batch_size) are the
-        sizes warmed. Do not pass `batch_sizes` with it.
+        sizes warmed, and validation replays under that server-side batching.
+        Do not pass `batch_sizes` with it.
       output_filters: per Predict signature, the output-alias subsets clients
         request, e.g. {'serving_default': [['probabilities'], []]} ([] = all);
         each fetch set is warmed separately.
@@ -88,6 +90,8 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       existing_warmup: what to do with a warmup file the input model already
         has: 'replace' it (default), 'keep' it (validated, nothing added), or
         'merge' (its records first, then ours in the remaining budget).
+      num_request_iterations: TF Serving's --num_request_iterations_for_warmup:
+        validation replays each record this many times, as the server will.
 
     Raises:
       ConfigurationError: a parameter that can never work.
@@ -101,7 +105,7 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
         output_filters=({k: [_as_list(v) for v in _as_list(f)] for k, f in output_filters.items()}
                         if isinstance(output_filters, Mapping) else output_filters),
         max_records=max_records, requests_per_combination=requests_per_combination,
-        existing_warmup=existing_warmup)
+        existing_warmup=existing_warmup, num_request_iterations=num_request_iterations)
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),

@@ -34,6 +34,7 @@ OUTPUT_FILTERS_KEY = 'output_filters'
 MAX_RECORDS_KEY = 'max_records'
 REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
 EXISTING_WARMUP_KEY = 'existing_warmup'
+NUM_REQUEST_ITERATIONS_KEY = 'num_request_iterations'
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -69,6 +70,7 @@ class ModelWarmerSpec(ComponentSpec):
       MAX_RECORDS_KEY: ExecutionParameter(type=int),
       REQUESTS_PER_COMBINATION_KEY: ExecutionParameter(type=int),
       EXISTING_WARMUP_KEY: ExecutionParameter(type=str, optional=True),
+      NUM_REQUEST_ITERATIONS_KEY: ExecutionParameter(type=int, optional=True),
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

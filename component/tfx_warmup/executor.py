@@ -25,6 +25,7 @@ from tfx_warmup import signatures
 from tfx_warmup import warmed_model
 from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
+from tfx_warmup.batching import BatchingConfig
 from tfx_warmup.options import WarmupOptions
 
 # Sampled examples held back from the warmup file to act as live traffic when
@@ -70,7 +71,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - sampling: 'coverage', 'uniform' or 'stratified'.
         - stratify_feature: the feature 'stratified' sampling balances.
         - batching_parameters_file: TF Serving batching config; its batch
-          sizes replace batch_sizes.
+          sizes replace batch_sizes, and validation replays under its
+          server-side batching.
         - output_filters: JSON {signature: [[alias, ...], ...]} fetch sets.
         - max_records: record budget (<= 1000).
         - requests_per_combination: records per signature x batch size x
@@ -78,6 +80,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - existing_warmup: the input model's own warmup file: 'replace' (write
           ours), 'keep' (keep and validate it), 'merge' (its records, then ours
           in the remaining budget, duplicates dropped).
+        - num_request_iterations: times validation replays each record (TF
+          Serving's --num_request_iterations_for_warmup).
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
@@ -115,8 +119,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
 
       # 5. Replay the file as TF Serving would; any failure fails the run.
-      validation = validate(staged.model_dir, options.tag_set,
-                            sum(summary.values())) if options.validate else None
+      validation = validate(
+          staged.model_dir, options.tag_set, sum(summary.values()),
+          options.num_request_iterations, options.batching_config()) if (
+              options.validate) else None
 
       # 6. Measure the cold start it removes, in fresh processes.
       cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
@@ -181,13 +187,26 @@ def serving_model_dir(model: types.Artifact) -> str:
   return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
 
 
-def validate(model_dir: str, tags: Sequence[str], records: int) -> Dict[str, Any]:
-  """Replays the warmup file in the TF Serving replica; raises WarmupReplayError on failure."""
+def validate(model_dir: str, tags: Sequence[str], records: int,
+             num_request_iterations: int = 1,
+             batching: Optional[BatchingConfig] = None) -> Dict[str, Any]:
+  """Replays the warmup file in the TF Serving replica; raises WarmupReplayError on failure.
+
+  Each record runs `num_request_iterations` times, under TF Serving's
+  server-side `batching` when the model is served with it, as at TF Serving's load.
+  """
   with progress.reporter().stage('Replaying warmup records', total=records) as advance:
-    result = replay.replay_warmup(model_dir, tags, on_record=advance)
+    result = replay.replay_warmup(model_dir, tags, on_record=advance,
+                                  num_request_iterations=num_request_iterations,
+                                  batching=batching)
   logging.info('TF Serving replica replayed %d warmup records in %.2fs.',
                result.records, result.seconds)
-  return {'records': result.records, 'seconds': round(result.seconds, 3)}
+  return {'records': result.records, 'seconds': round(result.seconds, 3),
+          'num_request_iterations': num_request_iterations,
+          'batching': None if batching is None else {
+              'max_batch_size': batching.max_batch_size,
+              'allowed_batch_sizes': list(batching.allowed_batch_sizes),
+              'enable_large_batch_splitting': batching.enable_large_batch_splitting}}
 
 
 def measure_cold_start(model_dir: str, live_path: str, tags: Sequence[str]) -> Dict[str, Any]:

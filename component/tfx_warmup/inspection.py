@@ -1,8 +1,11 @@
 """Looks inside a warmup file and lists what TF Serving would reject, without running it.
 
-The checks are the replica's own (`replay.warmup_records`, `Servable.check_log`)
-stopped short of Session.run, so `inspect` and `verify` cannot disagree on what
-is valid; only `verify` runs the model.
+The checks are the replica's own (`replay.warmup_records`, `Servable.check_log`):
+everything TF Serving checks before Session::Run, batching admission included,
+so whatever `inspect` rejects `verify` rejects with the same status. The reverse
+does not hold: only `verify` runs the model, so what fails inside the graph
+(a shape an op refuses, a dtype the graph does not take, an output that server-
+side batching cannot split) is found by `verify` alone.
 """
 
 import dataclasses
@@ -16,6 +19,7 @@ from tfx_warmup import replay
 from tfx_warmup import report as report_lib
 from tfx_warmup import signatures
 from tfx_warmup import warmup_file
+from tfx_warmup.batching import BatchingConfig
 from tfx_warmup.errors import ModelError
 from tfx_warmup.warmup_requests import MAX_RECORDS
 
@@ -45,14 +49,17 @@ def resolve(path: str) -> tuple:
 
 
 def inspect_warmup(path: str, model_dir: Optional[str] = None,
-                   tags: Sequence[str] = ('serve',)) -> Inspection:
+                   tags: Sequence[str] = ('serve',),
+                   batching: Optional[BatchingConfig] = None) -> Inspection:
   """Summarises the file at `path` and lists every problem found.
 
-  With `model_dir`, each record is also checked against the model's signatures.
+  With `model_dir`, each record is also checked against the model's signatures,
+  and against server-side `batching`'s admission checks when given.
   """
   checker = None
   if model_dir is not None:
-    checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags))
+    checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags),
+                                         batching=batching)
   keys, problems = [], []
   if not fileio.exists(path):
     problems.append(report_lib.problem(

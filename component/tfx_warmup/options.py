@@ -24,6 +24,8 @@ DEFAULT_SAMPLING = 'coverage'
 EXISTING_WARMUP_CHOICES = ('replace', 'keep', 'merge')
 DEFAULT_EXISTING_WARMUP = 'replace'
 DEFAULT_REQUESTS_PER_COMBINATION = 4
+# TF Serving's --num_request_iterations_for_warmup: each record is replayed this often.
+DEFAULT_NUM_REQUEST_ITERATIONS = 1
 SAMPLING_CHOICES = ('uniform', 'stratified', 'coverage')
 MAX_RECORDS = 1000  # TF Serving's limit.
 
@@ -49,6 +51,7 @@ class WarmupOptions:
   max_records: int = MAX_RECORDS
   requests_per_combination: int = DEFAULT_REQUESTS_PER_COMBINATION
   existing_warmup: str = DEFAULT_EXISTING_WARMUP
+  num_request_iterations: int = DEFAULT_NUM_REQUEST_ITERATIONS
 
   def __post_init__(self):
     validate(self)
@@ -72,6 +75,7 @@ class WarmupOptions:
         spec.MAX_RECORDS_KEY: self.max_records,
         spec.REQUESTS_PER_COMBINATION_KEY: self.requests_per_combination,
         spec.EXISTING_WARMUP_KEY: self.existing_warmup,
+        spec.NUM_REQUEST_ITERATIONS_KEY: self.num_request_iterations,
     }
 
   @classmethod
@@ -94,14 +98,23 @@ class WarmupOptions:
         requests_per_combination=int(props.get(spec.REQUESTS_PER_COMBINATION_KEY,
                                                DEFAULT_REQUESTS_PER_COMBINATION)),
         existing_warmup=props.get(spec.EXISTING_WARMUP_KEY) or DEFAULT_EXISTING_WARMUP,
+        num_request_iterations=int(props.get(spec.NUM_REQUEST_ITERATIONS_KEY) or
+                                   DEFAULT_NUM_REQUEST_ITERATIONS),
     )
 
   def warmed_batch_sizes(self) -> List[int]:
     """The batch sizes to warm: explicit, from the batching file, or the default."""
-    if self.batching_parameters_file:
-      from tfx_warmup import batching  # pylint: disable=g-import-not-at-top
-      return batching.batch_sizes_from_file(self.batching_parameters_file)
+    batching = self.batching_config()
+    if batching is not None:
+      return batching.warmed_batch_sizes()
     return sorted(self.batch_sizes or DEFAULT_BATCH_SIZES)
+
+  def batching_config(self):
+    """The server-side batching TF Serving runs the model under, if a file is given."""
+    if not self.batching_parameters_file:
+      return None
+    from tfx_warmup import batching  # pylint: disable=g-import-not-at-top
+    return batching.config_from_file(self.batching_parameters_file)
 
 
 def validate(options: WarmupOptions) -> None:
@@ -164,6 +177,11 @@ def validate(options: WarmupOptions) -> None:
     raise ConfigurationError(
         f'max_records must be between 1 and {MAX_RECORDS} (TF Serving refuses to '
         f'load a model with more warmup records), got {options.max_records!r}.')
+  if not _is_int(options.num_request_iterations) or options.num_request_iterations < 1:
+    raise ConfigurationError(
+        'num_request_iterations must be a positive integer (TF Serving\'s '
+        '--num_request_iterations_for_warmup, default 1), got '
+        f'{options.num_request_iterations!r}.')
   if (not _is_int(options.requests_per_combination) or
       options.requests_per_combination < 1):
     raise ConfigurationError(

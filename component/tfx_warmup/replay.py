@@ -6,12 +6,16 @@ TF1-session path does (tensorflow_serving/servables/tensorflow/):
   * load: import the MetaGraph whose tags match, restore the variables, feed
     asset paths and run the init op -- TensorFlow's own SavedModel loader, the
     Python twin of the C++ loader TF Serving links;
+    with TF Serving's session options (`serving_session`);
   * Classify / Regress / Predict / MultiInference: the same validation, in the
     same order and with the same wording where TF Serving has one, then one
-    Session.run per request keyed by (feeds, fetches), so the first request of
-    each key pays the same lazy initialisation TF Serving pays;
+    C++ Session::Run per request keyed by (feeds, fetches), so the first request
+    of each key pays the same lazy initialisation TF Serving pays;
+  * server-side batching, when the batching parameters are known: the
+    BatchingSession TF Serving wraps the session in (`batching_session`);
   * warmup: read assets.extra/tf_serving_warmup_requests as an uncompressed
-    TFRecord, at most 1000 records, and fail on the first failing record.
+    TFRecord, run each record `num_request_iterations` times, count it, then
+    fail past 1000 records; the first failing record fails the load.
 TF Serving's optional method-name check (--enable_signature_method_name_check)
 is off by default there and off here.
 """
@@ -32,8 +36,11 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.apis import regression_pb2
 from tfx.dsl.io import fileio
 
+from tfx_warmup import batching_session
+from tfx_warmup import serving_session
 from tfx_warmup import warmup_file
-from tfx_warmup.errors import ModelError, WarmupError
+from tfx_warmup.batching import BatchingConfig
+from tfx_warmup.errors import ConfigurationError, ModelError, WarmupError
 from tfx_warmup.warmup_requests import MAX_RECORDS
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -58,12 +65,22 @@ class LoadError(ModelError):
 
 
 class RequestError(WarmupError):
-  """TF Serving would answer the request with an error status."""
+  """TF Serving would answer the request with an error status.
 
-  def __init__(self, code: str, message: str):
+  `tensor` names the graph tensor a batching error concerns, where there is one.
+  """
+
+  def __init__(self, code: str, message: str, tensor: str = ''):
     super().__init__(f'{code}: {message}')
     self.code = code
     self.message = message
+    self.tensor = tensor
+
+
+def _request_error(error: tf.errors.OpError) -> RequestError:
+  """The status TF Serving answers with for an error of Session::Run or its batching."""
+  code, message = serving_session.run_error(error)
+  return RequestError(code, message, getattr(error, 'tensor', ''))
 
 
 def _invalid(message: str) -> RequestError:
@@ -71,15 +88,18 @@ def _invalid(message: str) -> RequestError:
 
 
 def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
-         method_name_check: bool = False) -> 'Servable':
+         method_name_check: bool = False,
+         batching: Optional[BatchingConfig] = None) -> 'Servable':
   """Loads `saved_model_dir` into a fresh graph and session, as TF Serving does.
 
-  `method_name_check` mirrors TF Serving's --enable_signature_method_name_check.
+  `method_name_check` mirrors TF Serving's --enable_signature_method_name_check;
+  `batching` its --enable_batching with that --batching_parameters_file.
   """
   if not fileio.exists(saved_model_dir):
     raise LoadError(f'No SavedModel directory at {saved_model_dir}.')
   graph = tf.Graph()
-  session = tf.compat.v1.Session(graph=graph)
+  session = tf.compat.v1.Session(graph=graph,
+                                 config=serving_session.session_config(saved_model_dir))
   try:
     with graph.as_default():
       meta_graph_def = tf.compat.v1.saved_model.loader.load(
@@ -88,7 +108,11 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
     session.close()
     raise LoadError(f'TF Serving would fail to load {saved_model_dir}: '
                     f'{type(e).__name__}: {_message(e)}') from e
-  return Servable(saved_model_dir, session, meta_graph_def, method_name_check)
+  serving_session.prime_tensor_parsing(
+      info.dtype for signature in meta_graph_def.signature_def.values()
+      for info in signature.inputs.values())
+  return Servable(saved_model_dir, serving_session.Session(graph, session), meta_graph_def,
+                  method_name_check, batching)
 
 
 @dataclasses.dataclass
@@ -113,19 +137,24 @@ def log_request(record: prediction_log_pb2.PredictionLog) -> Optional[Request]:
 class Servable:
   """A loaded SavedModel answering TF Serving requests."""
 
-  def __init__(self, export_dir: str, session: tf.compat.v1.Session,
+  def __init__(self, export_dir: str, session: Optional[serving_session.Session],
                meta_graph_def: meta_graph_pb2.MetaGraphDef,
-               method_name_check: bool = False):
+               method_name_check: bool = False,
+               batching: Optional[BatchingConfig] = None):
+    """With `batching`, requests run through TF Serving's BatchingSession."""
     self.export_dir = export_dir
-    self.session = session
+    self.session = (batching_session.BatchingSession(session, batching)
+                    if batching is not None and session is not None else session)
     self.meta_graph_def = meta_graph_def
     self.method_name_check = method_name_check
+    self.batching = batching
 
   @classmethod
   def for_checks(cls, export_dir: str, meta_graph_def: meta_graph_pb2.MetaGraphDef,
-                 method_name_check: bool = False) -> 'Servable':
+                 method_name_check: bool = False,
+                 batching: Optional[BatchingConfig] = None) -> 'Servable':
     """A servable without a session: `prepare` and `check_log` work, `run` does not."""
-    return cls(export_dir, None, meta_graph_def, method_name_check)
+    return cls(export_dir, None, meta_graph_def, method_name_check, batching)
 
   @property
   def signatures(self) -> Dict[str, meta_graph_pb2.SignatureDef]:
@@ -153,12 +182,12 @@ class Servable:
     Serving would answer.
     """
     if isinstance(request, classification_pb2.ClassificationRequest):
-      return self._prepare_one_shot(request, _CLASSIFY, 'classification',
-                                    _classification_tensors, _fill_classifications,
+      return self._prepare_one_shot(request, _classification_tensors,
+                                    _fill_classifications,
                                     classification_pb2.ClassificationResponse())
     if isinstance(request, regression_pb2.RegressionRequest):
-      return self._prepare_one_shot(request, _REGRESS, 'regression', _regression_tensors,
-                                    _fill_regressions, regression_pb2.RegressionResponse())
+      return self._prepare_one_shot(request, _regression_tensors, _fill_regressions,
+                                    regression_pb2.RegressionResponse())
     if isinstance(request, predict_pb2.PredictRequest):
       return self._prepare_predict(request)
     if isinstance(request, inference_pb2.MultiInferenceRequest):
@@ -171,27 +200,30 @@ class Servable:
     return None if request is None else self.run(request)
 
   def check_log(self, record: prediction_log_pb2.PredictionLog) -> None:
-    """Everything `run_log` checks before running the model."""
+    """Everything `run_log` checks before running the model (batching admission too)."""
     request = log_request(record)
-    if request is not None:
-      self.prepare(request)
+    if request is None:
+      return
+    call = self.prepare(request)
+    if self.batching is not None:
+      try:
+        batching_session.check_request(call.feeds, self.batching)
+      except batching_session.BatchingError as e:
+        raise _request_error(e) from e
 
   classify = regress = predict = multi_inference = run
 
   # -- Classify and Regress (classifier.cc, regressor.cc) ---------------------
 
-  def _prepare_one_shot(self, request, method: str, api: str, tensors, fill, response):
+  def _prepare_one_shot(self, request, tensors, fill, response):
     """TF Serving's one-shot path: validate, feed the serialized examples, post-process."""
     name, signature = self._lookup(request.model_spec.signature_name)
-    if self.method_name_check and signature.method_name != method:
-      raise _invalid(f'Expected {api} signature method_name to be {method}. '
-                     f'Was: {signature.method_name}')
-    input_name, output_names = tensors(signature)
+    input_name, output_names = tensors(signature, self.method_name_check)
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     examples = _serialized_examples(request.input)
 
     def respond(outputs):
-      fill(signature, dict(zip(output_names, outputs)), len(examples), response.result)
+      fill(signature, self._typed(output_names, outputs), len(examples), response.result)
       return response
     return _Call({input_name: examples}, output_names, respond)
 
@@ -217,12 +249,14 @@ class Servable:
     _set_model_spec(response.model_spec, request.model_spec.name, name)
     feeds = _predict_feeds(signature, request)
     aliases = _predict_output_aliases(signature, request.output_filter)
+    fetches = [signature.outputs[a].name for a in aliases]
 
     def respond(outputs):
-      for alias, value in zip(aliases, outputs):
-        response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+      for alias, name, value in zip(aliases, fetches, outputs):
+        response.outputs[alias].CopyFrom(
+            serving_session.tensor_to_proto(value, self.session.dtype(name)))
       return response
-    return _Call(feeds, [signature.outputs[a].name for a in aliases], respond)
+    return _Call(feeds, fetches, respond)
 
   # -- MultiInference (multi_inference.cc) ---------------------------------------
 
@@ -245,9 +279,9 @@ class Servable:
         raise _invalid(f'Requested signature not found in model graph: {name}')
       signature = self.meta_graph_def.signature_def[name]
       if task.method_name == _CLASSIFY:
-        input_name, names = _classification_tensors(signature)
+        input_name, names = _classification_tensors(signature, self.method_name_check)
       elif task.method_name == _REGRESS:
-        input_name, names = _regression_tensors(signature)
+        input_name, names = _regression_tensors(signature, self.method_name_check)
       else:
         raise RequestError('UNIMPLEMENTED',
                            f'Unsupported signature method_name: {task.method_name}')
@@ -261,7 +295,7 @@ class Servable:
     fetch = sorted(output_names)
 
     def respond(values):
-      outputs = dict(zip(fetch, values))
+      outputs = self._typed(fetch, values)
       response = inference_pb2.MultiInferenceResponse()
       for task, name, signature in tasks:
         result = response.results.add()
@@ -277,11 +311,14 @@ class Servable:
   def _session_run(self, feeds: Dict[str, np.ndarray],
                    fetches: List[str]) -> List[np.ndarray]:
     try:
-      return self.session.run(fetches, feed_dict=feeds)
+      return self.session.run(feeds, fetches)
     except tf.errors.OpError as e:
-      raise RequestError(_code_name(e), _message(e)) from e
-    except (ValueError, TypeError) as e:  # Feeds the Python client refuses up front.
-      raise _invalid(str(e)) from e
+      raise _request_error(e) from e
+
+  def _typed(self, names: Sequence[str], values: Sequence[np.ndarray]
+             ) -> Dict[str, Tuple[np.ndarray, int]]:
+    """Fetched values by tensor name, with their graph dtypes (what C++ checks)."""
+    return {n: (v, self.session.dtype(n)) for n, v in zip(names, values)}
 
 
 # -- Warmup replay (saved_model_warmup_util.cc) -----------------------------------
@@ -311,32 +348,41 @@ class WarmupReplayError(WarmupError):
 
 def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
                   servable: Optional[Servable] = None,
-                  on_record: Optional[Callable[[], None]] = None) -> ReplayResult:
+                  on_record: Optional[Callable[[], None]] = None,
+                  num_request_iterations: int = 1,
+                  batching: Optional[BatchingConfig] = None) -> ReplayResult:
   """Replays the model's warmup file; raises on what would fail TF Serving's load.
 
+  As saved_model_warmup_util.cc does: each record runs `num_request_iterations`
+  times (--num_request_iterations_for_warmup), is counted, and only then is the
+  1000-record limit checked, so a failing 1001st record reports its own error.
+  `batching` (with no `servable`) loads the model under server-side batching.
   `on_record` is called after each record (progress reporting).
   """
+  check_iterations(num_request_iterations)
   path = warmup_file.warmup_file_path(saved_model_dir)
   if not fileio.exists(path):
     return ReplayResult(path, 0, 0.0, [], {})
   owned = servable is None
-  servable = servable or load(saved_model_dir, tags)
+  servable = servable or load(saved_model_dir, tags, batching=batching)
   record_seconds, keys = [], []
   try:
     for index, record in enumerate(warmup_records(path)):
-      if index >= MAX_RECORDS:
-        raise too_many_records(path)
       key = warmup_file.record_key(record)
       start = time.perf_counter()
       try:
-        servable.run_log(record)
+        for _ in range(num_request_iterations):
+          servable.run_log(record)
       except RequestError as e:
         raise WarmupReplayError(
             f'Warmup record {index} ({key.kind}, signature '
             f"'{key.signature}', batch size {key.batch_size}) fails: {e}. TF "
-            'Serving would refuse to load this model.' + explain(e), e.code, index) from e
+            'Serving would refuse to load this model.' + explain(e, servable, record),
+            e.code, index) from e
       record_seconds.append(time.perf_counter() - start)
       keys.append(key)
+      if len(keys) > MAX_RECORDS:
+        raise too_many_records(path)
       if on_record:
         on_record()
   finally:
@@ -346,7 +392,16 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
                       warmup_file.count_keys(keys))
 
 
-def explain(error: RequestError) -> str:
+def check_iterations(num_request_iterations: int) -> None:
+  if (not isinstance(num_request_iterations, int) or isinstance(num_request_iterations, bool)
+      or num_request_iterations < 1):
+    raise ConfigurationError(
+        'num_request_iterations must be a positive integer (TF Serving\'s '
+        f'--num_request_iterations_for_warmup, default 1), got {num_request_iterations!r}.')
+
+
+def explain(error: RequestError, servable: Optional[Servable] = None,
+            record: Optional[prediction_log_pb2.PredictionLog] = None) -> str:
   """The likely cause and fix of an error that makes a loadable model unservable."""
   if error.code == 'FAILED_PRECONDITION' and 'Could not find variable' in error.message:
     return (' The model loads but its variables are not restored: this is what a '
@@ -354,7 +409,50 @@ def explain(error: RequestError) -> str:
             '(serving issues 2226, 2250), and every request to it fails. Export '
             'Keras 3 models with model.export(path) or keras.export.ExportArchive; '
             'TFX pipelines can instead use tf_keras (TF_USE_LEGACY_KERAS=1).')
+  if error.tensor and servable is not None and record is not None:
+    return batching_explanation(error, servable, record)
   return ''
+
+
+def batching_explanation(error: RequestError, servable: Servable,
+                         record: prediction_log_pb2.PredictionLog) -> str:
+  """Names the signature input or output that server-side batching cannot serve, and the fix."""
+  request = log_request(record)
+  names = _signature_names(request)
+  for name in names:
+    signature = servable.meta_graph_def.signature_def.get(name)
+    if signature is None:
+      continue
+    for side, infos in (('output', signature.outputs), ('input', signature.inputs)):
+      for alias, info in sorted(infos.items()):
+        if _same_tensor(info.name, error.tensor):
+          return (f" Signature '{name}' {side} '{alias}' ({info.name}) cannot be served "
+                  'with server-side batching (--enable_batching): ' + _batching_fix(side, error))
+  return ''
+
+
+def _batching_fix(side: str, error: RequestError) -> str:
+  if side == 'output':
+    return ('every output must have the batch as its 0th dimension, one row per '
+            'example, because TF Serving splits outputs back into requests. Return '
+            'it per example (e.g. tf.fill([batch_size], value) or tile it to the '
+            'batch), move it to a signature of its own, or serve without batching.')
+  return ('every input must have the batch as its 0th dimension and all inputs the '
+          'same 0th dimension, because TF Serving concatenates requests along it. '
+          'Give the input a batch dimension, or serve without batching.')
+
+
+def _signature_names(request: Optional[Request]) -> List[str]:
+  if request is None:
+    return []
+  if isinstance(request, inference_pb2.MultiInferenceRequest):
+    return [t.model_spec.signature_name or DEFAULT_SIGNATURE for t in request.tasks]
+  return [request.model_spec.signature_name or DEFAULT_SIGNATURE]
+
+
+def _same_tensor(a: str, b: str) -> bool:
+  """TensorInfo names may omit ':0', as C++ Session::Run allows."""
+  return (a if ':' in a else f'{a}:0') == (b if ':' in b else f'{b}:0')
 
 
 def too_many_records(path: str) -> WarmupReplayError:
@@ -382,10 +480,17 @@ def warmup_records(path: str) -> Iterator[prediction_log_pb2.PredictionLog]:
       record = prediction_log_pb2.PredictionLog.FromString(raw)
     except Exception as e:  # pylint: disable=broad-except  (DecodeError)
       raise WarmupReplayError(
-          f'INVALID_ARGUMENT: Failed to parse warmup record {index} from {path}: '
-          'it is not a serialized PredictionLog.', 'INVALID_ARGUMENT', index) from e
+          f'INVALID_ARGUMENT: Failed to parse warmup record: {_quoted(raw)} from {path} '
+          f'(record {index} is not a serialized PredictionLog)', 'INVALID_ARGUMENT',
+          index) from e
     index += 1
     yield record
+
+
+def _quoted(raw: bytes, limit: int = 200) -> str:
+  """Record bytes as TF Serving's message quotes them, escaped, and cut past `limit`."""
+  text = raw[:limit].decode('utf-8', 'backslashreplace')
+  return text + ('…' if len(raw) > limit else '')
 
 
 # -- Helpers mirroring TF Serving's util.cc / classifier.cc / regressor.cc ---------
@@ -412,7 +517,11 @@ def _serialized_examples(model_input: input_pb2.Input) -> np.ndarray:
   return np.array(values, dtype=object)
 
 
-def _classification_tensors(signature) -> Tuple[str, List[str]]:
+def _classification_tensors(signature, method_name_check: bool) -> Tuple[str, List[str]]:
+  """classifier.cc PreProcessClassification: (input tensor, output tensors)."""
+  if method_name_check and signature.method_name != _CLASSIFY:
+    raise _invalid(f'Expected classification signature method_name to be {_CLASSIFY}. '
+                   f'Was: {signature.method_name}')
   if len(signature.inputs) != 1:
     raise _invalid('Expected one input Tensor.')
   if len(signature.outputs) not in (1, 2):
@@ -426,7 +535,11 @@ def _classification_tensors(signature) -> Tuple[str, List[str]]:
   return signature.inputs[_INPUTS].name, names
 
 
-def _regression_tensors(signature) -> Tuple[str, List[str]]:
+def _regression_tensors(signature, method_name_check: bool) -> Tuple[str, List[str]]:
+  """regressor.cc PreProcessRegression: (input tensor, output tensors)."""
+  if method_name_check and signature.method_name != _REGRESS:
+    raise _invalid(f'Expected regression signature method_name to be {_REGRESS}. '
+                   f'Was: {signature.method_name}')
   if len(signature.inputs) != 1:
     raise _invalid('Expected one input Tensor.')
   if len(signature.outputs) != 1:
@@ -438,7 +551,8 @@ def _regression_tensors(signature) -> Tuple[str, List[str]]:
   return signature.inputs[_INPUTS].name, [signature.outputs[_OUTPUTS].name]
 
 
-def _fill_classifications(signature, outputs: Dict[str, np.ndarray], num_examples: int,
+def _fill_classifications(signature, outputs: Dict[str, Tuple[np.ndarray, int]],
+                          num_examples: int,
                           result: classification_pb2.ClassificationResult) -> None:
   classes = scores = None
   if _CLASSES in signature.outputs:
@@ -461,32 +575,33 @@ def _fill_classifications(signature, outputs: Dict[str, np.ndarray], num_example
         label.score = float(scores[i, c])
 
 
-def _check_classify_output(value: np.ndarray, name: str, dtype: int,
+def _check_classify_output(output: Tuple[np.ndarray, int], name: str, dtype: int,
                            num_examples: int) -> np.ndarray:
+  value, value_dtype = output
   if value.ndim != 2:
     raise _invalid('Expected Tensor shape: [batch_size num_classes] but got '
                    f'{_shape(value)}')
-  if _dtype(value) != dtype:
+  if value_dtype != dtype:
     raise _invalid(f'Expected {name} Tensor of {types_pb2.DataType.Name(dtype)}. '
-                   f'Got: {types_pb2.DataType.Name(_dtype(value))}')
+                   f'Got: {types_pb2.DataType.Name(value_dtype)}')
   if value.shape[0] != num_examples:
     raise _invalid(f'Expected {name} output batch size of {num_examples}. '
                    f'Got: {value.shape[0]}')
   return value
 
 
-def _fill_regressions(signature, outputs: Dict[str, np.ndarray], num_examples: int,
-                      result: regression_pb2.RegressionResult) -> None:
-  value = outputs[signature.outputs[_OUTPUTS].name]
+def _fill_regressions(signature, outputs: Dict[str, Tuple[np.ndarray, int]],
+                      num_examples: int, result: regression_pb2.RegressionResult) -> None:
+  value, dtype = outputs[signature.outputs[_OUTPUTS].name]
   if not (value.ndim == 1 or (value.ndim == 2 and value.shape[1] == 1)):
     raise _invalid('Expected output Tensor shape to be either [batch_size] or '
                    f'[batch_size, 1] but got {_shape(value)}')
   if value.shape[0] != num_examples:
     raise _invalid('Input batch size did not match output batch size: '
                    f'{num_examples} vs. {value.shape[0]}')
-  if _dtype(value) != types_pb2.DT_FLOAT:
+  if dtype != types_pb2.DT_FLOAT:
     raise _invalid('Expected output Tensor of DT_FLOAT.  Got: '
-                   f'{types_pb2.DataType.Name(_dtype(value))}')
+                   f'{types_pb2.DataType.Name(dtype)}')
   for v in value.reshape(-1)[:num_examples]:
     result.regressions.add().value = float(v)
 
@@ -513,15 +628,10 @@ def _predict_feeds(signature, request: predict_pb2.PredictRequest) -> Dict[str, 
           f'request {{{",".join(sorted(sent))}}}, or default input alias set: '
           f'{",".join(sorted(signature.defaults))}')
     try:
-      value = tf.make_ndarray(proto)
-    except Exception as e:  # pylint: disable=broad-except
+      # The request's own dtype is fed: a mismatch with the graph is Session::Run's error.
+      feeds[info.name] = serving_session.tensor_from_proto(proto)
+    except serving_session.TensorParseError as e:
       raise _invalid(f'tensor parsing error: {alias}') from e
-    if proto.dtype != info.dtype:
-      # TF's Session::Run refuses a feed whose dtype differs from the graph's.
-      raise _invalid(
-          f"Input '{alias}' is {types_pb2.DataType.Name(proto.dtype)} but the "
-          f'signature expects {types_pb2.DataType.Name(info.dtype)}')
-    feeds[info.name] = value
   unknown = sent - expected
   if sent and unknown:
     raise _invalid(
@@ -543,22 +653,8 @@ def _predict_output_aliases(signature, output_filter: Sequence[str]) -> List[str
   return aliases or sorted(signature.outputs)
 
 
-def _dtype(value: np.ndarray) -> int:
-  if value.dtype == object or value.dtype.kind in ('S', 'U'):
-    return types_pb2.DT_STRING
-  return tf.dtypes.as_dtype(value.dtype).as_datatype_enum
-
-
 def _shape(value: np.ndarray) -> str:
   return '[' + ','.join(str(d) for d in value.shape) + ']'
-
-
-# Canonical status names (FAILED_PRECONDITION, ...) as TF Serving reports them.
-_CODE_NAMES = {v: k for k, v in vars(tf.errors).items() if k.isupper() and isinstance(v, int)}
-
-
-def _code_name(error: tf.errors.OpError) -> str:
-  return _CODE_NAMES.get(error.error_code, 'UNKNOWN')
 
 
 def _message(error: Exception) -> str:
