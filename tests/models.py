@@ -6,11 +6,14 @@ embedding (float, 3), history (int64, variable length) and label (int64, 1).
 
 import os
 import random
+import shutil
 from typing import Dict, List, Sequence
 
 import tensorflow as tf
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
+
+from tfx_warmup import warmup_file
 
 COLORS = ('red', 'green', 'blue')
 
@@ -215,3 +218,16 @@ def build_versioned_model(export_dir: str) -> str:
         {'examples': examples},
         {'score': tf.sigmoid(age * 0.1 - 5.0), 'model_version': tf.constant(7, tf.int64)})}
   return build_graph_model(export_dir, build)
+
+
+def copy_with_warmup(model_dir: str, target: str, records=None, raw: bytes = None) -> str:
+  """A copy of the SavedModel at `model_dir` whose warmup file holds `records` (or `raw` bytes)."""
+  shutil.copytree(model_dir, target)
+  path = warmup_file.warmup_file_path(target)
+  if records is not None:
+    warmup_file.write_warmup_file(path, records)
+  if raw is not None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+      f.write(raw)
+  return target

@@ -18,69 +18,56 @@ import pytest  # pylint: disable=g-import-not-at-top
 from tests import serving_models  # pylint: disable=g-import-not-at-top
 
 
-def _export_dir(tmp_path_factory, name: str, version: str = serving_models.VERSION) -> str:
-  return str(tmp_path_factory.mktemp(name) / name / version)
+def _model_fixture(build, name: str, doc: str, version: str = serving_models.VERSION,
+                   **build_kwargs):
+  """A session-scoped fixture: build(<tmp>/<name>/<version>, **build_kwargs)'s directory."""
+  def fixture(tmp_path_factory) -> str:
+    return build(str(tmp_path_factory.mktemp(name) / name / version), **build_kwargs)
+  fixture.__doc__ = doc
+  return pytest.fixture(scope='session')(fixture)
 
 
-@pytest.fixture(scope='session')
-def half_plus_two_dir(tmp_path_factory) -> str:
-  """testdata/saved_model_half_plus_two_cpu, the model the model-server tests serve."""
-  return serving_models.build_half_plus_two(
-      _export_dir(tmp_path_factory, 'saved_model_half_plus_two_cpu'), variant='testdata')
+half_plus_two_dir = _model_fixture(
+    serving_models.build_half_plus_two, 'saved_model_half_plus_two_cpu',
+    """testdata/saved_model_half_plus_two_cpu, the model the model-server tests serve.""",
+    variant='testdata')
 
+half_plus_two_script_dir = _model_fixture(
+    serving_models.build_half_plus_two, 'saved_model_half_plus_two',
+    """What saved_model_half_plus_two.py exports today (tf_example has shape [None]).""",
+    variant='script')
 
-@pytest.fixture(scope='session')
-def half_plus_two_script_dir(tmp_path_factory) -> str:
-  """What saved_model_half_plus_two.py exports today (tf_example has shape [None])."""
-  return serving_models.build_half_plus_two(
-      _export_dir(tmp_path_factory, 'saved_model_half_plus_two'), variant='script')
+tf_half_plus_two_dir = _model_fixture(
+    serving_models.build_half_plus_two, 'half_plus_two',
+    """TensorFlow's cc/saved_model/testdata/half_plus_two (adds classify_x2_to_y3).
 
+    The model of the predict_util, multi_inference, bundle_factory_util and
+    batching_session tests.
+    """,
+    variant='tensorflow')
 
-@pytest.fixture(scope='session')
-def tf_half_plus_two_dir(tmp_path_factory) -> str:
-  """TensorFlow's cc/saved_model/testdata/half_plus_two (adds classify_x2_to_y3).
+half_plus_two_gpu_dir = _model_fixture(
+    serving_models.build_half_plus_two, 'saved_model_half_plus_two_gpu',
+    """testdata/saved_model_half_plus_two_gpu: ops pinned to /device:GPU:0.
 
-  The model of the predict_util, multi_inference, bundle_factory_util and
-  batching_session tests.
-  """
-  return serving_models.build_half_plus_two(
-      _export_dir(tmp_path_factory, 'half_plus_two'), variant='tensorflow')
+    Its signatures are TensorFlow's six (the committed GPU model was exported by
+    an older script whose graph matches that layout).
+    """,
+    device='/device:GPU:0', variant='tensorflow')
 
+half_plus_three_dir = _model_fixture(
+    serving_models.build_half_plus_three, 'saved_model_half_plus_three',
+    """testdata/saved_model_half_plus_three: y = 0.5*x + 3.""")
 
-@pytest.fixture(scope='session')
-def half_plus_two_gpu_dir(tmp_path_factory) -> str:
-  """testdata/saved_model_half_plus_two_gpu: ops pinned to /device:GPU:0.
+counter_dir = _model_fixture(
+    serving_models.build_counter, 'saved_model_counter',
+    """testdata/saved_model_counter. Stateful: load it afresh where a test counts.""")
 
-  Its signatures are TensorFlow's six (the committed GPU model was exported by
-  an older script whose graph matches that layout).
-  """
-  return serving_models.build_half_plus_two(
-      _export_dir(tmp_path_factory, 'saved_model_half_plus_two_gpu'),
-      device='/device:GPU:0', variant='tensorflow')
+bad_half_plus_two_dir = _model_fixture(
+    serving_models.build_bad_half_plus_two, 'bad_half_plus_two',
+    """testdata/bad_half_plus_two: a Saver export without signatures, not a SavedModel.""")
 
-
-@pytest.fixture(scope='session')
-def half_plus_three_dir(tmp_path_factory) -> str:
-  """testdata/saved_model_half_plus_three: y = 0.5*x + 3."""
-  return serving_models.build_half_plus_three(
-      _export_dir(tmp_path_factory, 'saved_model_half_plus_three'))
-
-
-@pytest.fixture(scope='session')
-def counter_dir(tmp_path_factory) -> str:
-  """testdata/saved_model_counter. Stateful: load it afresh where a test counts."""
-  return serving_models.build_counter(_export_dir(tmp_path_factory, 'saved_model_counter'))
-
-
-@pytest.fixture(scope='session')
-def bad_half_plus_two_dir(tmp_path_factory) -> str:
-  """testdata/bad_half_plus_two: a Saver export without signatures, not a SavedModel."""
-  return serving_models.build_bad_half_plus_two(
-      _export_dir(tmp_path_factory, 'bad_half_plus_two'))
-
-
-@pytest.fixture(scope='session')
-def matrix_half_plus_two_dir(tmp_path_factory) -> str:
-  """batching/testdata/matrix_half_plus_two/1: y = 0.5*x + 2 on [None, 3, 3]."""
-  return serving_models.build_matrix_half_plus_two(
-      _export_dir(tmp_path_factory, 'matrix_half_plus_two', version='1'))
+matrix_half_plus_two_dir = _model_fixture(
+    serving_models.build_matrix_half_plus_two, 'matrix_half_plus_two',
+    """batching/testdata/matrix_half_plus_two/1: y = 0.5*x + 2 on [None, 3, 3].""",
+    version='1')

@@ -13,10 +13,11 @@ a signature pointing at a resource variable (the counter model) would fetch a
 handle instead of a value.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional, Tuple
 
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
@@ -46,6 +47,51 @@ def _signature(inputs: Dict[str, tf.Tensor], outputs: Dict[str, tf.Tensor],
   return _sig.build_signature_def(
       {k: _tensor_info(v) for k, v in inputs.items()},
       {k: _tensor_info(v) for k, v in outputs.items()}, method_name)
+
+
+def signature_by_names(inputs: Dict[str, str], outputs: Dict[str, str], method_name: str,
+                       method_name_check: bool = True) -> meta_graph_pb2.SignatureDef:
+  """A SignatureDef as TF Serving's C++ tests write one by hand: TensorInfos with names only.
+
+  inputs and outputs map aliases to tensor names; method_name is set only
+  where method_name_check is on (the C++ TEST_Ps' signatures leave it empty
+  when the check is off).
+  """
+  signature = meta_graph_pb2.SignatureDef()
+  for alias, name in inputs.items():
+    signature.inputs[alias].name = name
+  for alias, name in outputs.items():
+    signature.outputs[alias].name = name
+  if method_name_check:
+    signature.method_name = method_name
+  return signature
+
+
+def run_totally_failed(serialized: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
+  """`run_totally_failed`: `output`, behind an op failing at run time whatever is fed.
+
+  The C++ MockSession's Run returning INTERNAL "Run totally failed".
+  """
+  check = tf.debugging.Assert(tf.equal(tf.size(serialized), -1), ['Run totally failed'])
+  with tf.control_dependencies([check]):
+    return tf.identity(output, name='run_totally_failed')
+
+
+@contextlib.contextmanager
+def _graph_session(assets_prefix: Optional[str] = None,
+                   config=None) -> Iterator[Tuple[_v1.Session, Optional[str]]]:
+  """A Session of a fresh graph, and with assets_prefix a temporary directory for the asset.
+
+  The directory is removed on exit: the model's copy of the asset is saved by then.
+  """
+  assets_dir = tempfile.mkdtemp(prefix=assets_prefix) if assets_prefix else None
+  try:
+    graph = tf.Graph()
+    with graph.as_default(), _v1.Session(graph=graph, config=config) as sess:
+      yield sess, assets_dir
+  finally:
+    if assets_dir:
+      shutil.rmtree(assets_dir, ignore_errors=True)
 
 
 def _regression(input_tensor: tf.Tensor, output_tensor: tf.Tensor):
@@ -122,49 +168,44 @@ def build_half_plus_two(export_dir: str, *, device: Optional[str] = None,
   """
   if variant not in ('script', 'testdata', 'tensorflow'):
     raise ValueError(f"variant must be 'script', 'testdata' or 'tensorflow', not {variant!r}")
-  assets_dir = tempfile.mkdtemp(prefix='half_plus_two_assets_')
-  try:
-    graph = tf.Graph()
-    # Soft placement lets a GPU-pinned model be built (not served) without a GPU;
-    # the saved NodeDefs keep the requested device.
-    config = _v1.ConfigProto(allow_soft_placement=True)
-    with graph.as_default(), _v1.Session(graph=graph, config=config) as sess:
-      with tf.device(device or '/cpu:0'):
-        a = _variable(0.5, 'a')
-        b = _variable(float(plus), 'b')
-        c = _variable(3.0, 'c')
-        shape = [None] if variant == 'script' else None
-        serialized = _v1.placeholder(tf.string, shape=shape, name='tf_example')
-        with tf.device('/cpu:0'):  # The script: "parse_example only works on CPU".
-          parsed = _parse_examples(serialized)
-        x = tf.identity(parsed['x'], name='x')
-        y = tf.identity(_half_plus(a, x, b), name='y')
-        y2 = tf.identity(_half_plus(a, x, c), name='y2')
-        x2 = tf.identity(parsed['x2'], name='x2')
-        if variant == 'tensorflow':
-          y3 = _half_plus(a, x2, c)
-        else:
-          # The script keeps x2's path apart so optimizers cannot fuse it with y/y2.
-          a2 = _variable(0.5, 'a2')
-          c2 = _variable(3.0, 'c2')
-          y3 = _half_plus(a2, x2, c2)
-        y3 = tf.identity(y3, name='y3')
-      assign_filename = _add_asset(assets_dir)
-
-      signatures = {
-          'regress_x_to_y': _regression(serialized, y),
-          'regress_x_to_y2': _regression(serialized, y2),
-          'regress_x2_to_y3': _regression(x2, y3),
-          'classify_x_to_y': _classification(serialized, y),
-          _consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _signature(
-              {'x': x}, {'y': y}, _consts.PREDICT_METHOD_NAME),
-      }
+  # Soft placement lets a GPU-pinned model be built (not served) without a GPU;
+  # the saved NodeDefs keep the requested device.
+  config = _v1.ConfigProto(allow_soft_placement=True)
+  with _graph_session('half_plus_two_assets_', config) as (sess, assets_dir):
+    with tf.device(device or '/cpu:0'):
+      a = _variable(0.5, 'a')
+      b = _variable(float(plus), 'b')
+      c = _variable(3.0, 'c')
+      shape = [None] if variant == 'script' else None
+      serialized = _v1.placeholder(tf.string, shape=shape, name='tf_example')
+      with tf.device('/cpu:0'):  # The script: "parse_example only works on CPU".
+        parsed = _parse_examples(serialized)
+      x = tf.identity(parsed['x'], name='x')
+      y = tf.identity(_half_plus(a, x, b), name='y')
+      y2 = tf.identity(_half_plus(a, x, c), name='y2')
+      x2 = tf.identity(parsed['x2'], name='x2')
       if variant == 'tensorflow':
-        signatures['classify_x2_to_y3'] = _classification(x2, y3)
-      sess.run(_v1.global_variables_initializer())
-      _save(sess, export_dir, signatures, main_op=tf.group(assign_filename))
-  finally:
-    shutil.rmtree(assets_dir, ignore_errors=True)
+        y3 = _half_plus(a, x2, c)
+      else:
+        # The script keeps x2's path apart so optimizers cannot fuse it with y/y2.
+        a2 = _variable(0.5, 'a2')
+        c2 = _variable(3.0, 'c2')
+        y3 = _half_plus(a2, x2, c2)
+      y3 = tf.identity(y3, name='y3')
+    assign_filename = _add_asset(assets_dir)
+
+    signatures = {
+        'regress_x_to_y': _regression(serialized, y),
+        'regress_x_to_y2': _regression(serialized, y2),
+        'regress_x2_to_y3': _regression(x2, y3),
+        'classify_x_to_y': _classification(serialized, y),
+        _consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _signature(
+            {'x': x}, {'y': y}, _consts.PREDICT_METHOD_NAME),
+    }
+    if variant == 'tensorflow':
+      signatures['classify_x2_to_y3'] = _classification(x2, y3)
+    sess.run(_v1.global_variables_initializer())
+    _save(sess, export_dir, signatures, main_op=tf.group(assign_filename))
   return export_dir
 
 
@@ -183,36 +224,31 @@ def build_half_plus_three(export_dir: str) -> str:
   build_half_plus_two (the committed copy runs the file-name assignment as a
   legacy_init_op, this one as the equivalent main op).
   """
-  assets_dir = tempfile.mkdtemp(prefix='half_plus_three_assets_')
-  try:
-    graph = tf.Graph()
-    with graph.as_default(), _v1.Session(graph=graph) as sess:
-      a = _variable(0.5, 'a')
-      b = _variable(3.0, 'b')
-      c = _variable(3.0, 'c')
-      serialized = _v1.placeholder(tf.string, name='tf_example')
-      x = tf.identity(_parse_examples(serialized, with_x2=False)['x'], name='x')
-      y = _half_plus(a, x, b, name='y')
-      x2 = _v1.placeholder(tf.float32, name='x2')
-      _half_plus(a, x2, c, name='y2')
-      assign_filename = _add_asset(assets_dir)
-      regress_output = tf.identity(y, name='Identity')
+  with _graph_session('half_plus_three_assets_') as (sess, assets_dir):
+    a = _variable(0.5, 'a')
+    b = _variable(3.0, 'b')
+    c = _variable(3.0, 'c')
+    serialized = _v1.placeholder(tf.string, name='tf_example')
+    x = tf.identity(_parse_examples(serialized, with_x2=False)['x'], name='x')
+    y = _half_plus(a, x, b, name='y')
+    x2 = _v1.placeholder(tf.float32, name='x2')
+    _half_plus(a, x2, c, name='y2')
+    assign_filename = _add_asset(assets_dir)
+    regress_output = tf.identity(y, name='Identity')
 
-      def info(name: str):
-        return meta_graph_pb2.TensorInfo(name=name, dtype=types_pb2.DT_FLOAT)
+    def info(name: str):
+      return meta_graph_pb2.TensorInfo(name=name, dtype=types_pb2.DT_FLOAT)
 
-      regress = _consts.REGRESS_METHOD_NAME
-      signatures = {
-          _consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _sig.build_signature_def(
-              {'x': info(x.name)}, {'y': info(y.name)}, _consts.PREDICT_METHOD_NAME),
-          regress: _sig.build_signature_def(
-              {_consts.REGRESS_INPUTS: info(serialized.name)},
-              {_consts.REGRESS_OUTPUTS: info(regress_output.name)}, regress),
-      }
-      sess.run(_v1.global_variables_initializer())
-      _save(sess, export_dir, signatures, main_op=tf.group(assign_filename))
-  finally:
-    shutil.rmtree(assets_dir, ignore_errors=True)
+    regress = _consts.REGRESS_METHOD_NAME
+    signatures = {
+        _consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _sig.build_signature_def(
+            {'x': info(x.name)}, {'y': info(y.name)}, _consts.PREDICT_METHOD_NAME),
+        regress: _sig.build_signature_def(
+            {_consts.REGRESS_INPUTS: info(serialized.name)},
+            {_consts.REGRESS_OUTPUTS: info(regress_output.name)}, regress),
+    }
+    sess.run(_v1.global_variables_initializer())
+    _save(sess, export_dir, signatures, main_op=tf.group(assign_filename))
   return export_dir
 
 
@@ -254,8 +290,7 @@ def build_counter(export_dir: str) -> str:
   The outputs' TensorInfo dtype is DT_FLOAT_REF, as in the testdata. The state
   lives in the session, so a test's calls see each other's effects.
   """
-  graph = tf.Graph()
-  with graph.as_default(), _v1.Session(graph=graph) as sess:
+  with _graph_session() as (sess, _):
     counter = _variable(0.0, 'counter', dtype=tf.float32)
     with tf.name_scope('incr_counter_op'):
       incr_counter = counter.assign_add(1.0)
@@ -285,8 +320,7 @@ def build_bad_half_plus_two(export_dir: str) -> str:
   it not to serve it. (The committed copy holds a V1 checkpoint; this one V2.)
   """
   os.makedirs(export_dir, exist_ok=True)
-  graph = tf.Graph()
-  with graph.as_default(), _v1.Session(graph=graph) as sess:
+  with _graph_session() as (sess, _):
     a = _variable(0.5, 'Variable')
     b = _variable(2.0, 'Variable_1')
     x = _v1.placeholder(tf.float32)
@@ -306,8 +340,7 @@ def build_matrix_half_plus_two(export_dir: str) -> str:
   TF Serving's batching tests feed it [1, 2, 2] and [1, 3, 3] tensors, relying
   on pad_variable_length_inputs to pad the first to [1, 3, 3].
   """
-  graph = tf.Graph()
-  with graph.as_default(), _v1.Session(graph=graph) as sess:
+  with _graph_session() as (sess, _):
     x = _v1.placeholder(tf.float32, shape=[None, 3, 3], name='x')
     y = _half_plus(tf.constant(0.5), x, tf.constant(2.0), name='y')
     _save(sess, export_dir, {_consts.DEFAULT_SERVING_SIGNATURE_DEF_KEY: _signature(

@@ -5,7 +5,6 @@ batch size the graph actually ran with, so padding is visible in the answer.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -130,10 +129,7 @@ def _warmup_log(signature, **inputs):
 
 
 def _with_warmup(model, tmp_path, records):
-  target = str(tmp_path / 'warmed')
-  shutil.copytree(model, target)
-  warmup_file.write_warmup_file(warmup_file.warmup_file_path(target), records)
-  return target
+  return models.copy_with_warmup(model, str(tmp_path / 'warmed'), records)
 
 
 def test_replay_under_batching_names_the_output_and_the_fix(model, tmp_path):

@@ -244,10 +244,7 @@ def _predict_log(values):
 
 
 def _with_warmup(model_dir, tmp_path, records):
-  target = str(tmp_path / 'warmed')
-  shutil.copytree(model_dir, target)
-  warmup_file.write_warmup_file(warmup_file.warmup_file_path(target), records)
-  return target
+  return models.copy_with_warmup(model_dir, str(tmp_path / 'warmed'), records)
 
 
 def test_a_failing_1001st_record_reports_its_own_status(half_plus_two, tmp_path):

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Type
 
 import pytest
 import tensorflow as tf
+import tfx
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
@@ -69,6 +70,17 @@ def _damaged_shard(inputs: Inputs, name: str, damage: Callable[[bytes], bytes],
   with open(os.path.join(split_dir, shard), 'wb') as f:
     f.write(damage(data))
   return {'examples': artifact}
+
+
+# A real TFX export (the taxi pipeline's, 2020) whose op TensorFlow 2.16 has no kernel for.
+TFX_OLD_TAXI_EXPORT = os.path.join(os.path.dirname(tfx.__file__), 'components', 'testdata',
+                                   'pusher', 'model_push', '1584391735')
+
+
+def _unloadable_model(inputs: Inputs):
+  # With a corrupt shard too: the model must be refused before any data is read.
+  return {'model': TFX_OLD_TAXI_EXPORT,
+          **_damaged_shard(inputs, 'unread', lambda d: b'x' * 50)}
 
 
 def _payload(inputs: Inputs, fmt: int):
@@ -144,6 +156,9 @@ CASES = [
          ExamplesError, "Split(s) ['nope'] not in the Examples artifact"),
     Case('an empty split', lambda i: {'examples': i.artifact('empty', {'eval': []})},
          ExamplesError, 'hold no examples'),
+    Case('a model with an op this TensorFlow has no kernel for', _unloadable_model,
+         replay.LoadError,
+         "its graph needs op 'BoostedTreesBucketize'"),
     Case('a corrupt TFRecord shard', lambda i: _damaged_shard(i, 'garbage', lambda d: b'x' * 50),
          ExamplesError, 'is corrupt or truncated'),
     Case('a truncated TFRecord shard',
@@ -244,6 +259,14 @@ def test_readme_reliability_table_lists_every_case():
     assert case.name in rows, f'README Reliability table lacks: {case.name}'
     assert case.error.__name__ in rows[case.name] and case.fragment in rows[case.name], (
         f'README row for {case.name!r} does not quote {case.error.__name__}: {case.fragment}')
+
+
+def test_an_unloadable_model_is_named_by_its_input_path(inputs, tmp_path):
+  with pytest.raises(replay.LoadError) as raised:
+    _run(inputs, str(tmp_path / 'out'), **_unloadable_model(inputs))
+  message = str(raised.value)
+  assert f'fail to load {TFX_OLD_TAXI_EXPORT}:' in message
+  assert 'incomplete' not in message and 'checkpoint' not in message
 
 
 # -- existing_warmup ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.apis import regression_pb2
 
+from tests import models
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
 
@@ -197,16 +198,7 @@ def test_garbage_examples_fail_like_a_session_run(tf1_servable):
 
 
 def _copy_with_warmup(model_dir, tmp_path, records=None, raw=None):
-  target = str(tmp_path / 'model')
-  shutil.copytree(model_dir, target)
-  path = warmup_file.warmup_file_path(target)
-  if records is not None:
-    warmup_file.write_warmup_file(path, records)
-  if raw is not None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-      f.write(raw)
-  return target
+  return models.copy_with_warmup(model_dir, str(tmp_path / 'model'), records, raw)
 
 
 def _predict_log(serialized):

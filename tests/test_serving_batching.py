@@ -43,6 +43,7 @@ Not ported (N/A):
 import numpy as np
 import pytest
 
+from tests import serving_requests
 from tfx_warmup import batching
 from tfx_warmup import batching_session
 from tfx_warmup import replay
@@ -58,18 +59,13 @@ _PADDING_OFF_MESSAGE = (
     'name have equal dimensions starting with the first dim.')
 
 
-@pytest.fixture(scope='module')
-def half_plus_two(tf_half_plus_two_dir):
-  """CreateHalfPlusTwoSession(): the replica's session of TensorFlow's half_plus_two."""
-  with replay.load(tf_half_plus_two_dir) as servable:
-    yield servable.session
+half_plus_two = serving_requests.servable_fixture(
+    'tf_half_plus_two_dir',
+    """CreateHalfPlusTwoSession(): the replica's session of TensorFlow's half_plus_two.""",
+    session=True)
 
-
-@pytest.fixture(scope='module')
-def matrix_half_plus_two(matrix_half_plus_two_dir):
-  """CreateMatrixHalfPlusTwoSession()."""
-  with replay.load(matrix_half_plus_two_dir) as servable:
-    yield servable.session
+matrix_half_plus_two = serving_requests.servable_fixture(
+    'matrix_half_plus_two_dir', """CreateMatrixHalfPlusTwoSession().""", session=True)
 
 
 class _BatchSizeCapturingSession:

@@ -20,8 +20,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2
 
-from tests import models
-from tfx_warmup import replay
+from tests import serving_models
+from tests import serving_requests
 
 _CLASSIFY = 'tensorflow/serving/classify'
 _REGRESS = 'tensorflow/serving/regress'
@@ -64,53 +64,31 @@ def _build_fake_session():
   for name, (dtype, size) in _MOCK_TENSORS.items():
     value = np.zeros(size, np.float32) if dtype == tf.float32 else np.full(size, b'x', object)
     tf.constant(value, dtype, name=name)
-  # MockSession's Run returning INTERNAL "Run totally failed": an op failing at run time.
-  check = tf.debugging.Assert(tf.equal(tf.size(serialized), -1), ['Run totally failed'])
-  with tf.control_dependencies([check]):
-    tf.identity(scores, name='run_totally_failed')
+  serving_models.run_totally_failed(serialized, scores)
   sig = tf.compat.v1.saved_model.signature_def_utils
   return {'serving_default': sig.classification_signature_def(serialized, classes, scores)}
 
 
-@pytest.fixture(scope='module')
-def fake_session(tmp_path_factory):
-  """The loaded graph; tests put their own SignatureDefs in front of its session."""
-  model = models.build_graph_model(
-      str(tmp_path_factory.mktemp('classifier_test') / '1'), _build_fake_session)
-  with replay.load(model) as servable:
-    yield servable
+fake_session = serving_requests.graph_servable_fixture('classifier_test', _build_fake_session)
 
-
-@pytest.fixture(params=[False, True], ids=['method_check_off', 'method_check_on'])
-def check(request):
-  """INSTANTIATE_TEST_SUITE_P(Classifier, ClassifierTest, ::testing::Bool())."""
-  return request.param
-
-
-def _signature(inputs, outputs, method_name, check):
-  signature = meta_graph_pb2.SignatureDef()
-  for alias, name in inputs.items():
-    signature.inputs[alias].name = name
-  for alias, name in outputs.items():
-    signature.outputs[alias].name = name
-  if check:
-    signature.method_name = method_name
-  return signature
+check = serving_requests.method_check_fixture(
+    """INSTANTIATE_TEST_SUITE_P(Classifier, ClassifierTest, ::testing::Bool()).""")
 
 
 def _named_signature(output_scores, is_classification, check):
   """ClassifierTest::AddNamedSignatureToSavedModelBundle."""
   if is_classification:
-    return _signature({'inputs': _INPUT}, {'scores': output_scores, 'classes': _CLASS},
-                      _CLASSIFY, check)
-  return _signature({'inputs': _INPUT}, {'outputs': output_scores}, _REGRESS, check)
+    return serving_models.signature_by_names(
+        {'inputs': _INPUT}, {'scores': output_scores, 'classes': _CLASS}, _CLASSIFY, check)
+  return serving_models.signature_by_names(
+      {'inputs': _INPUT}, {'outputs': output_scores}, _REGRESS, check)
 
 
 def _signatures(check):
   """ClassifierTest::SetUp's MetaGraphDef signatures."""
   return {
-      'serving_default': _signature({'inputs': _INPUT},
-                                    {'classes': _CLASS, 'scores': _SCORE}, _CLASSIFY, check),
+      'serving_default': serving_models.signature_by_names(
+          {'inputs': _INPUT}, {'classes': _CLASS, 'scores': _SCORE}, _CLASSIFY, check),
       _OUTPUT_PLUS_ONE_SIGNATURE: _named_signature(_OUTPUT_PLUS_ONE, True, check),
       _INVALID_NAMED_SIGNATURE: _named_signature(_OUTPUT_PLUS_ONE, False, check),
       _IMPROPERLY_SIZED_SCORES_SIGNATURE: _named_signature(
@@ -119,13 +97,7 @@ def _signatures(check):
 
 
 def _servable(fake_session, check, signatures=None):
-  meta_graph_def = meta_graph_pb2.MetaGraphDef()
-  meta_graph_def.CopyFrom(fake_session.meta_graph_def)
-  meta_graph_def.ClearField('signature_def')
-  for name, signature in (signatures or _signatures(check)).items():
-    meta_graph_def.signature_def[name].CopyFrom(signature)
-  return replay.Servable(fake_session.export_dir, fake_session.session, meta_graph_def,
-                         method_name_check=check)
+  return serving_requests.with_signatures(fake_session, signatures or _signatures(check), check)
 
 
 def _mock_servable(fake_session, check, classes, scores):
@@ -146,11 +118,8 @@ def _example(class_scores):
 
 
 def _request(examples=None, signature_name=''):
-  request = classification_pb2.ClassificationRequest()
-  request.model_spec.signature_name = signature_name
-  if examples is not None:
-    request.input.example_list.examples.extend(examples)
-  return request
+  return serving_requests.example_request(classification_pb2.ClassificationRequest, examples,
+                                          signature_name)
 
 
 def _two_examples():
@@ -171,22 +140,8 @@ def _result(classifications):
   return result
 
 
-def _classify_both(servable, request):
-  """Classifier::Classify, then RunClassify: both must answer, with equal results."""
-  results = [servable.classify(request).result for _ in range(2)]
-  assert results[0] == results[1]
-  return results[0]
-
-
-def _fail_both(servable, request):
-  """Both calls fail alike; returns the RequestError."""
-  errors = []
-  for _ in range(2):
-    with pytest.raises(replay.RequestError) as error:
-      servable.classify(request)
-    errors.append(error.value)
-  assert (errors[0].code, errors[0].message) == (errors[1].code, errors[1].message)
-  return errors[0]
+# Classifier::Classify, then RunClassify: both must answer with equal results, or fail alike.
+_classify_both, _fail_both = serving_requests.both_paths('classify')
 
 
 def test_example_list(fake_session, check):
@@ -198,10 +153,9 @@ def test_example_list(fake_session, check):
 def test_example_list_with_context(fake_session, check):
   """classifier_test.cc: ClassifierTest.ExampleListWithContext."""
   request = _request()
-  listed = request.input.example_list_with_context
-  listed.context.CopyFrom(_example([('dos', 2), ('uno', 1)]))
-  listed.examples.add()
-  listed.examples.add()
+  serving_requests.fill_input(request.input, 'example_list_with_context',
+                              [tf.train.Example(), tf.train.Example()],
+                              context=_example([('dos', 2), ('uno', 1)]))
   result = _classify_both(_servable(fake_session, check), request)
   assert result == _result([[('dos', 2), ('uno', 1)], [('dos', 2), ('uno', 1)]])
 
@@ -209,10 +163,9 @@ def test_example_list_with_context(fake_session, check):
 def test_example_list_with_context_duplicate_features(fake_session, check):
   """classifier_test.cc: ClassifierTest.ExampleListWithContext_DuplicateFeatures."""
   request = _request()
-  listed = request.input.example_list_with_context
-  listed.context.CopyFrom(_example([('uno', 1), ('dos', 2)]))
-  listed.examples.add()
-  listed.examples.add().CopyFrom(_example([('tres', 3), ('cuatro', 4)]))
+  serving_requests.fill_input(request.input, 'example_list_with_context',
+                              [tf.train.Example(), _example([('tres', 3), ('cuatro', 4)])],
+                              context=_example([('uno', 1), ('dos', 2)]))
   result = _classify_both(_servable(fake_session, check), request)
   assert result == _result([[('uno', 1), ('dos', 2)], [('tres', 3), ('cuatro', 4)]])
 
@@ -293,28 +246,23 @@ def test_missing_classification_signature(fake_session, check):
 def test_empty_input(fake_session, check):
   """classifier_test.cc: ClassifierTest.EmptyInput."""
   request = _request()
-  request.input.SetInParent()  # Touch input.
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input)  # Touch input.
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_empty_example_list(fake_session, check):
   """classifier_test.cc: ClassifierTest.EmptyExampleList."""
   request = _request()
-  request.input.example_list.SetInParent()  # Touch ExampleList.
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input, 'example_list')  # Touch ExampleList.
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_empty_example_list_with_context(fake_session, check):
   """classifier_test.cc: ClassifierTest.EmptyExampleListWithContext."""
   request = _request()
-  request.input.example_list_with_context.context.CopyFrom(_example([('dos', 2)]))
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input, 'example_list_with_context',
+                              context=_example([('dos', 2)]))
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_runs_fails(fake_session, check):
@@ -344,32 +292,14 @@ def test_mock_session_outputs_are_validated(fake_session, check, case, classes, 
   MismatchedNumberOfTensorClasses} (`case`): a MockSession returns fixed tensors.
   """
   del case  # Names the C++ case in the test id.
-  error = _fail_both(_mock_servable(fake_session, check, classes, scores),
-                     _request(_two_examples()))
-  assert fragment in str(error)
-  assert (error.code, error.message) == ('INVALID_ARGUMENT', message)
+  serving_requests.assert_invalid_argument(
+      _fail_both(_mock_servable(fake_session, check, classes, scores), _request(_two_examples())),
+      fragment, message)
 
 
 def test_method_name_check(fake_session, check):
   """classifier_test.cc: ClassifierTest.MethodNameCheck (RunClassify only)."""
-  request = _request([_example([('dos', 2), ('uno', 1)])])
-  signatures = _signatures(check)
-  default = signatures['serving_default']
-
-  # Legit method name. Should always work.
-  default.method_name = _CLASSIFY
-  response = _servable(fake_session, check, signatures).classify(request)
-  assert response.result == _result([[('dos', 2), ('uno', 1)]])
-
-  # Unsupported method name, then an empty one, fail when the check is enabled.
-  for method_name in ('not/supported/method', ''):
-    default.method_name = method_name
-    servable = _servable(fake_session, check, signatures)
-    if check:
-      with pytest.raises(replay.RequestError) as error:
-        servable.classify(request)
-      assert (error.value.code, error.value.message) == (
-          'INVALID_ARGUMENT', 'Expected classification signature method_name to be '
-          f'tensorflow/serving/classify. Was: {method_name}')
-    else:
-      assert servable.classify(request).result == _result([[('dos', 2), ('uno', 1)]])
+  serving_requests.assert_method_name_check(
+      lambda signatures: _servable(fake_session, check, signatures), _signatures(check), check,
+      ('classify', 'classification', _CLASSIFY), _request([_example([('dos', 2), ('uno', 1)])]),
+      _result([[('dos', 2), ('uno', 1)]]))

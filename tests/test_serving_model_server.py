@@ -33,19 +33,13 @@ from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import regression_pb2
 
-from tfx_warmup import replay
+from tests import serving_requests
 
+half_plus_two = serving_requests.servable_fixture(
+    'half_plus_two_dir', """testdata/saved_model_half_plus_two_cpu, served as 'default'.""")
 
-@pytest.fixture(scope='module')
-def half_plus_two(half_plus_two_dir):
-  with replay.load(half_plus_two_dir) as servable:
-    yield servable
-
-
-@pytest.fixture(scope='module')
-def half_plus_three(half_plus_three_dir):
-  with replay.load(half_plus_three_dir) as servable:
-    yield servable
+half_plus_three = serving_requests.servable_fixture(
+    'half_plus_three_dir', """testdata/saved_model_half_plus_three (testGoodModelConfig).""")
 
 
 def _predict_request(model_name='default', specify_output=True, batch_input=False,
@@ -130,17 +124,15 @@ def test_predict_rest_grpc_equivalent(half_plus_two):
   assert [d.size for d in result.outputs['y'].tensor_shape.dim] == [3]
 
 
-def _add_example(model_input):
-  example = model_input.example_list.examples.add()
-  example.features.feature['x'].float_list.value.extend([2.0])
+def _example_request(request_type, signature_name):
+  """A request of model 'default' and `signature_name` with one Example{x: [2.0]}."""
+  return serving_requests.example_request(
+      request_type, [serving_requests.float_example(x=2.0)], signature_name, 'default')
 
 
 def test_classify(half_plus_two):
   """testClassify (_TestClassify): classify_x_to_y, one Example{x: [2.0]} -> one class, score 3.0."""
-  request = classification_pb2.ClassificationRequest()
-  request.model_spec.name = 'default'
-  request.model_spec.signature_name = 'classify_x_to_y'
-  _add_example(request.input)
+  request = _example_request(classification_pb2.ClassificationRequest, 'classify_x_to_y')
   result = half_plus_two.classify(request)
   assert len(result.result.classifications) == 1
   assert len(result.result.classifications[0].classes) == 1
@@ -150,10 +142,7 @@ def test_classify(half_plus_two):
 
 def test_regress(half_plus_two):
   """testRegress (_TestRegress): regress_x_to_y, one Example{x: [2.0]} -> [3.0]."""
-  request = regression_pb2.RegressionRequest()
-  request.model_spec.name = 'default'
-  request.model_spec.signature_name = 'regress_x_to_y'
-  _add_example(request.input)
+  request = _example_request(regression_pb2.RegressionRequest, 'regress_x_to_y')
   result = half_plus_two.regress(request)
   assert len(result.result.regressions) == 1
   assert result.result.regressions[0].value == 3.0
@@ -162,14 +151,11 @@ def test_regress(half_plus_two):
 
 def test_multi_inference(half_plus_two):
   """testMultiInference (_TestMultiInference): regress_x_to_y and classify_x_to_y, Example{x: [2.0]}."""
-  request = inference_pb2.MultiInferenceRequest()
-  request.tasks.add().model_spec.name = 'default'
-  request.tasks[0].model_spec.signature_name = 'regress_x_to_y'
-  request.tasks[0].method_name = 'tensorflow/serving/regress'
-  request.tasks.add().model_spec.name = 'default'
-  request.tasks[1].model_spec.signature_name = 'classify_x_to_y'
-  request.tasks[1].method_name = 'tensorflow/serving/classify'
-  _add_example(request.input)
+  request = serving_requests.add_tasks(
+      inference_pb2.MultiInferenceRequest(),
+      [('regress_x_to_y', 'tensorflow/serving/regress'),
+       ('classify_x_to_y', 'tensorflow/serving/classify')], 'default')
+  request.input.example_list.examples.append(serving_requests.float_example(x=2.0))
   result = half_plus_two.multi_inference(request)
   assert len(result.results) == 2
   assert result.results[0].regression_result.regressions[0].value == 3.0

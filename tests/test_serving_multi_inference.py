@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.apis import inference_pb2
 
+from tests import serving_requests
 from tfx_warmup import replay
 
 _MODEL = 'test_model'
@@ -24,24 +25,17 @@ _CLASSIFY = 'tensorflow/serving/classify'
 _PREDICT = 'tensorflow/serving/predict'
 
 
-@pytest.fixture(scope='module')
-def servable(tf_half_plus_two_dir):
-  with replay.load(tf_half_plus_two_dir, method_name_check=True) as loaded:
-    yield loaded
+servable = serving_requests.servable_fixture(
+    'tf_half_plus_two_dir', """TensorFlow's half_plus_two, the method-name check on (TF1).""",
+    method_name_check=True)
 
 
 def _request(tasks, x=2.0):
   """AddInput({{"x", x}}) (None: no input) and PopulateTask for each (signature, method[, name])."""
   request = inference_pb2.MultiInferenceRequest()
   if x is not None:
-    example = request.input.example_list.examples.add()
-    example.features.feature['x'].float_list.value.append(x)
-  for task in tasks:
-    signature_name, method_name = task[:2]
-    added = request.tasks.add(method_name=method_name)
-    added.model_spec.name = task[2] if len(task) > 2 else _MODEL
-    added.model_spec.signature_name = signature_name
-  return request
+    request.input.example_list.examples.append(serving_requests.float_example(x=x))
+  return serving_requests.add_tasks(request, tasks, _MODEL)
 
 
 @pytest.mark.parametrize('request_,code,fragment', [

@@ -18,6 +18,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 
+from tests import serving_requests
 from tfx_warmup import replay
 
 _MODEL = 'test_model'
@@ -25,10 +26,8 @@ _MISSING_X = ('input size does not match signature: 0!=1 len({}) != len({x}). '
               'Sent extra: {}. Missing but required: {x}.')
 
 
-@pytest.fixture(scope='module')
-def servable(tf_half_plus_two_dir):
-  with replay.load(tf_half_plus_two_dir) as loaded:
-    yield loaded
+servable = serving_requests.servable_fixture(
+    'tf_half_plus_two_dir', """`test_model`: TensorFlow's half_plus_two, loaded.""")
 
 
 def _request(signature_name=None, name=_MODEL, inputs=None, output_filter=()):

@@ -16,13 +16,12 @@ method_name_check)`.
 """
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import regression_pb2
 
-from tests import models
-from tfx_warmup import replay
+from tests import serving_models
+from tests import serving_requests
 
 _CLASSIFY = 'tensorflow/serving/classify'
 _REGRESS = 'tensorflow/serving/regress'
@@ -52,51 +51,31 @@ def _build_fake_session():
   tf.zeros(tf.stack([tf.shape(value)[0], 1, 10]), tf.float32, name='ImproperlySizedOutput')
   tf.constant(np.zeros([2], np.float32), name='mock_float_2')
   tf.constant(np.full([1], b'x', object), tf.string, name='mock_string_1')
-  # MockSession's Run returning INTERNAL "Run totally failed": an op failing at run time.
-  check = tf.debugging.Assert(tf.equal(tf.size(serialized), -1), ['Run totally failed'])
-  with tf.control_dependencies([check]):
-    tf.identity(output, name='run_totally_failed')
+  serving_models.run_totally_failed(serialized, output)
   sig = tf.compat.v1.saved_model.signature_def_utils
   return {'serving_default': sig.regression_signature_def(serialized, output)}
 
 
-@pytest.fixture(scope='module')
-def fake_session(tmp_path_factory):
-  """The loaded graph; tests put their own SignatureDefs in front of its session."""
-  model = models.build_graph_model(
-      str(tmp_path_factory.mktemp('regressor_test') / '1'), _build_fake_session)
-  with replay.load(model) as servable:
-    yield servable
+fake_session = serving_requests.graph_servable_fixture('regressor_test', _build_fake_session)
 
-
-@pytest.fixture(params=[False, True], ids=['method_check_off', 'method_check_on'])
-def check(request):
-  """INSTANTIATE_TEST_SUITE_P(Regressor, RegressorTest, ::testing::Bool())."""
-  return request.param
-
-
-def _signature(inputs, outputs, method_name, check):
-  signature = meta_graph_pb2.SignatureDef()
-  for alias, name in inputs.items():
-    signature.inputs[alias].name = name
-  for alias, name in outputs.items():
-    signature.outputs[alias].name = name
-  if check:
-    signature.method_name = method_name
-  return signature
+check = serving_requests.method_check_fixture(
+    """INSTANTIATE_TEST_SUITE_P(Regressor, RegressorTest, ::testing::Bool()).""")
 
 
 def _named_signature(output_scores, is_regression, check):
   """RegressorTest::AddNamedSignatureToSavedModelBundle."""
   if is_regression:
-    return _signature({'inputs': _INPUT}, {'outputs': output_scores}, _REGRESS, check)
-  return _signature({'inputs': _INPUT}, {'classes': _OUTPUT_PLUS_ONE}, _CLASSIFY, check)
+    return serving_models.signature_by_names(
+        {'inputs': _INPUT}, {'outputs': output_scores}, _REGRESS, check)
+  return serving_models.signature_by_names(
+      {'inputs': _INPUT}, {'classes': _OUTPUT_PLUS_ONE}, _CLASSIFY, check)
 
 
 def _signatures(check):
   """RegressorTest::SetUp's MetaGraphDef signatures."""
   return {
-      'serving_default': _signature({'inputs': _INPUT}, {'outputs': _OUTPUT}, _REGRESS, check),
+      'serving_default': serving_models.signature_by_names(
+          {'inputs': _INPUT}, {'outputs': _OUTPUT}, _REGRESS, check),
       _OUTPUT_PLUS_ONE_SIGNATURE: _named_signature(_OUTPUT_PLUS_ONE, True, check),
       _INVALID_NAMED_SIGNATURE: _named_signature(_OUTPUT_PLUS_ONE, False, check),
       _IMPROPERLY_SIZED_OUTPUT_SIGNATURE: _named_signature(
@@ -105,35 +84,30 @@ def _signatures(check):
 
 
 def _servable(fake_session, check, signatures=None):
-  meta_graph_def = meta_graph_pb2.MetaGraphDef()
-  meta_graph_def.CopyFrom(fake_session.meta_graph_def)
-  meta_graph_def.ClearField('signature_def')
-  for name, signature in (signatures or _signatures(check)).items():
-    meta_graph_def.signature_def[name].CopyFrom(signature)
-  return replay.Servable(fake_session.export_dir, fake_session.session, meta_graph_def,
-                         method_name_check=check)
+  return serving_requests.with_signatures(fake_session, signatures or _signatures(check), check)
 
 
-def _mock_servable(fake_session, check, output):
-  """SetUp's signatures, with a MockSession returning the `output` tensor."""
+def _mock_error(fake_session, check, output):
+  """SetUp's signatures, with a MockSession returning the `output` tensor: the error of
+  regressing one example (output 2.0)."""
   signatures = _signatures(check)
   signatures['serving_default'].outputs['outputs'].name = output
-  return _servable(fake_session, check, signatures)
+  return _fail_both(_servable(fake_session, check, signatures),
+                    _request([_example_with_output(2.0)]))
 
 
 def _example_with_output(value):
   """RegressorTest::example_with_output: the float feature `output` = [value]."""
-  example = tf.train.Example()
-  example.features.feature['output'].float_list.value.append(value)
-  return example
+  return serving_requests.float_example(output=value)
+
+
+def _two_examples():
+  return [_example_with_output(2.0), _example_with_output(3.0)]
 
 
 def _request(examples=None, signature_name=''):
-  request = regression_pb2.RegressionRequest()
-  request.model_spec.signature_name = signature_name
-  if examples is not None:
-    request.input.example_list.examples.extend(examples)
-  return request
+  return serving_requests.example_request(regression_pb2.RegressionRequest, examples,
+                                          signature_name)
 
 
 def _result(values):
@@ -143,56 +117,36 @@ def _result(values):
   return result
 
 
-def _regress_both(servable, request):
-  """Regressor::Regress, then RunRegress: both must answer, with equal results."""
-  results = [servable.regress(request).result for _ in range(2)]
-  assert results[0] == results[1]
-  return results[0]
-
-
-def _fail_both(servable, request):
-  """Both calls fail alike; returns the RequestError."""
-  errors = []
-  for _ in range(2):
-    with pytest.raises(replay.RequestError) as error:
-      servable.regress(request)
-    errors.append(error.value)
-  assert (errors[0].code, errors[0].message) == (errors[1].code, errors[1].message)
-  return errors[0]
+# Regressor::Regress, then RunRegress: both must answer with equal results, or fail alike.
+_regress_both, _fail_both = serving_requests.both_paths('regress')
 
 
 def test_basic_example_list(fake_session, check):
   """regressor_test.cc: RegressorTest.BasicExampleList."""
-  result = _regress_both(_servable(fake_session, check),
-                         _request([_example_with_output(2.0), _example_with_output(3.0)]))
+  result = _regress_both(_servable(fake_session, check), _request(_two_examples()))
   assert result == _result([2.0, 3.0])
 
 
 def test_basic_example_list_with_context(fake_session, check):
   """regressor_test.cc: RegressorTest.BasicExampleListWithContext."""
   request = _request()
-  listed = request.input.example_list_with_context
-  listed.examples.add()
-  listed.examples.add()
-  listed.context.CopyFrom(_example_with_output(3.0))
+  serving_requests.fill_input(request.input, 'example_list_with_context',
+                              [tf.train.Example(), tf.train.Example()],
+                              context=_example_with_output(3.0))
   assert _regress_both(_servable(fake_session, check), request) == _result([3.0, 3.0])
 
 
 def test_valid_named_signature(fake_session, check):
   """regressor_test.cc: RegressorTest.ValidNamedSignature."""
-  result = _regress_both(
-      _servable(fake_session, check),
-      _request([_example_with_output(2.0), _example_with_output(3.0)],
-               _OUTPUT_PLUS_ONE_SIGNATURE))
+  result = _regress_both(_servable(fake_session, check),
+                         _request(_two_examples(), _OUTPUT_PLUS_ONE_SIGNATURE))
   assert result == _result([3.0, 4.0])
 
 
 def test_invalid_named_signature(fake_session, check):
   """regressor_test.cc: RegressorTest.InvalidNamedSignature."""
-  error = _fail_both(
-      _servable(fake_session, check),
-      _request([_example_with_output(2.0), _example_with_output(3.0)],
-               _INVALID_NAMED_SIGNATURE))
+  error = _fail_both(_servable(fake_session, check),
+                     _request(_two_examples(), _INVALID_NAMED_SIGNATURE))
   assert error.code == 'INVALID_ARGUMENT'
   if check:
     assert error.message == ('Expected regression signature method_name to be '
@@ -204,10 +158,8 @@ def test_invalid_named_signature(fake_session, check):
 
 def test_malformed_outputs(fake_session, check):
   """regressor_test.cc: RegressorTest.MalformedOutputs."""
-  error = _fail_both(
-      _servable(fake_session, check),
-      _request([_example_with_output(2.0), _example_with_output(3.0)],
-               _IMPROPERLY_SIZED_OUTPUT_SIGNATURE))
+  error = _fail_both(_servable(fake_session, check),
+                     _request(_two_examples(), _IMPROPERLY_SIZED_OUTPUT_SIGNATURE))
   assert error.code == 'INVALID_ARGUMENT'
   assert error.message == ('Expected output Tensor shape to be either [batch_size] or '
                            '[batch_size, 1] but got [2,1,10]')
@@ -216,53 +168,43 @@ def test_malformed_outputs(fake_session, check):
 def test_empty_input(fake_session, check):
   """regressor_test.cc: RegressorTest.EmptyInput."""
   request = _request()
-  request.input.SetInParent()  # Touch input.
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input)  # Touch input.
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_empty_example_list(fake_session, check):
   """regressor_test.cc: RegressorTest.EmptyExampleList."""
   request = _request()
-  request.input.example_list.SetInParent()
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input, 'example_list')
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_empty_example_list_with_context(fake_session, check):
   """regressor_test.cc: RegressorTest.EmptyExampleListWithContext."""
   request = _request()
-  request.input.example_list_with_context.context.CopyFrom(_example_with_output(3))
-  error = _fail_both(_servable(fake_session, check), request)
-  assert error.code == 'INVALID_ARGUMENT'
-  assert 'Input is empty' in error.message
+  serving_requests.fill_input(request.input, 'example_list_with_context',
+                              context=_example_with_output(3))
+  serving_requests.assert_input_is_empty(_fail_both(_servable(fake_session, check), request))
 
 
 def test_runs_fails(fake_session, check):
   """regressor_test.cc: RegressorTest.RunsFails."""
-  error = _fail_both(_mock_servable(fake_session, check, _RUN_FAILS),
-                     _request([_example_with_output(2.0)]))
+  error = _mock_error(fake_session, check, _RUN_FAILS)
   assert 'Run totally failed' in str(error)
 
 
 def test_unexpected_output_tensor_size(fake_session, check):
   """regressor_test.cc: RegressorTest.UnexpectedOutputTensorSize."""
-  error = _fail_both(_mock_servable(fake_session, check, _MOCK_FLOAT_2),
-                     _request([_example_with_output(2.0)]))
-  assert 'output batch size' in str(error)
-  assert (error.code, error.message) == (
-      'INVALID_ARGUMENT', 'Input batch size did not match output batch size: 1 vs. 2')
+  serving_requests.assert_invalid_argument(
+      _mock_error(fake_session, check, _MOCK_FLOAT_2), 'output batch size',
+      'Input batch size did not match output batch size: 1 vs. 2')
 
 
 def test_unexpected_output_tensor_type(fake_session, check):
   """regressor_test.cc: RegressorTest.UnexpectedOutputTensorType."""
-  error = _fail_both(_mock_servable(fake_session, check, _MOCK_STRING_1),
-                     _request([_example_with_output(2.0)]))
-  assert 'Expected output Tensor of DT_FLOAT' in str(error)
-  assert (error.code, error.message) == (
-      'INVALID_ARGUMENT', 'Expected output Tensor of DT_FLOAT.  Got: DT_STRING')
+  serving_requests.assert_invalid_argument(
+      _mock_error(fake_session, check, _MOCK_STRING_1), 'Expected output Tensor of DT_FLOAT',
+      'Expected output Tensor of DT_FLOAT.  Got: DT_STRING')
 
 
 def test_missing_regression_signature(fake_session, check):
@@ -280,23 +222,7 @@ def test_missing_regression_signature(fake_session, check):
 
 def test_method_name_check(fake_session, check):
   """regressor_test.cc: RegressorTest.MethodNameCheck (RunRegress only)."""
-  request = _request([_example_with_output(2.0)])
-  signatures = _signatures(check)
-  default = signatures['serving_default']
-
-  # Legit method name. Should always work.
-  default.method_name = _REGRESS
-  assert _servable(fake_session, check, signatures).regress(request).result == _result([2.0])
-
-  # Unsupported method name, then an empty one, fail when the check is enabled.
-  for method_name in ('not/supported/method', ''):
-    default.method_name = method_name
-    servable = _servable(fake_session, check, signatures)
-    if check:
-      with pytest.raises(replay.RequestError) as error:
-        servable.regress(request)
-      assert (error.value.code, error.value.message) == (
-          'INVALID_ARGUMENT', 'Expected regression signature method_name to be '
-          f'tensorflow/serving/regress. Was: {method_name}')
-    else:
-      assert servable.regress(request).result == _result([2.0])
+  serving_requests.assert_method_name_check(
+      lambda signatures: _servable(fake_session, check, signatures), _signatures(check), check,
+      ('regress', 'regression', _REGRESS), _request([_example_with_output(2.0)]),
+      _result([2.0]))

@@ -26,6 +26,8 @@ from tensorflow_serving.apis import input_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import regression_pb2
 
+from tests import serving_models
+from tests import serving_requests
 from tfx_warmup import replay
 
 _CLASSIFY = 'tensorflow/serving/classify'
@@ -57,14 +59,10 @@ def example_c(value=33):
 def for_checks():
   """A MetaGraphDef whose classify and regress signatures read serialized Examples."""
   meta_graph_def = meta_graph_pb2.MetaGraphDef()
-  classify = meta_graph_def.signature_def['classify']
-  classify.inputs['inputs'].name = 'input:0'
-  classify.outputs['scores'].name = 'score:0'
-  classify.method_name = _CLASSIFY
-  regress = meta_graph_def.signature_def['regress']
-  regress.inputs['inputs'].name = 'input:0'
-  regress.outputs['outputs'].name = 'output:0'
-  regress.method_name = _REGRESS
+  for name, output, method_name in (('classify', {'scores': 'score:0'}, _CLASSIFY),
+                                    ('regress', {'outputs': 'output:0'}, _REGRESS)):
+    meta_graph_def.signature_def[name].CopyFrom(
+        serving_models.signature_by_names({'inputs': 'input:0'}, output, method_name))
   return replay.Servable.for_checks('/nonexistent/util_test', meta_graph_def)
 
 
@@ -76,11 +74,8 @@ def _request(kind, model_input):
     request = regression_pb2.RegressionRequest(input=model_input)
     request.model_spec.signature_name = 'regress'
   else:
-    request = inference_pb2.MultiInferenceRequest(input=model_input)
-    for name, method in (('classify', _CLASSIFY), ('regress', _REGRESS)):
-      task = request.tasks.add(method_name=method)
-      task.model_spec.name = 'm'
-      task.model_spec.signature_name = name
+    request = serving_requests.add_tasks(inference_pb2.MultiInferenceRequest(input=model_input),
+                                         (('classify', _CLASSIFY), ('regress', _REGRESS)), 'm')
   return request
 
 
@@ -103,6 +98,23 @@ def _parse(serialized):
   return tf.train.Example.FromString(serialized)
 
 
+def _features_with_context_c(servable, kind, examples):
+  """The fed features of two `examples` listed with context example_c() (the tensor's size is 2)."""
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list_with_context',
+                                            examples, context=example_c())
+  tensor = _input_to_serialized_example_tensor(servable, kind, model_input)
+  assert tensor.size == 2
+  return _parse(tensor[0]).features.feature, _parse(tensor[1]).features.feature
+
+
+def _assert_a_then_b(servable, kind, model_input):
+  """The fed tensor is example_a, example_b serialized, unchanged."""
+  tensor = _input_to_serialized_example_tensor(servable, kind, model_input)
+  assert tensor.size == 2
+  assert _parse(tensor[0]) == example_a()
+  assert _parse(tensor[1]) == example_b()
+
+
 @pytest.mark.parametrize('kind', _KINDS)
 def test_empty_kind_not_set(for_checks, kind):
   """util_test.cc: InputUtilTest.Empty_KindNotSet."""
@@ -112,39 +124,29 @@ def test_empty_kind_not_set(for_checks, kind):
 @pytest.mark.parametrize('kind', _KINDS)
 def test_empty_example_list(for_checks, kind):
   """util_test.cc: InputUtilTest.Empty_ExampleList."""
-  model_input = input_pb2.Input()
-  model_input.example_list.SetInParent()
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list')
   _assert_input_is_empty(for_checks, kind, model_input)
 
 
 @pytest.mark.parametrize('kind', _KINDS)
 def test_empty_example_list_with_context(for_checks, kind):
   """util_test.cc: InputUtilTest.Empty_ExampleListWithContext."""
-  model_input = input_pb2.Input()
-  model_input.example_list_with_context.SetInParent()
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list_with_context')
   _assert_input_is_empty(for_checks, kind, model_input)
 
 
 @pytest.mark.parametrize('kind', _KINDS)
 def test_example_list(for_checks, kind):
   """util_test.cc: InputUtilTest.ExampleList."""
-  model_input = input_pb2.Input()
-  model_input.example_list.examples.extend([example_a(), example_b()])
-  tensor = _input_to_serialized_example_tensor(for_checks, kind, model_input)
-  assert tensor.size == 2
-  assert _parse(tensor[0]) == example_a()
-  assert _parse(tensor[1]) == example_b()
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list',
+                                            [example_a(), example_b()])
+  _assert_a_then_b(for_checks, kind, model_input)
 
 
 @pytest.mark.parametrize('kind', _KINDS)
 def test_example_list_with_context(for_checks, kind):
   """util_test.cc: InputUtilTest.ExampleListWithContext."""
-  model_input = input_pb2.Input()
-  model_input.example_list_with_context.examples.extend([example_a(), example_b()])
-  model_input.example_list_with_context.context.CopyFrom(example_c())
-  tensor = _input_to_serialized_example_tensor(for_checks, kind, model_input)
-  assert tensor.size == 2
-  first, second = _parse(tensor[0]).features.feature, _parse(tensor[1]).features.feature
+  first, second = _features_with_context_c(for_checks, kind, [example_a(), example_b()])
   assert first['c'] == example_c().features.feature['c']
   assert first['a'] == example_a().features.feature['a']
   assert second['c'] == example_c().features.feature['c']
@@ -154,12 +156,7 @@ def test_example_list_with_context(for_checks, kind):
 @pytest.mark.parametrize('kind', _KINDS)
 def test_example_list_with_overriding_context(for_checks, kind):
   """util_test.cc: InputUtilTest.ExampleListWithOverridingContext."""
-  model_input = input_pb2.Input()
-  model_input.example_list_with_context.examples.extend([example_a(), example_c(64)])
-  model_input.example_list_with_context.context.CopyFrom(example_c())
-  tensor = _input_to_serialized_example_tensor(for_checks, kind, model_input)
-  assert tensor.size == 2
-  first, second = _parse(tensor[0]).features.feature, _parse(tensor[1]).features.feature
+  first, second = _features_with_context_c(for_checks, kind, [example_a(), example_c(64)])
   assert first['c'] == example_c().features.feature['c']
   assert first['a'] == example_a().features.feature['a']
   assert second['c'] == example_c(64).features.feature['c']
@@ -168,30 +165,26 @@ def test_example_list_with_overriding_context(for_checks, kind):
 @pytest.mark.parametrize('kind', _KINDS)
 def test_example_list_with_context_no_context(for_checks, kind):
   """util_test.cc: InputUtilTest.ExampleListWithContext_NoContext."""
-  model_input = input_pb2.Input()
-  model_input.example_list_with_context.examples.extend([example_a(), example_b()])
-  tensor = _input_to_serialized_example_tensor(for_checks, kind, model_input)
-  assert tensor.size == 2
-  assert _parse(tensor[0]) == example_a()
-  assert _parse(tensor[1]) == example_b()
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list_with_context',
+                                            [example_a(), example_b()])
+  _assert_a_then_b(for_checks, kind, model_input)
 
 
 @pytest.mark.parametrize('kind', _KINDS)
 def test_example_list_with_context_only_context(for_checks, kind):
   """util_test.cc: InputUtilTest.ExampleListWithContext_OnlyContext."""
-  model_input = input_pb2.Input()
-  model_input.example_list_with_context.context.CopyFrom(example_c())
+  model_input = serving_requests.fill_input(input_pb2.Input(), 'example_list_with_context',
+                                            context=example_c())
   _assert_input_is_empty(for_checks, kind, model_input)
 
 
 @pytest.mark.parametrize('kind', _KINDS)
 def test_request_num_examples_streamz(for_checks, kind):
   """util_test.cc: InputUtilTest.RequestNumExamplesStreamz (the counts; no streamz)."""
-  input_1 = input_pb2.Input()
-  input_1.example_list.examples.extend([example_a(), example_b()])
+  input_1 = serving_requests.fill_input(input_pb2.Input(), 'example_list',
+                                        [example_a(), example_b()])
   assert _input_to_serialized_example_tensor(for_checks, kind, input_1).size == 2
-  input_2 = input_pb2.Input()
-  input_2.example_list.examples.extend([example_c()])
+  input_2 = serving_requests.fill_input(input_pb2.Input(), 'example_list', [example_c()])
   assert _input_to_serialized_example_tensor(for_checks, kind, input_2).size == 1
 
 
@@ -206,28 +199,20 @@ _API_SIGNATURES = {  # The half_plus_two signature each API is asked for.
 _APIS = tuple(_API_SIGNATURES)
 
 
-@pytest.fixture(scope='module')
-def half_plus_two(tf_half_plus_two_dir):
-  with replay.load(tf_half_plus_two_dir) as servable:
-    yield servable
+half_plus_two = serving_requests.servable_fixture(
+    'tf_half_plus_two_dir', """TensorFlow's half_plus_two, loaded.""")
 
 
 def _servable_for(half_plus_two, api, check=False):
   """half_plus_two with the API's signature as both `serving_default` and `classify`."""
   signature = half_plus_two.meta_graph_def.signature_def[_API_SIGNATURES[api]]
-  meta_graph_def = meta_graph_pb2.MetaGraphDef()
-  meta_graph_def.CopyFrom(half_plus_two.meta_graph_def)
-  meta_graph_def.ClearField('signature_def')
-  for name in ('serving_default', 'classify'):
-    meta_graph_def.signature_def[name].CopyFrom(signature)
-  return replay.Servable(half_plus_two.export_dir, half_plus_two.session, meta_graph_def,
-                         method_name_check=check)
+  return serving_requests.with_signatures(
+      half_plus_two, {name: signature for name in ('serving_default', 'classify')}, check)
 
 
 def _api_request(api, model_name, signature_name):
   """One x = 1.0 request; y = 0.5 * 1 + 2 = 2.5 whichever API answers it."""
-  example = tf.train.Example()
-  example.features.feature['x'].float_list.value.append(1.0)
+  example = serving_requests.float_example(x=1.0)
   if api == 'predict':
     request = predict_pb2.PredictRequest()
     request.inputs['x'].CopyFrom(tf.make_tensor_proto(np.array([[1.0]], np.float32)))

@@ -22,6 +22,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import models
+from tests import serving_requests
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
 
@@ -71,14 +72,10 @@ def fake_signatures_model(tmp_path_factory):
 def _log(kind):
   """PopulatePredictionLog(kind)."""
   log = prediction_log_pb2.PredictionLog()
-  if kind == 'regress_log':
-    request = log.regress_log.request
+  if kind in ('regress_log', 'classify_log'):
+    request = getattr(log, kind).request
     request.input.example_list.examples.add()
-    request.model_spec.signature_name = _REGRESS
-  elif kind == 'classify_log':
-    request = log.classify_log.request
-    request.input.example_list.examples.add()
-    request.model_spec.signature_name = _CLASSIFY
+    request.model_spec.signature_name = _REGRESS if kind == 'regress_log' else _CLASSIFY
   elif kind == 'predict_log':
     _predict_request(log.predict_log.request)
   elif kind == 'predict_streamed_log':
@@ -86,10 +83,8 @@ def _log(kind):
   elif kind == 'multi_inference_log':
     request = log.multi_inference_log.request
     request.input.example_list.examples.add()
-    for method in (_REGRESS, _CLASSIFY):
-      task = request.tasks.add(method_name=method)
-      task.model_spec.name = 'test_model'
-      task.model_spec.signature_name = method
+    serving_requests.add_tasks(request, [(method, method) for method in (_REGRESS, _CLASSIFY)],
+                               'test_model')
   elif kind == 'session_run_log':
     log.session_run_log.SetInParent()
   return log
@@ -123,6 +118,13 @@ def _model_with_warmup(model_dir, tmp_path, records, num_warmup_records):
     os.symlink(os.path.join(model_dir, name), target / name)
   _write_warmup_data(target, records, num_warmup_records)
   return str(target)
+
+
+def _replay_error(export_dir, executor=None):
+  """The WarmupReplayError of replaying export_dir's warmup (None: the replica's own executor)."""
+  with pytest.raises(replay.WarmupReplayError) as error:
+    replay.replay_warmup(export_dir, servable=executor)
+  return error.value
 
 
 class _CountingSession:
@@ -176,13 +178,11 @@ def test_unsupported_log_type(fake_signatures_model, tmp_path, kind, field_numbe
   10 such records: UNIMPLEMENTED `Unsupported log_type for warmup` (TF
   Serving's full text ends with the oneof field's number), at the first one.
   """
-  export_dir = _model_with_warmup(fake_signatures_model, tmp_path, [_log(kind)], 10)
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir)
-  assert error.value.code == 'UNIMPLEMENTED'
-  assert 'Unsupported log_type for warmup' in str(error.value)
-  assert f'Unsupported log_type for warmup: {field_number}' in str(error.value)
-  assert error.value.record == 0
+  error = _replay_error(_model_with_warmup(fake_signatures_model, tmp_path, [_log(kind)], 10))
+  assert error.code == 'UNIMPLEMENTED'
+  assert 'Unsupported log_type for warmup' in str(error)
+  assert f'Unsupported log_type for warmup: {field_number}' in str(error)
+  assert error.record == 0
 
 
 # -- saved_model_warmup_util_test.cc --------------------------------------------------------
@@ -210,6 +210,22 @@ def _export_dir(tmp_path):
   return str(tmp_path / 'base')
 
 
+def _assert_replays(export_dir, num_records):
+  """Warmup is OK with `num_records` records, each run once by the tests' executor."""
+  executor = _Executor()
+  assert replay.replay_warmup(export_dir, servable=executor).records == num_records
+  assert executor.calls == num_records
+
+
+def _write_malformed_records(export_dir, num_records):
+  """`num_records` x "malformed_record" TFRecords at the warmup path; returns the path."""
+  path = warmup_file.warmup_file_path(export_dir)
+  with tf.io.TFRecordWriter(path) as writer:
+    for _ in range(num_records):
+      writer.write(b'malformed_record')
+  return path
+
+
 @pytest.mark.parametrize('num_warmup_records', [1, 3], ids=['serial', 'parallel_3_threads'])
 def test_warmup_state_registration(tmp_path, num_warmup_records):
   """RunSavedModelWarmupTest.WarmupStateRegistration (TEST_P: parallel warmup).
@@ -220,16 +236,12 @@ def test_warmup_state_registration(tmp_path, num_warmup_records):
   """
   export_dir = _export_dir(tmp_path)
   _write_warmup_data(export_dir, [_log('predict_log')], num_warmup_records)
-  executor = _Executor()
-  assert replay.replay_warmup(export_dir, servable=executor).records == num_warmup_records
-  assert executor.calls == num_warmup_records
+  _assert_replays(export_dir, num_warmup_records)
 
 
 def test_no_warmup_data_file(tmp_path):
   """RunSavedModelWarmupUntrackedTest.NoWarmupDataFile: OK, no request run."""
-  executor = _Executor()
-  assert replay.replay_warmup(_export_dir(tmp_path), servable=executor).records == 0
-  assert executor.calls == 0
+  _assert_replays(_export_dir(tmp_path), 0)
 
 
 def test_warmup_data_file_empty(tmp_path):
@@ -237,9 +249,7 @@ def test_warmup_data_file_empty(tmp_path):
   export_dir = _export_dir(tmp_path)
   path = _write_warmup_data(export_dir, [], 0)
   assert os.path.exists(path)
-  executor = _Executor()
-  assert replay.replay_warmup(export_dir, servable=executor).records == 0
-  assert executor.calls == 0
+  _assert_replays(export_dir, 0)
 
 
 def test_unsupported_file_format(tmp_path):
@@ -251,10 +261,9 @@ def test_unsupported_file_format(tmp_path):
   export_dir = _export_dir(tmp_path)
   with open(warmup_file.warmup_file_path(export_dir), 'wb') as f:
     f.write(_log('session_run_log').SerializeToString() * 10)
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir, servable=_Executor())
-  assert error.value.code == 'DATA_LOSS'
-  assert 'Please verify your warmup data is in TFRecord format' in str(error.value)
+  error = _replay_error(export_dir, _Executor())
+  assert error.code == 'DATA_LOSS'
+  assert 'Please verify your warmup data is in TFRecord format' in str(error)
 
 
 def test_too_many_warmup_records(tmp_path):
@@ -266,11 +275,10 @@ def test_too_many_warmup_records(tmp_path):
   export_dir = _export_dir(tmp_path)
   path = _write_warmup_data(export_dir, _mixed(), 1000 + 1)
   executor = _Executor()
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir, servable=executor)
-  assert error.value.code == 'INVALID_ARGUMENT'
-  assert 'Number of warmup records exceeds the maximum' in str(error.value)
-  assert f'Number of warmup records exceeds the maximum (1000) at {path}' in str(error.value)
+  error = _replay_error(export_dir, executor)
+  assert error.code == 'INVALID_ARGUMENT'
+  assert 'Number of warmup records exceeds the maximum' in str(error)
+  assert f'Number of warmup records exceeds the maximum (1000) at {path}' in str(error)
   assert executor.calls == 1001
 
 
@@ -280,15 +288,11 @@ def test_unparsable_record(tmp_path):
   INVALID_ARGUMENT `Failed to parse warmup record`, before any request runs.
   """
   export_dir = _export_dir(tmp_path)
-  path = warmup_file.warmup_file_path(export_dir)
-  with tf.io.TFRecordWriter(path) as writer:
-    for _ in range(10):
-      writer.write(b'malformed_record')
+  _write_malformed_records(export_dir, 10)
   executor = _Executor()
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir, servable=executor)
-  assert error.value.code == 'INVALID_ARGUMENT'
-  assert 'Failed to parse warmup record' in str(error.value)
+  error = _replay_error(export_dir, executor)
+  assert error.code == 'INVALID_ARGUMENT'
+  assert 'Failed to parse warmup record' in str(error)
   assert executor.calls == 0
 
 
@@ -296,9 +300,7 @@ def test_run_success(tmp_path):
   """RunSavedModelWarmupUntrackedTest.RunSuccess: 5 x 4 mixed records, executor OK."""
   export_dir = _export_dir(tmp_path)
   _write_warmup_data(export_dir, _mixed(), 5)
-  executor = _Executor()
-  assert replay.replay_warmup(export_dir, servable=executor).records == 20
-  assert executor.calls == 20
+  _assert_replays(export_dir, 20)
 
 
 def test_run_failure(tmp_path):
@@ -309,11 +311,10 @@ def test_run_failure(tmp_path):
   export_dir = _export_dir(tmp_path)
   _write_warmup_data(export_dir, _mixed(), 10)
   executor = _Executor(('INVALID_ARGUMENT', 'Run failed'))
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir, servable=executor)
-  assert error.value.code == 'INVALID_ARGUMENT'
-  assert 'Run failed' in str(error.value)
-  assert (error.value.record, executor.calls) == (0, 1)
+  error = _replay_error(export_dir, executor)
+  assert error.code == 'INVALID_ARGUMENT'
+  assert 'Run failed' in str(error)
+  assert (error.record, executor.calls) == (0, 1)
 
 
 def test_run_failure_of_a_real_request(fake_signatures_model, tmp_path):
@@ -325,19 +326,15 @@ def test_run_failure_of_a_real_request(fake_signatures_model, tmp_path):
   bad = _log('predict_log')
   bad.predict_log.request.inputs['unknown'].CopyFrom(tf.make_tensor_proto([1.0]))
   export_dir = _model_with_warmup(fake_signatures_model, tmp_path, _mixed() + [bad], 1)
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir)
-  assert error.value.code == 'INVALID_ARGUMENT'
-  assert error.value.record == 4
-  assert 'input size does not match signature: 2!=1' in str(error.value)
+  error = _replay_error(export_dir)
+  assert error.code == 'INVALID_ARGUMENT'
+  assert error.record == 4
+  assert 'input size does not match signature: 2!=1' in str(error)
 
 
 def test_unparsable_record_full_message(tmp_path):
   """UnparsableRecord's full TF Serving text: `Failed to parse warmup record: <record> from <path>`."""
   export_dir = _export_dir(tmp_path)
-  path = warmup_file.warmup_file_path(export_dir)
-  with tf.io.TFRecordWriter(path) as writer:
-    writer.write(b'malformed_record')
-  with pytest.raises(replay.WarmupReplayError) as error:
-    replay.replay_warmup(export_dir, servable=_Executor())
-  assert f'Failed to parse warmup record: malformed_record from {path}' in str(error.value)
+  path = _write_malformed_records(export_dir, 1)
+  error = _replay_error(export_dir, _Executor())
+  assert f'Failed to parse warmup record: malformed_record from {path}' in str(error)

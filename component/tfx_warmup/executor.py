@@ -56,32 +56,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         - warmed_model: a `Model` holding the same SavedModel in the
           Format-Serving layout plus its warmup file (Pusher consumes it), and
           `warmup_report.json` beside it.
-      exec_properties: A dict of execution properties:
-        - num_examples: how many examples to sample.
-        - splits: JSON list of splits to sample; default 'eval' if present,
-          else every split.
-        - signature_names: JSON list of signatures to warm; default every
-          signature TF Serving can run.
-        - batch_sizes: JSON list of request batch sizes to warm (optional).
-        - tag_set: JSON list of tags selecting the MetaGraph TF Serving loads.
-        - model_name: `model_spec.name` written into each request.
-        - seed: sampling seed; same inputs and seed give the same file bytes.
-        - validate: 1 to replay the file in the TF Serving replica first.
-        - measure: 1 to measure first-request latency without/with warmup.
-        - sampling: 'coverage', 'uniform' or 'stratified'.
-        - stratify_feature: the feature 'stratified' sampling balances.
-        - batching_parameters_file: TF Serving batching config; its batch
-          sizes replace batch_sizes, and validation replays under its
-          server-side batching.
-        - output_filters: JSON {signature: [[alias, ...], ...]} fetch sets.
-        - max_records: record budget (<= 1000).
-        - requests_per_combination: records per signature x batch size x
-          fetch set, budget permitting.
-        - existing_warmup: the input model's own warmup file: 'replace' (write
-          ours), 'keep' (keep and validate it), 'merge' (its records, then ours
-          in the remaining budget, duplicates dropped).
-        - num_request_iterations: times validation replays each record (TF
-          Serving's --num_request_iterations_for_warmup).
+      exec_properties: A dict of execution properties: ModelWarmer's
+        parameters (`tfx_warmup.parameters.PARAMETERS`: each one's name, type,
+        default, help and check), encoded by `WarmupOptions.to_exec_properties`;
+        checked here too, since a RuntimeParameter's value is known only now.
     """
     self._log_startup(input_dict, output_dict, exec_properties)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
@@ -89,11 +67,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     warmed = artifact_utils.get_single_instance(output_dict[spec.WARMED_MODEL_KEY])
     options = WarmupOptions.from_exec_properties(exec_properties)
 
-    # 1. Decide how TF Serving would call each signature (metadata only).
+    # 1. Decide how TF Serving would call each signature (metadata only), then load the
+    #    model as TF Serving would: an unloadable one fails here, before any data is read.
     saved_model_dir = serving_model_dir(model)
     plan = signatures.plan_signatures(saved_model_dir, options.tag_set,
                                       options.signature_names,
                                       sample.payload_format(examples))
+    servable = replay.load(saved_model_dir, options.tag_set, batching=options.batching_config())
     for name, reason in plan.skipped.items():
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
     combinations = warmup_requests.plan_combinations(
@@ -103,8 +83,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       warmup_requests.check_record_budget(combinations, options.max_records, len(kept))
     splits = sample.choose_splits(examples, options.splits)
 
-    with warmed_model.staged_output(saved_model_dir, warmed.uri,
-                                    copy_warmup=bool(kept)) as staged:
+    with servable, warmed_model.staged_output(saved_model_dir, warmed.uri,
+                                              copy_warmup=bool(kept)) as staged:
       # 2-4. Sample with Beam, build the records, write them into the staged copy
       # (after the kept ones, for 'merge'; not at all, for 'keep').
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
@@ -118,11 +98,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
       logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
 
-      # 5. Replay the file as TF Serving would; any failure fails the run.
-      validation = validate(
-          staged.model_dir, options.tag_set, sum(summary.values()),
-          options.num_request_iterations, options.batching_config()) if (
-              options.validate) else None
+      # 5. Replay the file on the loaded model as TF Serving would; any failure fails
+      # the run.
+      validation = validate(staged.model_dir, options.tag_set, sum(summary.values()),
+                            options.num_request_iterations, options.batching_config(),
+                            servable) if options.validate else None
 
       # 6. Measure the cold start it removes, in fresh processes.
       cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
@@ -189,14 +169,16 @@ def serving_model_dir(model: types.Artifact) -> str:
 
 def validate(model_dir: str, tags: Sequence[str], records: int,
              num_request_iterations: int = 1,
-             batching: Optional[BatchingConfig] = None) -> Dict[str, Any]:
+             batching: Optional[BatchingConfig] = None,
+             servable: Optional[replay.Servable] = None) -> Dict[str, Any]:
   """Replays the warmup file in the TF Serving replica; raises WarmupReplayError on failure.
 
   Each record runs `num_request_iterations` times, under TF Serving's
   server-side `batching` when the model is served with it, as at TF Serving's load.
+  `servable`: the same model, already loaded (with that batching) and not yet run.
   """
   with progress.reporter().stage('Replaying warmup records', total=records) as advance:
-    result = replay.replay_warmup(model_dir, tags, on_record=advance,
+    result = replay.replay_warmup(model_dir, tags, servable=servable, on_record=advance,
                                   num_request_iterations=num_request_iterations,
                                   batching=batching)
   logging.info('TF Serving replica replayed %d warmup records in %.2fs.',

@@ -21,6 +21,7 @@ is off by default there and off here.
 """
 
 import dataclasses
+import re
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -106,13 +107,33 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
           session, list(tags), saved_model_dir)
   except (tf.errors.OpError, RuntimeError, IOError, ValueError) as e:
     session.close()
-    raise LoadError(f'TF Serving would fail to load {saved_model_dir}: '
-                    f'{type(e).__name__}: {_message(e)}') from e
+    raise load_error(saved_model_dir, e) from e
   serving_session.prime_tensor_parsing(
       info.dtype for signature in meta_graph_def.signature_def.values()
       for info in signature.inputs.values())
   return Servable(saved_model_dir, serving_session.Session(graph, session), meta_graph_def,
                   method_name_check, batching)
+
+
+# What C++ reports for an op this TensorFlow build lacks (Python's saver wraps it).
+_MISSING_OP = re.compile(r"No OpKernel was registered to support Op '([^']+)'|"
+                         r"Op type not registered '([^']+)'")
+
+
+def load_error(saved_model_dir: str, error: Exception) -> LoadError:
+  """Why TF Serving would fail to load the model, in the words that say what to do."""
+  message = _message(error)
+  missing = _MISSING_OP.search(message)
+  if missing:
+    op = missing.group(1) or missing.group(2)
+    return LoadError(
+        f"TF Serving would fail to load {saved_model_dir}: its graph needs op '{op}', which "
+        f'TensorFlow {tf.__version__} has no kernel for, so a TF Serving built on it cannot '
+        'load the model either. Re-export the model with this TensorFlow version, or serve '
+        f'it with the TF Serving release it was exported for. ({missing.group(0)})')
+  original = message.split('Original error:', 1)[-1].strip()
+  return LoadError(f'TF Serving would fail to load {saved_model_dir}: '
+                   f'{type(error).__name__}: {original}')
 
 
 @dataclasses.dataclass
