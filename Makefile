@@ -7,13 +7,17 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: demo test install benchmark benchmark-sampling constraints clean
+.PHONY: demo test test-fast install benchmark benchmark-sampling constraints clean
 
 demo: $(STAMP)
 	$(PY) -m pipelines.demo_pipeline
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+# The quick loop while developing: everything but whole pipelines and the installed CLI.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e" tests
 
 install: $(STAMP)
 

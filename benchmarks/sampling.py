@@ -74,6 +74,7 @@ def child(case: str, root: str, beam_args: List[str]) -> Dict:
   """One measurement, in this (fresh) process."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+  from tfx_warmup import examples_io  # pylint: disable=g-import-not-at-top
   from tfx_warmup import sample  # pylint: disable=g-import-not-at-top
   from tfx.types import artifact_utils, standard_artifacts  # pylint: disable=g-import-not-at-top
 
@@ -83,7 +84,7 @@ def child(case: str, root: str, beam_args: List[str]) -> Dict:
   out = os.path.join(root, f'result-{case}-{os.getpid()}.json')
   start = time.perf_counter()
   with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-    records = sample.read_examples(p, examples, ['train'])
+    records = examples_io.read_examples(p, examples, ['train'])
     if case == 'read+count':
       result = records | beam.combiners.Count.Globally()
     else:

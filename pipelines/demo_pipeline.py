@@ -20,6 +20,7 @@ from tfx.orchestration import metadata
 
 from tfx_warmup import ModelWarmer
 from tfx_warmup import component_spec as spec
+from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
 
 PIPELINE_NAME = 'tfx-warmup-demo'
@@ -116,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
   print(f'\nPushed warmed model: {pushed}')
   print(f'Warmup file: {warmup_file.warmup_file_path(pushed)}\n')
-  print(warmup_file.format_summary(summary))
+  print(report_lib.format_summary(summary))
   props = warmer_properties(os.path.join(root, 'metadata.sqlite'))
   if spec.FIRST_MS_WITH_WARMUP_PROPERTY in props:
     print(f'\nSlowest first request after load: '

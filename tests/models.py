@@ -13,7 +13,10 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
+from tfx_warmup import component_spec as spec
+from tfx_warmup import executor
 from tfx_warmup import warmup_file
+from tfx_warmup.options import WarmupOptions
 
 COLORS = ('red', 'green', 'blue')
 
@@ -231,3 +234,32 @@ def copy_with_warmup(model_dir: str, target: str, records=None, raw: bytes = Non
     with open(path, 'wb') as f:
       f.write(raw)
   return target
+
+
+def build_scalar_model(export_dir: str) -> str:
+  """A SavedModel whose one signature, 'only', takes a scalar: nothing TF Serving can batch."""
+  class Scalar(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+    def scalar(self, x):
+      return {'y': x * 2}
+
+  module = Scalar()
+  tf.saved_model.save(module, export_dir, signatures={'only': module.scalar})
+  return export_dir
+
+
+def run_executor(model_uri: str, examples: standard_artifacts.Examples, out_uri: str,
+                 **options) -> standard_artifacts.Model:
+  """Runs ModelWarmer's executor as TFX does; returns the `warmed_model` artifact.
+
+  `options` are WarmupOptions fields; measuring (two fresh processes) is off
+  unless asked for.
+  """
+  options.setdefault('measure', False)
+  warmed = standard_artifacts.Model()
+  warmed.uri = out_uri
+  executor.Executor().Do(
+      {spec.MODEL_KEY: [model_artifact(model_uri)], spec.EXAMPLES_KEY: [examples]},
+      {spec.WARMED_MODEL_KEY: [warmed]}, WarmupOptions(**options).to_exec_properties())
+  return warmed

@@ -4,8 +4,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pipelines import demo_pipeline
 from tests import pipeline_checks
+
+# Runs a whole pipeline or the installed command: slow; `make test-fast` leaves it out.
+pytestmark = pytest.mark.e2e
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _AIRFLOW = os.path.join(os.path.dirname(sys.executable), 'airflow')  # The venv's, as in the README.

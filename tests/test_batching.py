@@ -3,14 +3,11 @@
 import os
 
 import pytest
-from tfx.types import standard_artifacts
 
 from tests import models
 from tfx_warmup import batching
-from tfx_warmup import executor
 from tfx_warmup import replay
 from tfx_warmup.errors import ConfigurationError
-from tfx_warmup.options import WarmupOptions
 
 # As passed to tensorflow_model_server --batching_parameters_file.
 BATCHING_FILE = """
@@ -63,12 +60,7 @@ def test_executor_warms_exactly_the_batching_sizes(tf1_model_dir, examples, tmp_
   path.write_text(BATCHING_FILE)
   artifact = models.write_examples_artifact(
       str(tmp_path / 'examples'), {'eval': [e.SerializeToString() for e in examples[:64]]})
-  warmed = standard_artifacts.Model()
-  warmed.uri = str(tmp_path / 'out')
-  executor.Executor().Do(
-      {'model': [models.model_artifact(os.path.dirname(tf1_model_dir))],
-       'examples': [artifact]}, {'warmed_model': [warmed]},
-      WarmupOptions(batching_parameters_file=str(path), signature_names=['regress'],
-                    measure=False).to_exec_properties())
+  warmed = models.run_executor(os.path.dirname(tf1_model_dir), artifact, str(tmp_path / 'out'),
+                               batching_parameters_file=str(path), signature_names=['regress'])
   result = replay.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
   assert sorted({k.batch_size for k in result.summary}) == [4, 16, 32]

@@ -14,15 +14,12 @@ import tensorflow as tf
 from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
-from tfx.types import standard_artifacts
 
 from tests import models
 from tfx_warmup import batching
-from tfx_warmup import executor
 from tfx_warmup import inspection
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
-from tfx_warmup.options import WarmupOptions
 
 _SIG = tf.compat.v1.saved_model.signature_def_utils
 
@@ -171,12 +168,7 @@ def versioned_model(tmp_path_factory):
 def _run_executor(model_uri, examples, tmp_path, **options):
   artifact = models.write_examples_artifact(
       str(tmp_path / 'examples'), {'eval': [e.SerializeToString() for e in examples[:64]]})
-  warmed = standard_artifacts.Model()
-  warmed.uri = str(tmp_path / 'out')
-  executor.Executor().Do(
-      {'model': [models.model_artifact(model_uri)], 'examples': [artifact]},
-      {'warmed_model': [warmed]}, WarmupOptions(measure=False, **options).to_exec_properties())
-  return warmed.uri
+  return models.run_executor(model_uri, artifact, str(tmp_path / 'out'), **options).uri
 
 
 def test_model_warmer_refuses_a_scalar_output_under_batching(versioned_model, examples,

@@ -17,6 +17,9 @@ from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
 from tests import test_report
 
+# Runs a whole pipeline or the installed command: slow; `make test-fast` leaves it out.
+pytestmark = pytest.mark.e2e
+
 TFX_WARMUP = os.path.join(os.path.dirname(sys.executable), 'tfx-warmup')
 
 
@@ -258,3 +261,35 @@ def test_the_console_script_is_installed():
   proc = run('--help')
   assert proc.returncode == 0
   assert all(c in proc.stdout for c in ('generate', 'inspect', 'verify'))
+
+
+# -- Errors raised on Beam workers (2 worker processes): still one line, nothing left -----
+
+TWO_WORKER_PROCESSES = ['--beam-arg=--direct_running_mode=multi_processing',
+                        '--beam-arg=--direct_num_workers=2']
+
+
+@pytest.mark.parametrize('kind', ['corrupt shard', 'missing feature'])
+def test_worker_errors_are_one_line_with_two_worker_processes(kind, tmp_path, keras_model_dir,
+                                                              examples):
+  serialized = [e.SerializeToString() for e in examples[:40]]
+  if kind == 'corrupt shard':
+    _write_tfrecord(str(tmp_path / 'eval-0.tfrecord'), serialized)
+    with open(tmp_path / 'eval-1.tfrecord', 'wb') as f:
+      f.write(b'this is not a TFRecord at all' * 10)
+    expected = 'is corrupt or truncated'
+  else:  # The raw-tensor signature needs 'embedding', which these examples lack.
+    stripped = [tf.train.Example.FromString(r) for r in serialized]
+    for example in stripped:
+      del example.features.feature['embedding']
+    _write_tfrecord(str(tmp_path / 'eval-0.tfrecord'),
+                    [e.SerializeToString() for e in stripped])
+    expected = "'embedding'"
+  output = tmp_path / 'out'
+  proc = run('generate', '--model', keras_model_dir, '--examples', str(tmp_path / 'eval-*'),
+             '--output', str(output), '--signatures', 'predict_raw', '--batch-sizes', '1',
+             *TWO_WORKER_PROCESSES)
+  line = _one_line_error(proc, 'generate')
+  assert expected in line
+  assert not output.exists() or not os.listdir(output)
+  assert not [p for p in os.listdir(tmp_path) if p.startswith('out.')]

@@ -1,16 +1,22 @@
 """Component and spec: wiring, parameter encoding, refusal of impossible settings."""
 
+import inspect
+
 import pytest
 from tfx import types
+from tfx import v1 as tfx
 from tfx.types import standard_artifacts
+from tfx.utils import json_utils
 
 import tfx_warmup
 from tfx_warmup import ModelWarmer
 from tfx_warmup import component_spec as spec
 from tfx_warmup import executor
-from tfx_warmup import options as options_lib
+from tfx_warmup import parameters
 from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.options import WarmupOptions
+
+RuntimeParameter = tfx.dsl.experimental.RuntimeParameter
 
 
 def _channels():
@@ -35,7 +41,7 @@ def test_construction_with_defaults():
       spec.SAMPLING_KEY: 'coverage', spec.STRATIFY_FEATURE_KEY: None,
       spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
       spec.MAX_RECORDS_KEY: 1000,
-      spec.REQUESTS_PER_COMBINATION_KEY: options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
+      spec.REQUESTS_PER_COMBINATION_KEY: 4,
       spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1}
 
 
@@ -67,8 +73,94 @@ def test_exec_properties_round_trip():
     ({'requests_per_combination': 0}, 'requests_per_combination must be a positive'),
     ({'batch_sizes': [1], 'batching_parameters_file': 'b.txt'}, 'not both'),
     ({'output_filters': [['x']]}, 'output_filters must map signature names'),
+    ({'output_filters': {'a': ['x']}}, 'output_filters must map signature names'),
+    ({'model_name': None}, 'model_name must be a string'),
 ])
 def test_impossible_settings_fail_when_the_pipeline_is_built(kwargs, message):
+  model, examples = _channels()
+  with pytest.raises(ConfigurationError, match=message):
+    ModelWarmer(model=model, examples=examples, **kwargs)
+
+
+def test_signature_is_the_declaration():
+  """ModelWarmer's keyword arguments and defaults are the declared parameters, in order."""
+  signature = inspect.signature(ModelWarmer.__init__).parameters
+  assert list(signature)[:3] == ['self', 'model', 'examples']
+  assert [(name, p.default) for name, p in list(signature.items())[3:]] == [
+      (p.name, p.default) for p in parameters.PARAMETERS]
+
+
+def test_docstring_documents_every_parameter():
+  doc = ModelWarmer.__init__.__doc__
+  missing = [p.name for p in parameters.PARAMETERS if f'\n      {p.name}: ' not in doc]
+  assert not missing
+
+
+def test_spec_keys_and_types_as_orchestrators_carry_them():
+  """The key constants pipelines use, and ints for numbers and flags, strings for the rest."""
+  ints = ['num_examples', 'seed', 'validate', 'measure', 'max_records',
+          'requests_per_combination', 'num_request_iterations']
+  strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
+             'stratify_feature', 'batching_parameters_file', 'output_filters',
+             'existing_warmup']
+  assert {getattr(spec, f'{name.upper()}_KEY') for name in ints + strings} == set(
+      spec.ModelWarmerSpec.PARAMETERS)
+  assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
+      **{k: int for k in ints}, **{k: str for k in strings}}
+
+
+def test_exec_properties_are_the_bytes_tfx_json_utils_writes():
+  """Cached executions and existing pipelines keep matching after the move to plain json."""
+  properties = WarmupOptions(splits=['eval', 'train'], batch_sizes=(8, 1),
+                             output_filters={'b': [['y', 'x']], 'a': [[]]}).to_exec_properties()
+  for key, value in (('splits', ['eval', 'train']), ('batch_sizes', [8, 1]),
+                     ('tag_set', ['serve']), ('output_filters', {'b': [['y', 'x']], 'a': [[]]})):
+    assert properties[key] == json_utils.dumps(value)
+  assert properties[spec.TAG_SET_KEY] == '["serve"]'
+
+
+def test_exec_properties_as_orchestrators_deliver_them():
+  """Floats and strings for ints, 0/1 for flags, missing keys (older pipelines): defaults."""
+  options = WarmupOptions.from_exec_properties({
+      spec.NUM_EXAMPLES_KEY: 8.0, spec.SEED_KEY: '3', spec.VALIDATE_KEY: 0,
+      spec.MEASURE_KEY: 1, spec.STRATIFY_FEATURE_KEY: '', spec.SPLITS_KEY: 'null'})
+  assert options == WarmupOptions(num_examples=8, seed=3, validate=False, measure=True)
+  for key, value, message in ((spec.NUM_EXAMPLES_KEY, 0, 'num_examples must be a positive'),
+                              (spec.NUM_EXAMPLES_KEY, 2.5, 'num_examples must be a positive'),
+                              (spec.VALIDATE_KEY, 2, 'validate must be True or False'),
+                              (spec.SAMPLING_KEY, 'random', 'sampling must be one of')):
+    with pytest.raises(ConfigurationError, match=message):
+      WarmupOptions.from_exec_properties({key: value})
+
+
+def test_runtime_parameters_are_accepted_for_primitive_parameters():
+  model, examples = _channels()
+  num_examples = RuntimeParameter(name='num_examples', ptype=int, default=64)
+  validate = RuntimeParameter(name='validate', ptype=int, default=1)
+  sampling = RuntimeParameter(name='sampling', ptype=str)  # No default: checked at run time.
+  warmer = ModelWarmer(model=model, examples=examples, num_examples=num_examples,
+                       validate=validate, sampling=sampling, stratify_feature='label')
+  assert warmer.exec_properties[spec.NUM_EXAMPLES_KEY] is num_examples
+  assert warmer.exec_properties[spec.VALIDATE_KEY] is validate
+  assert warmer.exec_properties[spec.SAMPLING_KEY] is sampling
+  assert warmer.exec_properties[spec.STRATIFY_FEATURE_KEY] == 'label'
+  assert warmer.exec_properties[spec.SEED_KEY] == 0
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'batch_sizes': RuntimeParameter(name='b', ptype=str, default='[1]')},
+     'batch_sizes cannot be a RuntimeParameter'),
+    ({'num_examples': RuntimeParameter(name='n', ptype=str, default='64')},
+     'num_examples takes a RuntimeParameter of ptype=int, got ptype=str'),
+    ({'validate': RuntimeParameter(name='v', ptype=int, default=2)},
+     'validate must be True or False, got 2'),
+    ({'num_examples': RuntimeParameter(name='n', ptype=int, default=-1)},
+     'num_examples must be a positive integer, got -1'),
+    # A value known now is still checked against a rule it shares with a default known now.
+    ({'sampling': RuntimeParameter(name='s', ptype=str, default='stratified')},
+     'needs stratify_feature'),
+])
+def test_runtime_parameters_that_can_never_work_fail_when_the_pipeline_is_built(kwargs, message):
   model, examples = _channels()
   with pytest.raises(ConfigurationError, match=message):
     ModelWarmer(model=model, examples=examples, **kwargs)

@@ -12,6 +12,9 @@ from tests import pipeline_checks
 from tfx_warmup import component_spec as spec
 from tfx_warmup import warmup_file
 
+# Runs a whole pipeline or the installed command: slow; `make test-fast` leaves it out.
+pytestmark = pytest.mark.e2e
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

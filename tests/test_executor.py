@@ -5,14 +5,12 @@ import os
 import shutil
 
 import pytest
-from tfx.types import standard_artifacts
 
 from tests import models
 from tfx_warmup import component_spec as spec
 from tfx_warmup import executor
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
-from tfx_warmup import warmup_requests
 from tfx_warmup.errors import ConversionError, RecordBudgetError
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.warmup_file import RecordKey
@@ -27,15 +25,7 @@ def examples_artifact(tmp_path_factory, examples):
 
 
 def _run(model_uri, examples_artifact, out_uri, **options):
-  options.setdefault('measure', False)  # Measuring starts two processes; tested below.
-  warmed = standard_artifacts.Model()
-  warmed.uri = out_uri
-  executor.Executor().Do(
-      {spec.MODEL_KEY: [models.model_artifact(model_uri)],
-       spec.EXAMPLES_KEY: [examples_artifact]},
-      {spec.WARMED_MODEL_KEY: [warmed]},
-      WarmupOptions(**options).to_exec_properties())
-  return warmed
+  return models.run_executor(model_uri, examples_artifact, out_uri, **options)
 
 
 def _model_root(model_dir):
@@ -164,22 +154,16 @@ def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp
   assert props[spec.REPLAY_SECONDS_PROPERTY].double_value > 0
 
 
-def test_live_requests_are_held_back_from_the_warmup_file(tf1_model_dir, examples_artifact,
-                                                          tmp_path):
-  import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  combinations = warmup_requests.plan_combinations(
-      signatures_for(tf1_model_dir, 'serving_default'), [1, 2])
-  paths = {name: str(tmp_path / name) for name in ('warmup', 'live')}
-  with beam.Pipeline() as pipeline:
-    executor._write_requests(pipeline, examples_artifact, ['eval'], combinations,  # pylint: disable=protected-access
-                             WarmupOptions(num_examples=10, requests_per_combination=10),
-                             paths['warmup'], paths['live'])
-  sent = {name: [v for r in warmup_file.read_warmup_file(path)
-                 for v in r.predict_log.request.inputs['examples'].string_val]
-          for name, path in paths.items()}
-  assert len(set(sent['warmup'])) == 10
-  assert len(warmup_file.read_warmup_file(paths['live'])) == 2  # One per batch size.
-  assert not set(sent['warmup']) & set(sent['live'])
+def test_live_examples_are_held_back_from_the_warmup_sample(examples_artifact, tmp_path):
+  def sample(measure):
+    return executor.Executor()._sample(  # pylint: disable=protected-access
+        examples_artifact, ['eval'], WarmupOptions(num_examples=10, measure=measure),
+        str(tmp_path / f'measure-{measure}'))
+  warmup, live = sample(measure=True)
+  assert len(set(warmup)) == 10
+  assert len(live) == executor.NUM_LIVE_EXAMPLES
+  assert not set(warmup) & set(live)
+  assert sample(measure=False) == (warmup, [])  # Measuring does not change the warmup file.
 
 
 def signatures_for(model_dir, name):

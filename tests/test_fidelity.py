@@ -24,7 +24,6 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tests import models
 from tfx_warmup import replay
 from tfx_warmup import serving_session
-from tfx_warmup import warmup_file
 from tfx_warmup.errors import ConfigurationError
 
 _SIG = tf.compat.v1.saved_model.signature_def_utils

@@ -119,17 +119,8 @@ def _keras_with(name: str, mutate: Callable[[tf.train.Example], None]):
 
 
 def _scalar_only_model(inputs: Inputs):
-  """A SavedModel whose one signature takes a scalar: nothing TF Serving can batch."""
-  class Scalar(tf.Module):
-
-    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
-    def scalar(self, x):
-      return {'y': x * 2}
-
-  module = Scalar()
   root = os.path.join(inputs.root, 'scalar_model')
-  tf.saved_model.save(module, os.path.join(root, 'Format-Serving'),
-                      signatures={'only': module.scalar})
+  models.build_scalar_model(os.path.join(root, 'Format-Serving'))
   return {'model': root}
 
 
@@ -216,17 +207,10 @@ def inputs(tmp_path_factory, tf1_model_dir, keras_model_dir, examples) -> Inputs
 
 
 def _run(inputs: Inputs, out_uri: str, model: str = None, examples=None, **options):
-  options.setdefault('measure', False)
   options.setdefault('num_examples', 8)
   options.setdefault('batch_sizes', [1, 4])
-  warmed = standard_artifacts.Model()
-  warmed.uri = out_uri
-  exec_properties = WarmupOptions(**options).to_exec_properties()
-  executor.Executor().Do(
-      {spec.MODEL_KEY: [models.model_artifact(model or inputs.tf1_model)],
-       spec.EXAMPLES_KEY: [examples or inputs.good()]},
-      {spec.WARMED_MODEL_KEY: [warmed]}, exec_properties)
-  return warmed
+  return models.run_executor(model or inputs.tf1_model, examples or inputs.good(), out_uri,
+                             **options)
 
 
 def _assert_nothing_written(out_uri: str) -> None:
@@ -333,7 +317,8 @@ def test_existing_warmup_keep_without_a_file_is_refused(inputs, tmp_path):
 
 # Each step of the executor after the staging area exists, and the commit itself.
 FAULTS = [
-    (executor.sample, 'read_examples'),
+    (executor.examples_io, 'read_examples'),
+    (executor.examples_io, 'read_sample'),
     (executor.warmup_requests, 'build_warmup_records'),
     (executor.warmup_file, 'write_warmup_file'),
     (executor, 'validate'),
@@ -354,9 +339,8 @@ def test_a_crash_at_any_step_leaves_nothing(target, name, inputs, tmp_path, monk
   monkeypatch.setattr(target, name, crash)
   out_uri = str(tmp_path / 'warmed_model')
   os.makedirs(out_uri)  # TFX creates the (empty) artifact directory before Do.
-  with pytest.raises(Exception) as raised:
+  with pytest.raises(InjectedFault, match=name):
     _run(inputs, out_uri, measure=True)
-  assert 'InjectedFault' in repr(raised.value) or name in str(raised.value)
   if name == '_record_properties':
     # After the commit: the complete artifact is in place; only MLMD properties are missing.
     assert sorted(os.listdir(out_uri)) == ['Format-Serving', 'warmup_report.json']

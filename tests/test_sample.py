@@ -1,4 +1,4 @@
-"""Sampling: uniform, coverage and stratified; determinism; reading splits."""
+"""Sampling: uniform, coverage and stratified; determinism."""
 
 import collections
 import os
@@ -11,12 +11,9 @@ import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import util as beam_util
-from tfx.components.util import examples_utils
-from tfx.proto import example_gen_pb2
 
 from tests import models
 from tfx_warmup import sample
-from tfx_warmup.errors import ExamplesError
 
 RECORDS = [f'record-{i}'.encode() for i in range(500)]
 
@@ -172,43 +169,3 @@ def test_shape_key_fallback_matches_the_vectorized_key():
   fn = sample.SampleCombineFn(4, 0, sample.Sampling.COVERAGE)
   assert [int(k) for k in fn._shape_keys(records)] == [  # pylint: disable=protected-access
       sample._shape_key(r) for r in records]  # pylint: disable=protected-access
-
-
-def test_read_examples_reads_every_chosen_split_gzip_and_uncompressed(tmp_path):
-  for gzip in (True, False):
-    artifact = models.write_examples_artifact(
-        str(tmp_path / f'gzip-{gzip}'),
-        {'train': RECORDS[:300], 'eval': RECORDS[300:]}, gzip=gzip, shards=3)
-    with beam.Pipeline() as p:
-      result = sample.read_examples(p, artifact, ['train', 'eval'])
-      beam_util.assert_that(result, beam_util.equal_to(RECORDS))
-
-
-def test_default_split_is_eval_when_present(tmp_path):
-  artifact = models.write_examples_artifact(str(tmp_path), {'train': [], 'eval': []})
-  assert sample.choose_splits(artifact, None) == ['eval']
-  assert sample.choose_splits(artifact, ['train', 'eval']) == ['train', 'eval']
-
-
-def test_default_splits_are_all_splits_without_eval(tmp_path):
-  artifact = models.write_examples_artifact(str(tmp_path), {'a': [], 'b': []})
-  assert sample.choose_splits(artifact, None) == ['a', 'b']
-
-
-def test_unknown_split_names_the_available_ones(tmp_path):
-  artifact = models.write_examples_artifact(str(tmp_path), {'train': []})
-  with pytest.raises(ExamplesError, match=r"\['test'\] not in .*\['train'\]"):
-    sample.choose_splits(artifact, ['test'])
-
-
-def test_artifact_without_splits_is_a_clear_error(tmp_path):
-  artifact = models.write_examples_artifact(str(tmp_path), {})
-  with pytest.raises(ExamplesError, match='has no splits'):
-    sample.choose_splits(artifact, None)
-
-
-def test_parquet_payload_is_refused(tmp_path):
-  artifact = models.write_examples_artifact(str(tmp_path), {'train': []})
-  examples_utils.set_payload_format(artifact, example_gen_pb2.PayloadFormat.FORMAT_PARQUET)
-  with pytest.raises(ExamplesError, match='FORMAT_PARQUET payloads'):
-    sample.payload_format(artifact)

@@ -1,11 +1,11 @@
 """How each signature is called: Classify, Regress, serialized or raw Predict, or skipped."""
 
 import pytest
-import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tfx.proto import example_gen_pb2
 
+from tests import models
 from tfx_warmup import signatures
 from tfx_warmup.errors import ModelError
 from tfx_warmup.signatures import RequestKind
@@ -132,13 +132,6 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
 
 
 def test_no_usable_signature_lists_each_reason(tmp_path):
-  class Scalar(tf.Module):
-
-    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
-    def scalar(self, x):
-      return {'y': x * 2}
-
-  module = Scalar()
-  tf.saved_model.save(module, str(tmp_path), signatures={'only': module.scalar})
+  models.build_scalar_model(str(tmp_path))
   with pytest.raises(ModelError, match=r"No signature .* 'only': input 'x' is a scalar"):
     signatures.plan_signatures(str(tmp_path), ['serve'])

@@ -1,5 +1,9 @@
 """Warmup records: combinations, the budget rule, MultiInference and output filters."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tfx_warmup import replay
@@ -67,11 +71,29 @@ def test_combinations_over_budget_fail_listing_them(tf1_plans):
     warmup_requests.allocate(combinations, 64, 1, max_records=10)
 
 
-def test_records_are_deterministic(tf1_plans, examples):
-  combinations = plan_combinations(tf1_plans, [1, 2])
-  build = lambda: [r.SerializeToString(deterministic=True) for r in
-                   warmup_requests.build_warmup_records(_serialized(examples, 8), combinations)]
-  assert build() == build()
+# Builds the records in a fresh interpreter and prints a digest of their bytes.
+_BUILD_IN_A_FRESH_PROCESS = """
+import hashlib, sys
+from tests import models
+from tfx_warmup import signatures, warmup_requests
+plans = signatures.plan_signatures(sys.argv[1], ['serve']).usable
+records = warmup_requests.build_warmup_records(
+    # As read from files, example bytes are fixed (a fresh serialization orders maps freely).
+    [e.SerializeToString(deterministic=True) for e in models.make_examples(8, seed=7)],
+    warmup_requests.plan_combinations(plans, [1, 2]))
+print(len(records), hashlib.sha256(
+    b''.join(r.SerializeToString(deterministic=True) for r in records)).hexdigest())
+"""
+
+
+def test_records_are_the_same_bytes_in_every_process(tf1_model_dir):
+  """Set and dict orders change with Python's hash seed: the records must not."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  digests = {subprocess.run(
+      [sys.executable, '-c', _BUILD_IN_A_FRESH_PROCESS, tf1_model_dir], cwd=repo,
+      env={**os.environ, 'PYTHONHASHSEED': seed}, capture_output=True, text=True,
+      check=True).stdout for seed in ('1', '2')}
+  assert len(digests) == 1 and int(digests.pop().split()[0]) > 0
 
 
 def test_empty_sample_is_a_clear_error(tf1_plans):
@@ -84,7 +106,7 @@ def test_multi_inference_records_replay_on_a_two_head_model(tf1_model_dir, tf1_p
   assert [tuple(p.name for p in g) for g in warmup_requests.multi_inference_groups(tf1_plans)] == [
       ('classify', 'regress')]
   combinations = [c for c in plan_combinations(tf1_plans, [1, 8])
-                  if c.kind == warmup_requests.MULTI_INFERENCE]
+                  if c.api == signatures.Api.MULTI_INFERENCE]
   records = warmup_requests.build_warmup_records(_serialized(examples, 16), combinations,
                                                  requests_per_combination=2)
   assert warmup_file.summarize(records) == {

@@ -6,13 +6,14 @@ and `verify` use the same TF Serving replica the executor validates with.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import textwrap
 import warnings
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 # A command line prints its own results: no TF C++ start-up chatter (3: errors come back as
 # Python exceptions), and no library deprecation warnings unless asked for.
@@ -24,6 +25,7 @@ if '--verbose' not in sys.argv:
 
 # pylint: disable=g-import-not-at-top
 from tfx_warmup import options as options_lib
+from tfx_warmup import parameters
 from tfx_warmup import progress
 from tfx_warmup.errors import WarmupError
 
@@ -37,15 +39,16 @@ class UsageError(WarmupError):
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
-  _quiet_logs(args.verbose)
-  interactive = sys.stderr.isatty() and not args.verbose
-  reporter = progress.TerminalReporter() if interactive else progress.Reporter()
-  try:
-    with progress.reporting_to(reporter):
-      return args.run(args)
-  except WarmupError as e:
-    print(f'{PROG} {args.command}: error: {e}', file=sys.stderr)
-    return 1
+  with _library_output(args.command, args.verbose) as log_path:
+    interactive = sys.stderr.isatty() and not args.verbose
+    reporter = progress.TerminalReporter() if interactive else progress.Reporter()
+    try:
+      with progress.reporting_to(reporter):
+        return args.run(args)
+    except WarmupError as e:
+      details = f' (library logs: {log_path})' if log_path else ''
+      print(f'{PROG} {args.command}: error: {e}{details}', file=sys.stderr)
+      return 1
 
 
 # -- generate ----------------------------------------------------------------------
@@ -58,7 +61,7 @@ def generate(args: argparse.Namespace) -> int:
   from tfx.utils import path_utils
   from tfx_warmup import component_spec as spec
   from tfx_warmup import executor
-  from tfx_warmup import sample
+  from tfx_warmup import examples_io
   from tfx_warmup import warmed_model
   from tfx_warmup import warmup_file
 
@@ -68,15 +71,7 @@ def generate(args: argparse.Namespace) -> int:
   if not fileio.glob(args.examples):
     raise UsageError(f'No files match --examples {args.examples!r}. Pass a glob of TFRecord '
                      "files of tf.Examples, quoted so the shell does not expand it.")
-  options = options_lib.WarmupOptions(
-      num_examples=args.num_examples, signature_names=args.signatures,
-      batch_sizes=args.batch_sizes, tag_set=args.tag_set, model_name=args.model_name,
-      seed=args.seed, validate=args.validate, measure=args.measure, sampling=args.sampling,
-      stratify_feature=args.stratify_feature,
-      batching_parameters_file=args.batching_parameters, max_records=args.max_records,
-      requests_per_combination=args.requests_per_combination,
-      existing_warmup=args.existing_warmup,
-      num_request_iterations=args.num_request_iterations)
+  options = _warmup_options(args)
   model = standard_artifacts.Model()
   model.uri = args.model
   warmed = standard_artifacts.Model()
@@ -86,7 +81,7 @@ def generate(args: argparse.Namespace) -> int:
       context = executor.Executor.Context(
           beam_pipeline_args=args.beam_args or ['--direct_num_workers=1'], tmp_dir=tmp)
       executor.Executor(context).Do(
-          {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [sample.examples_from_files(args.examples)]},
+          {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [examples_io.examples_from_files(args.examples)]},
           {spec.WARMED_MODEL_KEY: [warmed]}, options.to_exec_properties())
     with fileio.open(os.path.join(warmed.uri, warmed_model.REPORT_FILE)) as f:
       report = json.load(f)
@@ -136,21 +131,21 @@ def verify(args: argparse.Namespace) -> int:
   from tfx.dsl.io import fileio
   from tfx_warmup import executor
   from tfx_warmup import latency_plot
-  from tfx_warmup import replay
   from tfx_warmup import report as report_lib
   from tfx_warmup import warmup_file
+  from tfx_warmup.errors import WarmupReplayError
 
   measure = args.measure or bool(args.plot)
   path = warmup_file.warmup_file_path(args.model)
   if not fileio.exists(path):
     raise UsageError(f'{args.model} has no warmup file ({path}). Create one with '
                      f'`{PROG} generate`.')
-  summary = warmup_file.summarize(replay.warmup_records(path))
+  summary = warmup_file.summarize(warmup_file.warmup_records(path))
   validation = cold_start = None
   try:
     validation = executor.validate(args.model, args.tag_set, sum(summary.values()),
                                    args.num_request_iterations, _batching(args))
-  except replay.WarmupReplayError as e:
+  except WarmupReplayError as e:
     validation = {'error': str(e), 'code': e.code, 'record': e.record}
   if 'error' not in validation and measure:
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,10 +179,9 @@ def _batching(args: argparse.Namespace):
 
 def _one_record_per_key(warmup_path: str, output: str) -> str:
   """Live traffic for --measure: the first record of each kind, signature and batch size."""
-  from tfx_warmup import replay
   from tfx_warmup import warmup_file
   chosen = {}
-  for record in replay.warmup_records(warmup_path):
+  for record in warmup_file.warmup_records(warmup_path):
     chosen.setdefault(warmup_file.record_key(record), record)
   warmup_file.write_warmup_file(output, chosen.values())
   return output
@@ -198,12 +192,13 @@ def _one_record_per_key(warmup_path: str, output: str) -> str:
 
 def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None) -> str:
   """The report as text: records table, problems, validation, cold-start table."""
+  from tfx_warmup import report as report_lib
   from tfx_warmup import warmup_file
   rows = report['warmup_file']['summary']
   summary = {warmup_file.RecordKey(r['kind'], r['signature'], r['batch_size'],
                                    r['output_filter']): r['records'] for r in rows}
   parts = [f"Warmup file: {report['warmup_file']['path']}",
-           warmup_file.format_summary(summary, outputs_column)]
+           report_lib.format_summary(summary, outputs_column)]
   signatures = report.get('signatures') or {}
   for name, reason in (signatures.get('skipped') or {}).items():
     parts.append(f'not warmed: {name}: {reason}')
@@ -219,7 +214,7 @@ def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None
   cold_start = report.get('cold_start')
   if cold_start and 'requests' in cold_start:
     parts.append('\nCold start (ms; first request after load, in a fresh process):')
-    parts.append(warmup_file.format_table(
+    parts.append(report_lib.format_table(
         [('kind', 'signature', 'batch size', 'without warmup', 'with warmup', 'steady p50',
           'steady p99')] +
         [(r['kind'], r['signature'], str(r['batch_size']), f"{r['first_ms_without_warmup']:.2f}",
@@ -234,29 +229,47 @@ def _print_json(report: Dict[str, Any]) -> None:
   print(json.dumps(report, indent=2, sort_keys=True))
 
 
-def _quiet_logs(verbose: bool) -> None:
-  """Only warnings from TF, Beam and absl, unless --verbose."""
+@contextlib.contextmanager
+def _library_output(command: str, verbose: bool) -> Iterator[Optional[str]]:
+  """Keeps the terminal to our progress and results; yields the log file, if any.
+
+  Unless --verbose, everything the libraries print goes to a log file: TF's C++
+  lines, Python logging and warnings, and the stderr of Beam's worker processes,
+  which inherit file descriptor 2. Our own lines (results, progress bars, the
+  one-line error) and tracebacks of real bugs still reach the terminal through
+  `sys.stderr`, re-pointed at the original stream.
+  """
   import logging
-  from absl import logging as absl_logging
-  level = logging.INFO if verbose else logging.WARNING
-  logging.getLogger().setLevel(level)
-  absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
-  import tensorflow as tf
-  tf.get_logger().setLevel(logging.INFO if verbose else logging.ERROR)
+  if verbose:
+    logging.getLogger().setLevel(logging.INFO)
+    yield None
+    return
+  # A local file by nature (it takes over this process's file descriptor 2), so
+  # tempfile's, not an artifact path.
+  log_fd, log_path = tempfile.mkstemp(prefix=f'{PROG}-{command}-', suffix='.log')
+  sys.stderr.flush()
+  terminal_fd = os.dup(2)
+  original = sys.stderr
+  with os.fdopen(log_fd, 'a', encoding='utf-8') as log:
+    os.dup2(log.fileno(), 2)
+    sys.stderr = os.fdopen(terminal_fd, 'w', buffering=1,
+                           encoding=getattr(original, 'encoding', None) or 'utf-8')
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = [logging.StreamHandler(log)]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+      yield log_path
+    finally:
+      sys.stderr.flush()
+      logging.captureWarnings(False)
+      root.handlers, root.level = saved_handlers, saved_level
+      os.dup2(terminal_fd, 2)
+      sys.stderr = original
 
 
 # -- argument parsing ---------------------------------------------------------------
-
-
-def _ints(text: str) -> List[int]:
-  try:
-    return [int(v) for v in text.split(',') if v.strip()]
-  except ValueError:
-    raise argparse.ArgumentTypeError(f'expected comma-separated integers, got {text!r}')
-
-
-def _names(text: str) -> List[str]:
-  return [v.strip() for v in text.split(',') if v.strip()]
 
 
 _EXAMPLES = {
@@ -301,8 +314,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=run)
     sub.add_argument('--json', action='store_true',
                      help='print the report as JSON (the schema of warmup_report.json)')
-    sub.add_argument('--tag-set', type=_names, default=list(options_lib.DEFAULT_TAG_SET),
-                     help='tags of the MetaGraph TF Serving loads (default: serve)')
+    _add_parameter_flag(sub, 'tag_set')
     sub.add_argument('--verbose', action='store_true',
                      help='show TF, Beam and progress logs instead of progress bars')
     return sub
@@ -315,36 +327,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="glob of TFRecord files of tf.Examples ('.gz' files are GZIP)")
   gen.add_argument('--output', required=True, help='directory for the warmed SavedModel')
   gen.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
-  gen.add_argument('--num-examples', type=int, default=options_lib.DEFAULT_NUM_EXAMPLES,
-                   help='examples to sample (default %(default)s)')
-  gen.add_argument('--batch-sizes', type=_ints,
-                   help='batch sizes your clients send, e.g. 1,8,32 (default: powers of two '
-                        'up to 128)')
-  gen.add_argument('--signatures', type=_names,
-                   help='signatures to warm (default: every one TF Serving can run)')
-  gen.add_argument('--sampling', default=options_lib.DEFAULT_SAMPLING,
-                   choices=('coverage', 'uniform', 'stratified'),
-                   help='how to sample (default %(default)s)')
-  gen.add_argument('--stratify-feature', help="feature 'stratified' sampling balances")
-  _add_batching_flag(gen, "its batch sizes are warmed, and the replay runs under that "
-                          'server-side batching')
-  _add_iterations_flag(gen)
-  gen.add_argument('--seed', type=int, default=options_lib.DEFAULT_SEED,
-                   help='sampling seed (default %(default)s)')
-  gen.add_argument('--model-name', default='', help='model_spec.name in each request')
-  gen.add_argument('--max-records', type=int, default=options_lib.MAX_RECORDS,
-                   help='record budget (default and maximum %(default)s)')
-  gen.add_argument('--requests-per-combination', type=int,
-                   default=options_lib.DEFAULT_REQUESTS_PER_COMBINATION,
-                   help='records per signature x batch size (default %(default)s)')
-  gen.add_argument('--existing-warmup', default=options_lib.DEFAULT_EXISTING_WARMUP,
-                   choices=options_lib.EXISTING_WARMUP_CHOICES,
-                   help="the model's own warmup file: replace it, keep it (validated), or "
-                        'merge ours into it (default %(default)s)')
-  gen.add_argument('--no-validate', dest='validate', action='store_false',
-                   help='skip the replay in the TF Serving replica')
-  gen.add_argument('--measure', action='store_true',
-                   help='also measure the cold start removed (two fresh processes)')
+  for p in parameters.PARAMETERS:
+    if p.flag and p.name != 'tag_set':  # Every command has --tag-set.
+      _add_parameter_flag(gen, p.name)
   gen.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
                    help='a Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=4 '
                         '(repeatable)')
@@ -354,8 +339,9 @@ def _parser() -> argparse.ArgumentParser:
                 'signature, batch size and outputs, and what TF Serving would reject.')
   ins.add_argument('path', help='a warmup file, or a SavedModel directory holding one')
   ins.add_argument('--model', help='check a bare warmup file against this SavedModel')
-  _add_batching_flag(ins, "records are also checked against that server-side batching's "
-                          'admission rules (needs the model)')
+  _add_parameter_flag(ins, 'batching_parameters_file',
+                      "TF Serving's --batching_parameters_file; records are also checked "
+                      "against that server-side batching's admission rules (needs the model)")
 
   ver = command('verify', verify,
                 "Replay a SavedModel's warmup file as TF Serving would at load time.")
@@ -368,22 +354,42 @@ def _parser() -> argparse.ArgumentParser:
                         'record of each kind, signature and batch size in the warmup file)')
   ver.add_argument('--plot', help="write a PNG of the first requests' latency without and "
                                   'with warmup (implies --measure)')
-  _add_batching_flag(ver, 'the replay runs under that server-side batching, as TF Serving '
-                          'with --enable_batching')
-  _add_iterations_flag(ver)
+  _add_parameter_flag(ver, 'batching_parameters_file',
+                      "TF Serving's --batching_parameters_file; the replay runs under that "
+                      'server-side batching, as TF Serving with --enable_batching')
+  _add_parameter_flag(ver, 'num_request_iterations')
   return parser
 
 
-def _add_batching_flag(sub: argparse.ArgumentParser, effect: str) -> None:
-  sub.add_argument('--batching-parameters', metavar='FILE',
-                   help=f"TF Serving's --batching_parameters_file; {effect}")
+def _add_parameter_flag(sub: argparse.ArgumentParser, name: str,
+                        help_text: Optional[str] = None) -> None:
+  """The flag of a ModelWarmer parameter, as `parameters` declares it."""
+  p = parameters.BY_NAME[name]
+  text = help_text or p.flag.help or p.help
+  if p.flag.action:
+    sub.add_argument(p.flag.name, dest=_dest(p), action=p.flag.action, help=text)
+    return
+  if p.default_text:
+    text += f' (default: {p.default_text})'
+  elif isinstance(p.default, (list, tuple)):
+    text += f' (default {",".join(map(str, p.default))})'
+  elif p.default not in (None, ''):
+    text += ' (default %(default)s)'
+  sub.add_argument(
+      p.flag.name, dest=_dest(p), metavar=p.flag.metavar, choices=p.choices, help=text,
+      type=p.flag.parse or (int if p.encoding is parameters.INT else None),
+      default=list(p.default) if isinstance(p.default, tuple) else p.default)
 
 
-def _add_iterations_flag(sub: argparse.ArgumentParser) -> None:
-  sub.add_argument('--num-request-iterations', type=int,
-                   default=options_lib.DEFAULT_NUM_REQUEST_ITERATIONS,
-                   help="replay each record this many times, as TF Serving's "
-                        '--num_request_iterations_for_warmup (default %(default)s)')
+def _dest(p: parameters.Parameter) -> str:
+  """The flag's attribute in the parsed arguments: --batch-sizes -> batch_sizes."""
+  return p.name if p.flag.action else p.flag.name[2:].replace('-', '_')
+
+
+def _warmup_options(args: argparse.Namespace):
+  """The WarmupOptions of `generate`'s flags; parameters without a flag take their default."""
+  return options_lib.WarmupOptions(**{p.name: getattr(args, _dest(p))
+                                      for p in parameters.PARAMETERS if p.flag})
 
 
 if __name__ == '__main__':

@@ -1,14 +1,15 @@
 """ModelWarmer: a TFX component that gives a model TF Serving warmup requests."""
 
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component
 from tfx.dsl.components.base import executor_spec
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.types import standard_artifacts
 
 from tfx_warmup import executor
-from tfx_warmup import options as options_lib
+from tfx_warmup import parameters
 from tfx_warmup.component_spec import ModelWarmerSpec
 
 
@@ -37,36 +38,36 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
   def __init__(self,
                model: types.BaseChannel,
                examples: types.BaseChannel,
-               num_examples: int = options_lib.DEFAULT_NUM_EXAMPLES,
+               num_examples: Union[int, RuntimeParameter] = 64,
                splits: Optional[Sequence[str]] = None,
                signature_names: Optional[Sequence[str]] = None,
                batch_sizes: Optional[Sequence[int]] = None,
-               tag_set: Sequence[str] = options_lib.DEFAULT_TAG_SET,
-               model_name: str = '',
-               seed: int = options_lib.DEFAULT_SEED,
-               validate: bool = True,
-               measure: bool = True,
-               sampling: str = options_lib.DEFAULT_SAMPLING,
-               stratify_feature: Optional[str] = None,
-               batching_parameters_file: Optional[str] = None,
+               tag_set: Sequence[str] = ('serve',),
+               model_name: Union[str, RuntimeParameter] = '',
+               seed: Union[int, RuntimeParameter] = 0,
+               validate: Union[bool, RuntimeParameter] = True,
+               measure: Union[bool, RuntimeParameter] = True,
+               sampling: Union[str, RuntimeParameter] = 'coverage',
+               stratify_feature: Optional[Union[str, RuntimeParameter]] = None,
+               batching_parameters_file: Optional[Union[str, RuntimeParameter]] = None,
                output_filters: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
-               max_records: int = options_lib.MAX_RECORDS,
-               requests_per_combination: int = (
-                   options_lib.DEFAULT_REQUESTS_PER_COMBINATION),
-               existing_warmup: str = options_lib.DEFAULT_EXISTING_WARMUP,
-               num_request_iterations: int = options_lib.DEFAULT_NUM_REQUEST_ITERATIONS):
+               max_records: Union[int, RuntimeParameter] = 1000,
+               requests_per_combination: Union[int, RuntimeParameter] = 4,
+               existing_warmup: Union[str, RuntimeParameter] = 'replace',
+               num_request_iterations: Union[int, RuntimeParameter] = 1):
     """Constructs a ModelWarmer.
 
     Args:
       model: a `Model` channel, usually `trainer.outputs['model']`.
       examples: an `Examples` channel, usually `example_gen.outputs['examples']`.
-      num_examples: how many examples to sample; each is sent once per
-        signature and batch size.
+      num_examples: how many examples to sample; each record of a batch size
+        b takes the next b of them, so a combination uses up to
+        requests_per_combination x b, cycling through the sample.
       splits: splits to sample from; default 'eval' if present, else all.
       signature_names: signatures to warm; default every signature TF
         Serving can run (the others are logged with the reason).
-      batch_sizes: request batch sizes your clients send (default
-        `options.DEFAULT_BATCH_SIZES`); each is a new input shape to warm.
+      batch_sizes: request batch sizes your clients send (default powers of
+        two, 1 to 128); each is a new input shape to warm.
       tag_set: tags of the MetaGraph TF Serving loads.
       model_name: `model_spec.name` written into each request.
       seed: sampling seed; same inputs and seed give a byte-identical file.
@@ -93,25 +94,18 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       num_request_iterations: TF Serving's --num_request_iterations_for_warmup:
         validation replays each record this many times, as the server will.
 
+    A parameter of a single int or str (not the lists and `output_filters`)
+    also takes a `tfx.dsl.experimental.RuntimeParameter` of that ptype (int,
+    0 or 1, for `validate` and `measure`): its value is checked when the
+    executor runs, its default now.
+
     Raises:
       ConfigurationError: a parameter that can never work.
     """
-    options = options_lib.WarmupOptions(
-        num_examples=num_examples, splits=_as_list(splits),
-        signature_names=_as_list(signature_names), batch_sizes=_as_list(batch_sizes),
-        tag_set=_as_list(tag_set), model_name=model_name, seed=seed,
-        validate=validate, measure=measure, sampling=sampling,
-        stratify_feature=stratify_feature, batching_parameters_file=batching_parameters_file,
-        output_filters=({k: [_as_list(v) for v in _as_list(f)] for k, f in output_filters.items()}
-                        if isinstance(output_filters, Mapping) else output_filters),
-        max_records=max_records, requests_per_combination=requests_per_combination,
-        existing_warmup=existing_warmup, num_request_iterations=num_request_iterations)
+    arguments = locals()  # Each parameter goes through its one declaration.
     super().__init__(spec=ModelWarmerSpec(
         model=model, examples=examples,
         warmed_model=types.Channel(type=standard_artifacts.Model),
-        **options.to_exec_properties()))
-
-
-def _as_list(value):
-  """Lists and tuples become lists; anything else is left for validation to refuse."""
-  return list(value) if isinstance(value, (list, tuple)) else value
+        **parameters.component_exec_properties(
+            {p.name: arguments[p.name] for p in parameters.PARAMETERS},
+            lambda value: isinstance(value, RuntimeParameter))))

@@ -1,7 +1,8 @@
-"""ModelWarmer's declarative spec: every key is defined here, once.
+"""ModelWarmer's declarative spec: inputs, output, and the ExecutionParameters of its parameters.
 
-Lists travel as JSON strings and booleans as ints, as TFX's own specs do, so
-every orchestrator (Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
+The parameters and their keys come from `parameters.PARAMETERS`, declared once
+there. Lists travel as JSON strings and booleans as ints, as TFX's own specs do,
+so every orchestrator (Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
 """
 
 from tfx.types import standard_artifacts
@@ -10,6 +11,8 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
+from tfx_warmup import parameters
+
 # Inputs (the standard keys, so a ModelWarmer reads like a Pusher or Evaluator).
 MODEL_KEY = standard_component_specs.MODEL_KEY
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
@@ -17,24 +20,11 @@ EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 # Output.
 WARMED_MODEL_KEY = 'warmed_model'
 
-# Execution parameters.
-NUM_EXAMPLES_KEY = 'num_examples'
-SPLITS_KEY = 'splits'
-SIGNATURE_NAMES_KEY = 'signature_names'
-BATCH_SIZES_KEY = 'batch_sizes'
-TAG_SET_KEY = 'tag_set'
-MODEL_NAME_KEY = 'model_name'
-SEED_KEY = 'seed'
-VALIDATE_KEY = 'validate'
-MEASURE_KEY = 'measure'
-SAMPLING_KEY = 'sampling'
-STRATIFY_FEATURE_KEY = 'stratify_feature'
-BATCHING_PARAMETERS_FILE_KEY = 'batching_parameters_file'
-OUTPUT_FILTERS_KEY = 'output_filters'
-MAX_RECORDS_KEY = 'max_records'
-REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
-EXISTING_WARMUP_KEY = 'existing_warmup'
-NUM_REQUEST_ITERATIONS_KEY = 'num_request_iterations'
+# Execution parameters: a <NAME>_KEY constant per declared parameter (NUM_EXAMPLES_KEY =
+# 'num_examples', SPLITS_KEY, ..., NUM_REQUEST_ITERATIONS_KEY), derived from the declaration.
+for _parameter in parameters.PARAMETERS:
+  globals()[f'{_parameter.name.upper()}_KEY'] = _parameter.name
+del _parameter
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -54,23 +44,8 @@ class ModelWarmerSpec(ComponentSpec):
   """ModelWarmer component spec."""
 
   PARAMETERS = {
-      NUM_EXAMPLES_KEY: ExecutionParameter(type=int),
-      SPLITS_KEY: ExecutionParameter(type=str, optional=True),
-      SIGNATURE_NAMES_KEY: ExecutionParameter(type=str, optional=True),
-      BATCH_SIZES_KEY: ExecutionParameter(type=str, optional=True),
-      TAG_SET_KEY: ExecutionParameter(type=str),
-      MODEL_NAME_KEY: ExecutionParameter(type=str, optional=True),
-      SEED_KEY: ExecutionParameter(type=int),
-      VALIDATE_KEY: ExecutionParameter(type=int),
-      MEASURE_KEY: ExecutionParameter(type=int),
-      SAMPLING_KEY: ExecutionParameter(type=str),
-      STRATIFY_FEATURE_KEY: ExecutionParameter(type=str, optional=True),
-      BATCHING_PARAMETERS_FILE_KEY: ExecutionParameter(type=str, optional=True),
-      OUTPUT_FILTERS_KEY: ExecutionParameter(type=str, optional=True),
-      MAX_RECORDS_KEY: ExecutionParameter(type=int),
-      REQUESTS_PER_COMBINATION_KEY: ExecutionParameter(type=int),
-      EXISTING_WARMUP_KEY: ExecutionParameter(type=str, optional=True),
-      NUM_REQUEST_ITERATIONS_KEY: ExecutionParameter(type=int, optional=True),
+      p.name: ExecutionParameter(type=p.encoding.exec_type, optional=p.default is None)
+      for p in parameters.PARAMETERS
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -1,5 +1,7 @@
 """Errors a user can act on: each message names the cause and the fix."""
 
+from typing import Optional
+
 
 class WarmupError(ValueError):
   """Base class: bad input or configuration that the user must change."""
@@ -27,3 +29,33 @@ class OutputError(WarmupError):
 
 class RecordBudgetError(ConfigurationError):
   """The configuration needs more warmup records than TF Serving accepts."""
+
+
+class LoadError(ModelError):
+  """TF Serving would fail to load the SavedModel."""
+
+
+class RequestError(WarmupError):
+  """TF Serving would answer a request with an error status.
+
+  `code` is TF Serving's status name (e.g. INVALID_ARGUMENT), `message` its text;
+  `tensor` names the graph tensor a batching error concerns, where there is one.
+  """
+
+  def __init__(self, code: str, message: str, tensor: str = ''):
+    super().__init__(f'{code}: {message}')
+    self.code = code
+    self.message = message
+    self.tensor = tensor
+
+
+class WarmupReplayError(WarmupError):
+  """TF Serving would fail the model load while reading or replaying its warmup file.
+
+  `code` is TF Serving's status; `record` the failing record's index, where one fails.
+  """
+
+  def __init__(self, message: str, code: str, record: Optional[int] = None):
+    super().__init__(message)
+    self.code = code
+    self.record = record

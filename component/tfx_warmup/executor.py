@@ -1,12 +1,10 @@
 """ModelWarmer executor: sample, build requests, write, replay, measure."""
 
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import apache_beam as beam
 import tensorflow as tf
 from absl import logging
-from tensorflow_serving.apis import prediction_log_pb2
 from tfx import types
 from tfx.dsl.io import fileio
 from tfx.dsl.components.base import base_beam_executor
@@ -15,7 +13,7 @@ from tfx.utils import json_utils
 from tfx.utils import path_utils
 
 from tfx_warmup import component_spec as spec
-from tfx_warmup import inspection
+from tfx_warmup import examples_io
 from tfx_warmup import measure
 from tfx_warmup import progress
 from tfx_warmup import replay
@@ -72,39 +70,49 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     saved_model_dir = serving_model_dir(model)
     plan = signatures.plan_signatures(saved_model_dir, options.tag_set,
                                       options.signature_names,
-                                      sample.payload_format(examples))
+                                      examples_io.payload_format(examples))
     servable = replay.load(saved_model_dir, options.tag_set, batching=options.batching_config())
     for name, reason in plan.skipped.items():
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
     combinations = warmup_requests.plan_combinations(
         plan.usable, options.warmed_batch_sizes(), options.output_filters)
-    kept = inspection.existing_records(saved_model_dir, options.existing_warmup)
+    kept = warmup_file.existing_records(saved_model_dir, options.existing_warmup)
     if options.existing_warmup != 'keep':
       warmup_requests.check_record_budget(combinations, options.max_records, len(kept))
-    splits = sample.choose_splits(examples, options.splits)
+    splits = examples_io.choose_splits(examples, options.splits)
 
     with servable, warmed_model.staged_output(saved_model_dir, warmed.uri,
                                               copy_warmup=bool(kept)) as staged:
-      # 2-4. Sample with Beam, build the records, write them into the staged copy
-      # (after the kept ones, for 'merge'; not at all, for 'keep').
-      warmup_path = warmup_file.warmup_file_path(staged.model_dir)
-      live_path = os.path.join(staged.scratch_dir, 'live_requests')
-      with progress.reporter().stage('Sampling examples and building requests'), (
-          sample.reading_errors(examples, splits)):
-        with self._make_beam_pipeline() as pipeline:
-          _write_requests(pipeline, examples, splits, combinations, options,
-                          None if options.existing_warmup == 'keep' else warmup_path,
-                          live_path if options.measure else None, kept)
-      summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
-      logging.info('Warmup file:\n%s', warmup_file.format_summary(summary))
+      # 2. Sample with Beam (the only data-bound step): the warmup examples, then
+      #    held-back ones to act as live traffic when measuring.
+      warmup_examples, live_examples = self._sample(examples, splits, options,
+                                                    staged.scratch_dir)
 
-      # 5. Replay the file on the loaded model as TF Serving would; any failure fails
-      # the run.
+      # 3. Build the records in plain Python, where every error is typed and ours, and
+      #    write them into the staged copy: after the kept ones for 'merge', none for
+      #    'keep' (its file was copied as it is).
+      warmup_path = warmup_file.warmup_file_path(staged.model_dir)
+      if options.existing_warmup != 'keep':
+        records = warmup_requests.build_warmup_records(
+            warmup_examples, combinations,
+            requests_per_combination=options.requests_per_combination,
+            max_records=options.max_records - len(kept), model_name=options.model_name)
+        warmup_file.write_warmup_file(warmup_path, warmup_file.merge_records(kept, records))
+      live_path = os.path.join(staged.scratch_dir, 'live_requests')
+      if options.measure:
+        warmup_file.write_warmup_file(live_path, warmup_requests.build_warmup_records(
+            live_examples, combinations, requests_per_combination=1,
+            model_name=options.model_name) if live_examples else [])
+      summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
+      logging.info('Warmup file:\n%s', report_lib.format_summary(summary))
+
+      # 4. Replay the file on the loaded model as TF Serving would; any failure fails
+      #    the run.
       validation = validate(staged.model_dir, options.tag_set, sum(summary.values()),
                             options.num_request_iterations, options.batching_config(),
                             servable) if options.validate else None
 
-      # 6. Measure the cold start it removes, in fresh processes.
+      # 5. Measure the cold start it removes, in fresh processes.
       cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
           options.measure) else None
 
@@ -117,47 +125,32 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           validation=validation, cold_start=cold_start)
       staged.write_report(report)
 
-    # 7. Record what was warmed on the output artifact.
+    # 6. Record what was warmed on the output artifact.
     _record_properties(warmed, report)
 
+  def _sample(self, examples: types.Artifact, splits: List[str], options: WarmupOptions,
+              scratch_dir: str) -> Tuple[List[bytes], List[bytes]]:
+    """(warmup examples, held-back live examples): Beam reads and samples, writes the sample.
 
-def _write_requests(pipeline: beam.Pipeline, examples: types.Artifact, splits: List[str],
-                    combinations: Sequence[warmup_requests.Combination],
-                    options: WarmupOptions, warmup_path: Optional[str],
-                    live_path: Optional[str],
-                    kept: Sequence[prediction_log_pb2.PredictionLog] = ()) -> None:
-  """The Beam part: one sample, split into warmup examples and held-back live ones.
-
-  Live examples are sampled with the same strategy but only after the warmup
-  ones, so the two never overlap and the warmup file is the same with or
-  without measuring. `kept` records go first in the file, and ours get the rest
-  of the budget.
-  """
-  if not warmup_path and not live_path:
-    return  # existing_warmup='keep' without measuring: nothing to sample.
-  n = options.num_examples
-  sampled = (sample.read_examples(pipeline, examples, splits)
+    Live examples are chosen uniformly among the records the warmup sample did
+    not take, so the two never overlap and the warmup file is the same with or
+    without measuring. Nothing is read when nothing needs examples
+    (existing_warmup='keep' without measuring).
+    """
+    n = options.num_examples
+    if options.existing_warmup == 'keep' and not options.measure:
+      return [], []
+    path = os.path.join(scratch_dir, 'sample.tfrecord')
+    with progress.reporter().stage('Sampling examples'), (
+        examples_io.reading_errors(examples, splits)):
+      with self._make_beam_pipeline() as pipeline:
+        _ = (examples_io.read_examples(pipeline, examples, splits)
              | 'SampleExamples' >> sample.SampleExamples(
                  n, options.seed, options.sampling, options.stratify_feature,
-                 held_back=NUM_LIVE_EXAMPLES if live_path else 0))
-  if warmup_path:
-    _ = (sampled
-         | 'WarmupExamples' >> beam.Map(lambda s: s[:n])
-         | 'BuildWarmupRecords' >> beam.Map(
-             warmup_requests.build_warmup_records, combinations=combinations,
-             requests_per_combination=options.requests_per_combination,
-             max_records=options.max_records - len(kept), model_name=options.model_name)
-         | 'WriteWarmupFile' >> beam.Map(lambda records: warmup_file.write_warmup_file(
-             warmup_path, warmup_file.merge_records(kept, records))))
-  if live_path:
-    _ = (sampled
-         | 'HeldBackExamples' >> beam.Map(lambda s: s[n:])
-         | 'BuildLiveRequests' >> beam.Map(
-             lambda held: warmup_requests.build_warmup_records(
-                 held, combinations, requests_per_combination=1,
-                 model_name=options.model_name) if held else [])
-         | 'WriteLiveRequests' >> beam.Map(
-             lambda records: warmup_file.write_warmup_file(live_path, records)))
+                 held_back=NUM_LIVE_EXAMPLES if options.measure else 0)
+             | 'WriteSample' >> examples_io.WriteSample(path))
+    sampled = examples_io.read_sample(path)
+    return sampled[:n], sampled[n:]
 
 
 def serving_model_dir(model: types.Artifact) -> str:

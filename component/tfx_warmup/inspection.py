@@ -1,6 +1,6 @@
 """Looks inside a warmup file and lists what TF Serving would reject, without running it.
 
-The checks are the replica's own (`replay.warmup_records`, `Servable.check_log`):
+The checks are the replica's own (`warmup_file.warmup_records`, `Servable.check_log`):
 everything TF Serving checks before Session::Run, batching admission included,
 so whatever `inspect` rejects `verify` rejects with the same status. The reverse
 does not hold: only `verify` runs the model, so what fails inside the graph
@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow as tf
-from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 
 from tfx_warmup import replay
@@ -20,8 +19,8 @@ from tfx_warmup import report as report_lib
 from tfx_warmup import signatures
 from tfx_warmup import warmup_file
 from tfx_warmup.batching import BatchingConfig
-from tfx_warmup.errors import ModelError
-from tfx_warmup.warmup_requests import MAX_RECORDS
+from tfx_warmup.errors import ModelError, WarmupReplayError
+from tfx_warmup.parameters import MAX_RECORDS
 
 
 @dataclasses.dataclass
@@ -67,7 +66,7 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
         'warms nothing.'))
     return Inspection(path, model_dir, {}, problems)
   try:
-    for index, record in enumerate(replay.warmup_records(path)):
+    for index, record in enumerate(warmup_file.warmup_records(path)):
       keys.append(warmup_file.record_key(record))
       try:
         if checker:
@@ -76,49 +75,9 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
           replay.log_request(record)
       except replay.RequestError as e:
         problems.append(report_lib.problem(index, e.code, e.message))
-  except replay.WarmupReplayError as e:
-    problems.append(report_lib.problem(e.record, e.code, _read_error(path, e)))
+  except WarmupReplayError as e:
+    problems.append(report_lib.problem(e.record, e.code, warmup_file.read_error(path, e)))
   if len(keys) > MAX_RECORDS:
     problems.append(report_lib.problem(MAX_RECORDS, 'INVALID_ARGUMENT', (
         f'{len(keys)} records; TF Serving refuses more than {MAX_RECORDS}.')))
   return Inspection(path, model_dir, warmup_file.count_keys(keys), problems)
-
-
-def existing_records(saved_model_dir: str, mode: str
-                     ) -> List[prediction_log_pb2.PredictionLog]:
-  """The input model's own warmup records that existing_warmup `mode` keeps.
-
-  'replace' keeps none. 'keep' and 'merge' read the file as TF Serving does, and
-  refuse one TF Serving could not load (compressed, corrupt, over 1000 records).
-  """
-  if mode == 'replace':
-    return []
-  path = warmup_file.warmup_file_path(saved_model_dir)
-  if not fileio.exists(path):
-    if mode == 'keep':
-      raise ModelError(f"existing_warmup='keep', but the input model has no warmup file "
-                       f"({path}). Use 'replace' or 'merge' to write one.")
-    return []
-  try:
-    records = list(replay.warmup_records(path))
-  except replay.WarmupReplayError as e:
-    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file cannot be "
-                     f'loaded by TF Serving: {_read_error(path, e)} Use '
-                     "existing_warmup='replace' to write a new one.") from e
-  if len(records) > MAX_RECORDS:
-    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file holds "
-                     f'{len(records)} records; TF Serving refuses more than {MAX_RECORDS}. '
-                     "Use existing_warmup='replace' to write a new one.")
-  return records
-
-
-def _read_error(path: str, error: replay.WarmupReplayError) -> str:
-  """The reader's error, naming the compression when that is the cause."""
-  for compression in ('GZIP', 'ZLIB'):
-    try:
-      for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
-        return (f'The file is {compression}-compressed; TF Serving reads only uncompressed '
-                'TFRecords. Rewrite it uncompressed (tfx-warmup generate does).')
-    except tf.errors.OpError:
-      continue
-  return str(error)

@@ -23,7 +23,7 @@ is off by default there and off here.
 import dataclasses
 import re
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -41,8 +41,9 @@ from tfx_warmup import batching_session
 from tfx_warmup import serving_session
 from tfx_warmup import warmup_file
 from tfx_warmup.batching import BatchingConfig
-from tfx_warmup.errors import ConfigurationError, ModelError, WarmupError
-from tfx_warmup.warmup_requests import MAX_RECORDS
+from tfx_warmup.errors import ConfigurationError, LoadError, RequestError, WarmupReplayError
+from tfx_warmup.parameters import MAX_RECORDS
+from tfx_warmup.signatures import Api
 
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 _CLASSIFY = tf.saved_model.CLASSIFY_METHOD_NAME
@@ -59,23 +60,6 @@ Request = Union[classification_pb2.ClassificationRequest,
 Response = Union[classification_pb2.ClassificationResponse,
                  regression_pb2.RegressionResponse, predict_pb2.PredictResponse,
                  inference_pb2.MultiInferenceResponse]
-
-
-class LoadError(ModelError):
-  """TF Serving would fail to load the SavedModel."""
-
-
-class RequestError(WarmupError):
-  """TF Serving would answer the request with an error status.
-
-  `tensor` names the graph tensor a batching error concerns, where there is one.
-  """
-
-  def __init__(self, code: str, message: str, tensor: str = ''):
-    super().__init__(f'{code}: {message}')
-    self.code = code
-    self.message = message
-    self.tensor = tensor
 
 
 def _request_error(error: tf.errors.OpError) -> RequestError:
@@ -149,7 +133,7 @@ def log_request(record: prediction_log_pb2.PredictionLog) -> Optional[Request]:
   kind = record.WhichOneof('log_type')
   if kind is None:
     return None
-  if kind in ('classify_log', 'regress_log', 'predict_log', 'multi_inference_log'):
+  if Api.of_log_type(kind) is not None:
     return getattr(record, kind).request
   number = prediction_log_pb2.PredictionLog.DESCRIPTOR.fields_by_name[kind].number
   raise RequestError('UNIMPLEMENTED', f'Unsupported log_type for warmup: {number}')
@@ -355,18 +339,6 @@ class ReplayResult:
   summary: Dict[warmup_file.RecordKey, int]
 
 
-class WarmupReplayError(WarmupError):
-  """TF Serving would fail the model load while replaying its warmup file.
-
-  `code` is TF Serving's status; `record` the failing record's index, where one fails.
-  """
-
-  def __init__(self, message: str, code: str, record: Optional[int] = None):
-    super().__init__(message)
-    self.code = code
-    self.record = record
-
-
 def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
                   servable: Optional[Servable] = None,
                   on_record: Optional[Callable[[], None]] = None,
@@ -388,7 +360,7 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   servable = servable or load(saved_model_dir, tags, batching=batching)
   record_seconds, keys = [], []
   try:
-    for index, record in enumerate(warmup_records(path)):
+    for index, record in enumerate(warmup_file.warmup_records(path)):
       key = warmup_file.record_key(record)
       start = time.perf_counter()
       try:
@@ -403,7 +375,7 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
       record_seconds.append(time.perf_counter() - start)
       keys.append(key)
       if len(keys) > MAX_RECORDS:
-        raise too_many_records(path)
+        raise warmup_file.too_many_records(path)
       if on_record:
         on_record()
   finally:
@@ -474,44 +446,6 @@ def _signature_names(request: Optional[Request]) -> List[str]:
 def _same_tensor(a: str, b: str) -> bool:
   """TensorInfo names may omit ':0', as C++ Session::Run allows."""
   return (a if ':' in a else f'{a}:0') == (b if ':' in b else f'{b}:0')
-
-
-def too_many_records(path: str) -> WarmupReplayError:
-  return WarmupReplayError(
-      f'INVALID_ARGUMENT: Number of warmup records exceeds the maximum '
-      f'({MAX_RECORDS}) at {path}. TF Serving refuses to load this model; '
-      f'keep at most {MAX_RECORDS} records.', 'INVALID_ARGUMENT', MAX_RECORDS)
-
-
-def warmup_records(path: str) -> Iterator[prediction_log_pb2.PredictionLog]:
-  """Yields PredictionLogs, failing as TF Serving's record reader does."""
-  iterator = warmup_file.read_records(path)
-  index = 0
-  while True:
-    try:
-      raw = next(iterator)
-    except StopIteration:
-      return
-    except tf.errors.DataLossError as e:
-      raise WarmupReplayError(
-          f'DATA_LOSS: {_message(e)}. Please verify your warmup data is in '
-          f'TFRecord format. ({path} must be an uncompressed TFRecord: '
-          'TF Serving does not read GZIP/ZLIB warmup files.)', 'DATA_LOSS', index) from e
-    try:
-      record = prediction_log_pb2.PredictionLog.FromString(raw)
-    except Exception as e:  # pylint: disable=broad-except  (DecodeError)
-      raise WarmupReplayError(
-          f'INVALID_ARGUMENT: Failed to parse warmup record: {_quoted(raw)} from {path} '
-          f'(record {index} is not a serialized PredictionLog)', 'INVALID_ARGUMENT',
-          index) from e
-    index += 1
-    yield record
-
-
-def _quoted(raw: bytes, limit: int = 200) -> str:
-  """Record bytes as TF Serving's message quotes them, escaped, and cut past `limit`."""
-  text = raw[:limit].decode('utf-8', 'backslashreplace')
-  return text + ('…' if len(raw) > limit else '')
 
 
 # -- Helpers mirroring TF Serving's util.cc / classifier.cc / regressor.cc ---------

@@ -1,4 +1,5 @@
-"""The warmup report: one JSON schema for `warmup_report.json` and every `tfx-warmup --json`.
+"""The warmup report: one JSON schema for `warmup_report.json` and every `tfx-warmup --json`,
+and the text tables the terminal and logs show of it.
 
   {
     "schema_version": 2,
@@ -11,7 +12,9 @@
     },
     "signatures": null | {"warmed": [str], "skipped": {name: reason}},
     "sample": null | {"splits": [str], "num_examples": int, "seed": int, "sampling": str},
-    "validation": null | {"records": int, "seconds": float}
+    "validation": null | {"records": int, "seconds": float, "num_request_iterations": int,
+                          "batching": null | {"max_batch_size", "allowed_batch_sizes",
+                                              "enable_large_batch_splitting"}}
                        | {"error": str, "code": str, "record": int | null},
     "cold_start": null | {"skipped": reason} | measure.cold_start_report(...)
   }
@@ -65,3 +68,28 @@ def sample_section(splits: Sequence[str], num_examples: int, seed: int,
                    sampling: str) -> Dict[str, Any]:
   return {'splits': list(splits), 'num_examples': num_examples, 'seed': seed,
           'sampling': sampling}
+
+
+# -- Text tables for the terminal and logs ------------------------------------------
+
+
+def format_summary(summary: Dict[warmup_file.RecordKey, int], outputs_column: Optional[bool] = None) -> str:
+  """A text table; the outputs column shows when asked, or when any record filters outputs."""
+  if outputs_column is None:
+    outputs_column = any(k.output_filter for k in summary)
+  header = ('kind', 'signature', 'batch size') + (('outputs',) if outputs_column else ()) + (
+      'records',)
+  rows = [header] + [
+      (k.kind, k.signature, str(k.batch_size)) + ((k.output_filter or 'all',) if outputs_column
+                                                  else ()) + (str(n),)
+      for k, n in summary.items()]
+  rows.append(('total',) + ('',) * (len(header) - 2) + (str(sum(summary.values())),))
+  return format_table(rows)
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+  """Left-aligned columns, a rule under the header row."""
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join(lines)

@@ -1,4 +1,4 @@
-"""Reads the chosen splits and samples examples with Beam.
+"""Samples examples with Beam: a seeded, mergeable choice of the most useful records.
 
 Every record gets a rank: a keyed hash of its bytes. Three strategies, all one
 pass, mergeable across workers (a CombineFn), deterministic for a seed whatever
@@ -20,34 +20,17 @@ informative (coverage picks, or strata round-robin): when fewer requests than
 examples are built, they use the front of the list.
 """
 
-import contextlib
 import dataclasses
 import enum
 import hashlib
 import heapq
-import os
-import zlib
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
-from tfx import types
-from tfx.components.util import examples_utils
-from tfx.components.util import tfxio_utils
-from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils
-from tfx.types import standard_artifacts
-from tfx.utils import json_utils
 
-from tfx_warmup.errors import ConfigurationError, ExamplesError
+from tfx_warmup.errors import ConfigurationError
 
-_TELEMETRY_DESCRIPTORS = ['ModelWarmer']
-_RAW_RECORD_COLUMN = 'raw_record'
-_DEFAULT_SPLIT = 'eval'
-_PayloadFormat = example_gen_pb2.PayloadFormat
-# Payloads that are serialized protos and so can be sent to TF Serving as is.
-SUPPORTED_PAYLOADS = (_PayloadFormat.FORMAT_TF_EXAMPLE,
-                      _PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE)
 # Coverage: shapes covering this share of the data are always represented.
 COVERAGE_TARGET = 0.99
 MAX_STRATA = 1000
@@ -61,100 +44,6 @@ class Sampling(str, enum.Enum):
   UNIFORM = 'uniform'
   STRATIFIED = 'stratified'
   COVERAGE = 'coverage'
-
-
-def available_splits(examples: types.Artifact) -> List[str]:
-  if examples.has_custom_property(examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME):
-    return list(json_utils.loads(examples.get_string_custom_property(
-        examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME)))
-  return artifact_utils.decode_split_names(examples.split_names)
-
-
-def choose_splits(examples: types.Artifact,
-                  requested: Optional[Sequence[str]]) -> List[str]:
-  """Requested splits, else 'eval' when present (closest to live traffic), else all."""
-  splits = available_splits(examples)
-  if not splits:
-    raise ExamplesError(
-        f'The Examples artifact at {examples.uri} has no splits. Feed ModelWarmer '
-        "the `examples` output of an ExampleGen (or set the artifact's "
-        'split_names).')
-  if requested:
-    missing = [s for s in requested if s not in splits]
-    if missing:
-      raise ExamplesError(
-          f'Split(s) {missing} not in the Examples artifact at {examples.uri}; '
-          f'it has {splits}. Fix `splits`.')
-    return list(requested)
-  return [_DEFAULT_SPLIT] if _DEFAULT_SPLIT in splits else splits
-
-
-# The one split of an Examples artifact made from file patterns (the CLI's --examples).
-FILES_SPLIT = 'examples'
-_GLOB_CHARS = frozenset('*?[')
-
-
-def examples_from_files(pattern: str) -> types.Artifact:
-  """An Examples artifact over TFRecord files of tf.Examples matching `pattern`.
-
-  It uses TFX's custom split patterns, so the files are read exactly as an
-  ExampleGen output is; a `.gz` suffix means GZIP, anything else uncompressed.
-  """
-  if '://' not in pattern:
-    pattern = os.path.abspath(pattern)
-  parts = pattern.split('/')
-  fixed = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts) - 1)
-  artifact = standard_artifacts.Examples()
-  artifact.uri = '/'.join(parts[:fixed])
-  artifact.split_names = artifact_utils.encode_split_names([FILES_SPLIT])
-  artifact.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(
-      {FILES_SPLIT: '/'.join(parts[fixed:])}))
-  examples_utils.set_payload_format(artifact, _PayloadFormat.FORMAT_TF_EXAMPLE)
-  return artifact
-
-
-def payload_format(examples: types.Artifact) -> int:
-  """The artifact's payload format; refuses formats TF Serving cannot take."""
-  fmt = examples_utils.get_payload_format(examples)
-  if fmt not in SUPPORTED_PAYLOADS:
-    raise ExamplesError(
-        f'The Examples artifact at {examples.uri} holds '
-        f'{_PayloadFormat.Name(fmt)} payloads; warmup requests need serialized '
-        'tf.Example (or tf.SequenceExample) records. Produce the examples with an '
-        'ExampleGen writing FORMAT_TF_EXAMPLE.')
-  return fmt
-
-
-# What Beam's TFRecord reader raises on a corrupt or truncated shard.
-_CORRUPT_SHARD_MESSAGES = ('Not a valid TFRecord', 'Mismatch of length mask',
-                           'Mismatch of data mask', 'Compressed file ended')
-
-
-@contextlib.contextmanager
-def reading_errors(examples: types.Artifact, splits: Sequence[str]) -> Iterator[None]:
-  """Turns the reader's errors on a corrupt or truncated shard into an ExamplesError."""
-  try:
-    yield
-  except (zlib.error, EOFError, ValueError) as e:
-    if isinstance(e, ValueError) and not any(m in str(e) for m in _CORRUPT_SHARD_MESSAGES):
-      raise
-    raise ExamplesError(
-        f'A shard of split(s) {list(splits)} in the Examples artifact at {examples.uri} is '
-        f'corrupt or truncated ({type(e).__name__}: {str(e)[:200]}). Re-run the ExampleGen '
-        'that wrote it, or remove the damaged file.') from e
-
-
-def read_examples(pipeline: beam.Pipeline, examples: types.Artifact,
-                  splits: Sequence[str]) -> beam.PCollection:
-  """The serialized records of `splits`, one Beam source per split."""
-  per_split = []
-  for split in splits:
-    tfxio = tfxio_utils.get_split_tfxio(
-        examples=[examples], split=split,
-        telemetry_descriptors=_TELEMETRY_DESCRIPTORS,
-        read_as_raw_records=True, raw_record_column_name=_RAW_RECORD_COLUMN)
-    per_split.append(pipeline | f'ReadExamples[{split}]' >> tfxio.RawRecordBeamSource())
-  return tuple(per_split) | 'FlattenSplits' >> beam.Flatten()
 
 
 def sample_rank(record: bytes, seed: int) -> int:

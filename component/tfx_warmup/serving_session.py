@@ -20,7 +20,7 @@ answers (a `[1]` fed to a `[None, 1]` placeholder) and accepts some it refuses
 
 import functools
 import logging
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf

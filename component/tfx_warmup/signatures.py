@@ -41,14 +41,37 @@ INT_DTYPES = frozenset([types_pb2.DT_INT8, types_pb2.DT_INT16,
 _TENSOR_DTYPES = FLOAT_DTYPES | INT_DTYPES | {_STRING}
 
 
+class Api(str, enum.Enum):
+  """TF Serving's request APIs, named as a warmup record's log type names them."""
+  CLASSIFY = 'classify'
+  REGRESS = 'regress'
+  PREDICT = 'predict'
+  MULTI_INFERENCE = 'multi_inference'
+
+  @property
+  def log_type(self) -> str:
+    """The PredictionLog field of a record of this API: 'classify_log', ..."""
+    return f'{self.value}_log'
+
+  @classmethod
+  def of_log_type(cls, log_type: str) -> Optional['Api']:
+    """The API of a PredictionLog field; None for one warmup does not replay."""
+    return next((api for api in cls if api.log_type == log_type), None)
+
+
 class RequestKind(str, enum.Enum):
-  """The TF Serving API a client uses for a signature."""
+  """How a client calls a signature: the TF Serving API, and for Predict how inputs are fed."""
   CLASSIFY = 'classify'
   REGRESS = 'regress'
   # Predict with one DT_STRING input fed a batch of serialized records.
   PREDICT_SERIALIZED = 'predict_serialized'
   # Predict with one tensor per named input, built from example features.
   PREDICT_TENSORS = 'predict_tensors'
+
+  @property
+  def api(self) -> Api:
+    return {RequestKind.CLASSIFY: Api.CLASSIFY,
+            RequestKind.REGRESS: Api.REGRESS}.get(self, Api.PREDICT)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,14 +7,17 @@ TF Serving reads the file with a plain record reader: it must be an
 import collections
 import dataclasses
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import path_utils
 
-_REQUEST_KINDS = ('classify_log', 'regress_log', 'predict_log', 'multi_inference_log')
+from tfx_warmup.errors import ModelError, WarmupReplayError
+from tfx_warmup.parameters import MAX_RECORDS
+from tfx_warmup.signatures import Api
+
 
 
 def warmup_file_path(saved_model_dir: str) -> str:
@@ -71,23 +74,25 @@ class RecordKey:
 
 
 def record_key(record: prediction_log_pb2.PredictionLog) -> RecordKey:
-  kind = record.WhichOneof('log_type') or ''
-  request = getattr(record, kind).request if kind in _REQUEST_KINDS else None
+  """The key of a record; `kind` is its API (`signatures.Api`), or the log type it has."""
+  log_type = record.WhichOneof('log_type') or ''
+  api = Api.of_log_type(log_type)
+  request = getattr(record, log_type).request if api else None
   output_filter = ''
-  if kind == 'predict_log':
+  if api == Api.PREDICT:
     signature = request.model_spec.signature_name
     batch_size = _predict_batch_size(request)
     output_filter = ','.join(request.output_filter)
-  elif kind == 'multi_inference_log':
+  elif api == Api.MULTI_INFERENCE:
     signature = '+'.join(t.model_spec.signature_name for t in request.tasks)
     batch_size = _input_batch_size(request.input)
-  elif request is not None:
+  elif api is not None:
     signature = request.model_spec.signature_name
     batch_size = _input_batch_size(request.input)
   else:
     signature, batch_size = '', 0
-  return RecordKey(kind.replace('_log', ''), signature or 'serving_default', batch_size,
-                   output_filter)
+  kind = api.value if api else log_type.replace('_log', '')
+  return RecordKey(kind, signature or 'serving_default', batch_size, output_filter)
 
 
 def summarize(records: Iterable[prediction_log_pb2.PredictionLog]) -> Dict[RecordKey, int]:
@@ -97,28 +102,6 @@ def summarize(records: Iterable[prediction_log_pb2.PredictionLog]) -> Dict[Recor
 
 def count_keys(keys: Iterable[RecordKey]) -> Dict[RecordKey, int]:
   return dict(sorted(collections.Counter(keys).items()))
-
-
-def format_summary(summary: Dict[RecordKey, int], outputs_column: Optional[bool] = None) -> str:
-  """A text table; the outputs column shows when asked, or when any record filters outputs."""
-  if outputs_column is None:
-    outputs_column = any(k.output_filter for k in summary)
-  header = ('kind', 'signature', 'batch size') + (('outputs',) if outputs_column else ()) + (
-      'records',)
-  rows = [header] + [
-      (k.kind, k.signature, str(k.batch_size)) + ((k.output_filter or 'all',) if outputs_column
-                                                  else ()) + (str(n),)
-      for k, n in summary.items()]
-  rows.append(('total',) + ('',) * (len(header) - 2) + (str(sum(summary.values())),))
-  return format_table(rows)
-
-
-def format_table(rows: Sequence[Sequence[str]]) -> str:
-  """Left-aligned columns, a rule under the header row."""
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-  lines.insert(1, '  '.join('-' * w for w in widths))
-  return '\n'.join(lines)
 
 
 def _input_batch_size(model_input) -> int:
@@ -132,3 +115,84 @@ def _predict_batch_size(request) -> int:
     if dims:
       return dims[0].size
   return 0
+
+
+# -- Reading the file as TF Serving does (saved_model_warmup_util.cc) -----------------
+
+
+def too_many_records(path: str) -> WarmupReplayError:
+  return WarmupReplayError(
+      f'INVALID_ARGUMENT: Number of warmup records exceeds the maximum '
+      f'({MAX_RECORDS}) at {path}. TF Serving refuses to load this model; '
+      f'keep at most {MAX_RECORDS} records.', 'INVALID_ARGUMENT', MAX_RECORDS)
+
+
+def warmup_records(path: str) -> Iterator[prediction_log_pb2.PredictionLog]:
+  """Yields PredictionLogs, failing as TF Serving's record reader does."""
+  iterator = read_records(path)
+  index = 0
+  while True:
+    try:
+      raw = next(iterator)
+    except StopIteration:
+      return
+    except tf.errors.DataLossError as e:
+      raise WarmupReplayError(
+          f'DATA_LOSS: {e.message}. Please verify your warmup data is in '
+          f'TFRecord format. ({path} must be an uncompressed TFRecord: '
+          'TF Serving does not read GZIP/ZLIB warmup files.)', 'DATA_LOSS', index) from e
+    try:
+      record = prediction_log_pb2.PredictionLog.FromString(raw)
+    except Exception as e:  # pylint: disable=broad-except  (DecodeError)
+      raise WarmupReplayError(
+          f'INVALID_ARGUMENT: Failed to parse warmup record: {_quoted(raw)} from {path} '
+          f'(record {index} is not a serialized PredictionLog)', 'INVALID_ARGUMENT',
+          index) from e
+    index += 1
+    yield record
+
+
+def _quoted(raw: bytes, limit: int = 200) -> str:
+  """Record bytes as TF Serving's message quotes them, escaped, and cut past `limit`."""
+  text = raw[:limit].decode('utf-8', 'backslashreplace')
+  return text + ('…' if len(raw) > limit else '')
+
+
+def existing_records(saved_model_dir: str, mode: str
+                     ) -> List[prediction_log_pb2.PredictionLog]:
+  """The input model's own warmup records that existing_warmup `mode` keeps.
+
+  'replace' keeps none. 'keep' and 'merge' read the file as TF Serving does, and
+  refuse one TF Serving could not load (compressed, corrupt, over 1000 records).
+  """
+  if mode == 'replace':
+    return []
+  path = warmup_file_path(saved_model_dir)
+  if not fileio.exists(path):
+    if mode == 'keep':
+      raise ModelError(f"existing_warmup='keep', but the input model has no warmup file "
+                       f"({path}). Use 'replace' or 'merge' to write one.")
+    return []
+  try:
+    records = list(warmup_records(path))
+  except WarmupReplayError as e:
+    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file cannot be "
+                     f'loaded by TF Serving: {read_error(path, e)} Use '
+                     "existing_warmup='replace' to write a new one.") from e
+  if len(records) > MAX_RECORDS:
+    raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file holds "
+                     f'{len(records)} records; TF Serving refuses more than {MAX_RECORDS}. '
+                     "Use existing_warmup='replace' to write a new one.")
+  return records
+
+
+def read_error(path: str, error: WarmupReplayError) -> str:
+  """The reader's error, naming the compression when that is the cause."""
+  for compression in ('GZIP', 'ZLIB'):
+    try:
+      for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+        return (f'The file is {compression}-compressed; TF Serving reads only uncompressed '
+                'TFRecords. Rewrite it uncompressed (tfx-warmup generate does).')
+    except tf.errors.OpError:
+      continue
+  return str(error)

@@ -31,11 +31,9 @@ from tensorflow_serving.apis import regression_pb2
 
 from tfx_warmup import raw_tensors
 from tfx_warmup.errors import ConfigurationError, ExamplesError, RecordBudgetError
-from tfx_warmup.signatures import RequestKind, SignaturePlan
+from tfx_warmup.parameters import MAX_RECORDS
+from tfx_warmup.signatures import Api, RequestKind, SignaturePlan
 
-# TF Serving refuses to load a model whose warmup file holds more records.
-MAX_RECORDS = 1000
-MULTI_INFERENCE = 'multi_inference'
 # MultiInference requests must name a model (any non-empty name works in warmup).
 DEFAULT_MULTI_INFERENCE_MODEL_NAME = 'default'
 _PREDICT_KINDS = (RequestKind.PREDICT_SERIALIZED, RequestKind.PREDICT_TENSORS)
@@ -51,8 +49,8 @@ class Combination:
   output_filter: Tuple[str, ...] = ()  # Predict only; () fetches every output.
 
   @property
-  def kind(self) -> str:
-    return MULTI_INFERENCE if len(self.plans) > 1 else self.plans[0].kind.value
+  def api(self) -> Api:
+    return Api.MULTI_INFERENCE if len(self.plans) > 1 else self.plans[0].kind.api
 
   @property
   def label(self) -> str:
@@ -223,7 +221,7 @@ def _parse_example(record: bytes, index: int) -> tf.train.Example:
 def _build_record(combination: Combination, model_name: str, indices: List[int],
                   serialized: Sequence[bytes], parsed) -> prediction_log_pb2.PredictionLog:
   plan = combination.plans[0]
-  if combination.kind == MULTI_INFERENCE:
+  if combination.api == Api.MULTI_INFERENCE:
     request = inference_pb2.MultiInferenceRequest(input=_example_input(parsed, indices))
     for task_plan in combination.plans:
       request.tasks.add(
