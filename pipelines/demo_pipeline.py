@@ -9,17 +9,19 @@ prints where the pushed model is and what its warmup file holds.
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 # pylint: disable=g-import-not-at-top
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.dsl.components.base import base_node
 from tfx.orchestration import metadata
 
 from tfx_warmup import ModelWarmer
 from tfx_warmup import component_spec as spec
+from tfx_warmup import progress
 from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
 
@@ -29,12 +31,18 @@ DATA_ROOT = os.path.join(_HERE, 'data')
 MODULE_FILE = os.path.join(_HERE, 'trainer_module.py')
 
 
-def create_pipeline(pipeline_root: str, serving_model_dir: str,
-                    metadata_path: Optional[str] = None,
-                    data_root: str = DATA_ROOT, module_file: str = MODULE_FILE,
-                    beam_pipeline_args: Optional[List[str]] = None,
-                    train_steps: int = 300) -> tfx.dsl.Pipeline:
-  """The demo pipeline; the ModelWarmer lines are the whole integration."""
+class DemoComponents(NamedTuple):
+  """The demo's components, in run order; variants reuse them."""
+  example_gen: tfx.components.CsvExampleGen
+  trainer: tfx.components.Trainer
+  warmer: ModelWarmer
+  pusher: tfx.components.Pusher
+
+
+def create_components(serving_model_dir: str, data_root: str = DATA_ROOT,
+                      module_file: str = MODULE_FILE,
+                      train_steps: int = 300) -> DemoComponents:
+  """The demo's components; the ModelWarmer lines are the whole integration."""
   example_gen = tfx.components.CsvExampleGen(input_base=data_root)
   trainer = tfx.components.Trainer(
       module_file=module_file,
@@ -51,20 +59,40 @@ def create_pipeline(pipeline_root: str, serving_model_dir: str,
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir)))
+  return DemoComponents(example_gen, trainer, warmer, pusher)
+
+
+def assemble_pipeline(components: Sequence[base_node.BaseNode], pipeline_root: str,
+                      metadata_path: Optional[str] = None,
+                      beam_pipeline_args: Optional[List[str]] = None,
+                      pipeline_name: str = PIPELINE_NAME) -> tfx.dsl.Pipeline:
+  """A pipeline of `components` with the demo's metadata and Beam settings."""
   return tfx.dsl.Pipeline(
-      pipeline_name=PIPELINE_NAME,
+      pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
-      components=[example_gen, trainer, warmer, pusher],
+      components=list(components),
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path)
           if metadata_path else None),
       beam_pipeline_args=beam_pipeline_args or ['--direct_num_workers=1'])
 
 
-def run(root: str, runner: str = 'local', **kwargs) -> str:
-  """Runs the demo under `root`; returns the pushed model's directory."""
+def create_pipeline(pipeline_root: str, serving_model_dir: str,
+                    metadata_path: Optional[str] = None,
+                    data_root: str = DATA_ROOT, module_file: str = MODULE_FILE,
+                    beam_pipeline_args: Optional[List[str]] = None,
+                    train_steps: int = 300) -> tfx.dsl.Pipeline:
+  """The demo pipeline: CsvExampleGen -> Trainer -> ModelWarmer -> Pusher."""
+  return assemble_pipeline(
+      create_components(serving_model_dir, data_root, module_file, train_steps),
+      pipeline_root, metadata_path, beam_pipeline_args)
+
+
+def run(root: str, runner: str = 'local',
+        pipeline_fn: Optional[Callable[..., tfx.dsl.Pipeline]] = None, **kwargs) -> str:
+  """Runs the demo (or `pipeline_fn`'s variant of it) under `root`; returns the pushed model."""
   metadata_path = os.path.join(root, 'metadata.sqlite')
-  pipeline = create_pipeline(
+  pipeline = (pipeline_fn or create_pipeline)(
       pipeline_root=os.path.join(root, 'pipeline'),
       serving_model_dir=os.path.join(root, 'serving_model'),
       metadata_path=metadata_path, **kwargs)
@@ -110,22 +138,33 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
                       help='a Beam pipeline argument for every Beam-powered component, e.g. '
                            '--beam-arg=--direct_num_workers=2 (repeatable)')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TFX's, Beam's and TensorFlow's logs instead of a log file")
   args = parser.parse_args(argv)
   root = os.path.abspath(args.root)
-  pushed = run(root, args.runner, beam_pipeline_args=args.beam_args or None)
+  print(f'Running the demo pipeline ({args.runner} runner) in {root} ...', flush=True)
+  with progress.library_output_to_log('tfx-warmup-demo', args.verbose) as log_path:
+    pushed = run(root, args.runner, beam_pipeline_args=args.beam_args or None)
+  if log_path:
+    print(f'Pipeline logs: {log_path}')
+  print_summary(pushed, os.path.join(root, 'metadata.sqlite'))
+  return 0
+
+
+def print_summary(pushed: str, metadata_path: str) -> None:
+  """Prints the pushed model, what its warmup file holds and the cold start it removes."""
   summary = warmup_file.summarize(
       warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
   print(f'\nPushed warmed model: {pushed}')
   print(f'Warmup file: {warmup_file.warmup_file_path(pushed)}\n')
   print(report_lib.format_summary(summary))
-  props = warmer_properties(os.path.join(root, 'metadata.sqlite'))
+  props = warmer_properties(metadata_path)
   if spec.FIRST_MS_WITH_WARMUP_PROPERTY in props:
     print(f'\nSlowest first request after load: '
           f'{props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY]:.1f} ms without warmup, '
           f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
           f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
           f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
-  return 0
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import shutil
 from typing import Dict, List, Sequence
 
 import tensorflow as tf
+from tfx import components as tfx_components
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
@@ -263,3 +264,9 @@ def run_executor(model_uri: str, examples: standard_artifacts.Examples, out_uri:
       {spec.MODEL_KEY: [model_artifact(model_uri)], spec.EXAMPLES_KEY: [examples]},
       {spec.WARMED_MODEL_KEY: [warmed]}, WarmupOptions(**options).to_exec_properties())
   return warmed
+
+
+# The models and Examples the installed tfx wheel ships for its own tests: real users' layouts
+# (an Estimator export under trainer/current, a Keras penguin under trainer/keras, ExampleGen
+# outputs under csv_example_gen and penguin/data).
+TFX_TESTDATA = os.path.join(os.path.dirname(tfx_components.__file__), 'testdata')

@@ -15,6 +15,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx_warmup import cli
 from tfx_warmup import report as report_lib
 from tfx_warmup import warmup_file
+from tests import models
 from tests import test_report
 
 # Runs a whole pipeline or the installed command: slow; `make test-fast` leaves it out.
@@ -219,9 +220,9 @@ def test_verify_fails_on_a_model_whose_warmup_fails(keras_model_dir, tmp_path):
 
 def test_user_mistakes_are_one_line_without_traceback(tmp_path):
   line = _one_line_error(run('verify', str(tmp_path / 'missing')), 'verify')
-  assert 'has no warmup file' in line and 'tfx-warmup generate' in line
+  assert 'No model at' in line and 'a SavedModel directory' in line
   line = _one_line_error(run('inspect', str(tmp_path)), 'inspect')
-  assert 'not a SavedModel' in line
+  assert 'is a directory but not a model' in line
 
 
 def test_progress_bars_on_a_terminal_and_none_when_piped(generated):
@@ -293,3 +294,153 @@ def test_worker_errors_are_one_line_with_two_worker_processes(kind, tmp_path, ke
   assert expected in line
   assert not output.exists() or not os.listdir(output)
   assert not [p for p in os.listdir(tmp_path) if p.startswith('out.')]
+
+
+def test_generate_leaves_nothing_in_the_temp_directory(data, keras_model_dir, tmp_path):
+  """No TFX dependency package is built for a local runner, and a clean run keeps no log."""
+  temp = tmp_path / 'tmp'
+  temp.mkdir()
+  proc = run('generate', '--model', keras_model_dir, '--examples', str(data / 'eval-0*'),
+             '--output', str(tmp_path / 'out'), '--batch-sizes', '1',
+             env={**os.environ, 'TMPDIR': str(temp)})
+  assert proc.returncode == 0, proc.stderr
+  assert sorted(os.listdir(temp)) == []
+
+
+def test_a_failing_command_names_its_log_file(tmp_path):
+  proc = run('verify', str(tmp_path), env={**os.environ, 'TMPDIR': str(tmp_path)})
+  line = _one_line_error(proc, 'verify')
+  log = line.rsplit('(library logs: ', 1)[1].rstrip(')')
+  assert os.path.dirname(log) == str(tmp_path) and os.path.isfile(log)
+
+
+# -- Paths as users have them (issue 12: points 3 and 4) ------------------------------
+
+
+def _run_all(commands):
+  """Runs each {name: argv} at once (they are slow and independent); {name: CompletedProcess}."""
+  procs = {name: subprocess.Popen([TFX_WARMUP, *argv], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+           for name, argv in commands.items()}
+  done = {}
+  for name, proc in procs.items():
+    stdout, stderr = proc.communicate()
+    done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+  return done
+
+
+def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir, examples):
+  """Directories and artifacts, not only globs: ours, and the ones the tfx wheel ships."""
+  serialized = [e.SerializeToString() for e in examples]
+  plain = tmp_path / 'plain'  # A directory of TFRecord files, plain and GZIP.
+  plain.mkdir()
+  _write_tfrecord(str(plain / 'part-0'), serialized[:50])
+  _write_tfrecord(str(plain / 'part-1.gz'), serialized[50:100], 'GZIP')
+  artifact = tmp_path / 'examples'  # An ExampleGen output.
+  models.write_examples_artifact(str(artifact), {'train': serialized[:150],
+                                                 'eval': serialized[150:]})
+  keras_artifact = os.path.dirname(keras_model_dir)  # <root>/Format-Serving
+  testdata = models.TFX_TESTDATA
+  cases = {  # name: (--model, --examples, splits sampled)
+      'directory': (keras_artifact, str(plain), ['examples']),
+      'split directory': (keras_model_dir, str(artifact / 'Split-train'), ['train']),
+      # TFX's Chicago-taxi Estimator in the old export layout, on its ExampleGen output.
+      'tfx taxi': (os.path.join(testdata, 'trainer', 'current'),
+                   os.path.join(testdata, 'csv_example_gen'), ['eval']),
+      'tfx penguin': (os.path.join(testdata, 'trainer', 'keras'),
+                      os.path.join(testdata, 'penguin', 'data'), ['eval']),
+  }
+  procs = _run_all({name: ['generate', '--model', model, '--examples', path, '--output',
+                           str(tmp_path / name.replace(' ', '_')), '--batch-sizes', '1',
+                           '--num-examples', '8', '--json']
+                    for name, (model, path, _) in cases.items()})
+  for name, (_, _, splits) in cases.items():
+    proc = procs[name]
+    assert proc.returncode == 0, (name, proc.stderr)
+    report = json.loads(proc.stdout)
+    assert report['sample']['splits'] == splits, name
+    assert report['validation']['records'] == report['warmup_file']['records'] > 0, name
+    # Whatever the input layout, the output is the warmed SavedModel itself.
+    output = tmp_path / name.replace(' ', '_')
+    assert (output / 'saved_model.pb').exists() and (output / 'variables').is_dir(), name
+  taxi = json.loads(procs['tfx taxi'].stdout)
+  assert {r['signature'] for r in taxi['warmup_file']['summary']} >= {'predict', 'regression'}
+
+
+def test_inspect_and_verify_take_every_model_form(generated, tmp_path):
+  """A Model artifact root and the old Estimator export layout, as well as the SavedModel."""
+  _, report, output = generated
+  layouts = {'artifact': tmp_path / 'artifact' / 'Format-Serving',
+             'estimator': tmp_path / 'estimator' / 'Format-Serving' / 'export' / 'ctr' / '1700'}
+  for saved_model in layouts.values():
+    saved_model.parent.mkdir(parents=True)
+    subprocess.run(['cp', '-r', output, str(saved_model)], check=True)
+  procs = _run_all({f'{command} {name}': [command, str(tmp_path / name), '--json']
+                    for command in ('inspect', 'verify') for name in layouts})
+  for name, saved_model in layouts.items():
+    for command in ('inspect', 'verify'):
+      proc = procs[f'{command} {name}']
+      assert proc.returncode == 0, (command, name, proc.stderr)
+      got = json.loads(proc.stdout)
+      assert got['model'] == str(saved_model), (command, name)
+      assert got['warmup_file']['records'] == report['warmup_file']['records']
+    assert json.loads(procs[f'verify {name}'].stdout)['validation']['records'] == (
+        report['warmup_file']['records'])
+
+
+def test_an_unrecognised_model_directory_is_one_line_naming_the_forms(tmp_path, data):
+  (tmp_path / 'not_a_model' / 'stuff').mkdir(parents=True)
+  path = str(tmp_path / 'not_a_model')
+  procs = _run_all({
+      'generate': ['generate', '--model', path, '--examples', str(data / 'eval-*'),
+                   '--output', str(tmp_path / 'out')],
+      'inspect': ['inspect', path],
+      'verify': ['verify', path]})
+  for command, proc in procs.items():
+    line = _one_line_error(proc, command)
+    assert f'{path} is a directory but not a model' in line, line
+    assert 'a Model artifact (holding Format-Serving/), an Estimator export' in line, line
+  assert not (tmp_path / 'out').exists()
+
+
+# -- A model without a warmup file (issue 12: point 8) --------------------------------
+
+
+def test_a_model_without_warmup_loads_and_is_measured_cold(generated, keras_model_dir,
+                                                            tmp_path):
+  _, _, output = generated
+  requests = str(tmp_path / 'requests.tfrecord')  # Live traffic: PredictionLogs.
+  _write_tfrecord(requests, warmup_file.read_records(warmup_file.warmup_file_path(output)))
+  plot = tmp_path / 'cold.png'
+  procs = _run_all({
+      'inspect': ['inspect', keras_model_dir],
+      'inspect json': ['inspect', keras_model_dir, '--json'],
+      'verify': ['verify', keras_model_dir],
+      'verify json': ['verify', keras_model_dir, '--json'],
+      'measure without requests': ['verify', keras_model_dir, '--measure'],
+      'measure': ['verify', keras_model_dir, '--measure', '--requests', requests,
+                  '--plot', str(plot), '--json'],
+  })
+  for name in ('inspect', 'verify'):
+    proc = procs[name]
+    assert proc.returncode == 0, (name, proc.stderr)
+    assert 'No warmup file' in proc.stdout and 'TF Serving loads' in proc.stdout, proc.stdout
+    assert 'warms nothing' in proc.stdout and 'refuse' not in proc.stdout
+  inspected = json.loads(procs['inspect json'].stdout)
+  assert inspected['warmup_file'] == {'path': None, 'records': 0, 'summary': [],
+                                      'problems': []}
+  verified = json.loads(procs['verify json'].stdout)
+  assert verified['validation']['records'] == 0 and verified['cold_start'] is None
+  assert verified['model'] == keras_model_dir
+  line = _one_line_error(procs['measure without requests'], 'verify')
+  assert '--requests FILE' in line and 'generate --measure' in line
+  proc = procs['measure']
+  assert proc.returncode == 0, proc.stderr
+  cold = json.loads(proc.stdout)['cold_start']
+  assert cold['replay_records'] == 0 and cold['max_first_ms_with_warmup'] is None
+  assert {(r['signature'], r['batch_size']) for r in cold['requests']} == {
+      (k.signature, k.batch_size) for k in warmup_file.summarize(
+          warmup_file.read_warmup_file(requests))}
+  assert all(r['first_ms_without_warmup'] > 0 and r['first_ms_with_warmup'] is None
+             for r in cold['requests'])
+  assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

@@ -39,15 +39,26 @@ BEAM_MULTI_PROCESSING = ('.venv/bin/python -m pipelines.demo_pipeline --runner b
                          '--beam-arg=--direct_num_workers=2')
 
 
-def test_demo_pipeline_beam_dag_runner_multi_processing(tmp_path, capsys):
-  """ModelWarmer's transforms pickle into worker processes and merge their samples."""
+def test_demo_pipeline_beam_dag_runner_multi_processing(tmp_path, capfd):
+  """ModelWarmer's transforms pickle into worker processes and merge their samples.
+
+  The terminal (file descriptors 1 and 2, which Beam's worker processes inherit)
+  keeps to progress and results; every library's output goes to the log file.
+  """
   pipeline_checks.check_in_readme(BEAM_MULTI_PROCESSING)
   argv = BEAM_MULTI_PROCESSING.split()[3:] + ['--root', str(tmp_path)]
+  capfd.readouterr()
   assert demo_pipeline.main(argv) == 0
+  out, err = capfd.readouterr()
   metadata_path = str(tmp_path / 'metadata.sqlite')
   pipeline_checks.check_components_completed(metadata_path)
   pipeline_checks.check_pushed_model(demo_pipeline.pushed_model_dir(metadata_path))
-  assert 'Pushed warmed model:' in capsys.readouterr().out
+  assert 'Pushed warmed model:' in out
+  assert not err.strip(), err[:2000]
+  assert len(out.splitlines()) < 40, out
+  log = re.search(r'Pipeline logs: (\S+)', out).group(1)
+  with open(log) as f:
+    assert 'ModelWarmer' in f.read()
 
 
 def test_demo_main_prints_the_pushed_model_summary_and_cold_start(tmp_path, capsys, monkeypatch):

@@ -1,7 +1,10 @@
 """Reading an Examples artifact: split choice, payload format, every shard of every split."""
 
+import os
+
 import apache_beam as beam
 import pytest
+import tensorflow as tf
 from apache_beam.testing import util as beam_util
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
@@ -79,3 +82,91 @@ def test_other_runner_errors_pass_through(tmp_path):
   with pytest.raises(RuntimeError, match='out of memory'):
     with examples_io.reading_errors(artifact, ['eval']):
       raise RuntimeError('worker out of memory')
+
+
+# -- --examples: every form a user has names the same records ------------------------
+
+
+def _assert_reads(artifact, splits, expected) -> None:
+  with beam.Pipeline() as p:
+    result = examples_io.read_examples(p, artifact, splits)
+    beam_util.assert_that(result, beam_util.equal_to(list(expected)))
+
+
+@pytest.fixture
+def artifact_dir(tmp_path):
+  """An ExampleGen output: Split-train (GZIP, 2 shards) and Split-eval (GZIP)."""
+  models.write_examples_artifact(str(tmp_path / 'examples'),
+                                 {'train': RECORDS[:300], 'eval': RECORDS[300:]}, shards=2)
+  return tmp_path / 'examples'
+
+
+@pytest.mark.parametrize('form, path, records, splits', [
+    ('Examples artifact', '.', RECORDS[300:], ['eval']),  # 'eval' chosen, as the component does
+    ('Split-train directory', 'Split-train', RECORDS[:300], ['train']),
+    ('Split-train directory', 'Split-train/', RECORDS[:300], ['train']),
+    ('glob', 'Split-*/*-00000-*', RECORDS[:300:2] + RECORDS[300::2], ['examples']),
+    ('TFRecord file', 'Split-eval/data_tfrecord-00001-of-00002.gz', RECORDS[301::2],
+     ['examples']),
+])
+def test_resolve_examples_names_the_form_and_reads_its_records(artifact_dir, form, path,
+                                                                records, splits):
+  found = examples_io.resolve_examples(str(artifact_dir / path))
+  assert found.form == form
+  chosen = examples_io.choose_splits(found.artifact, None)
+  assert chosen == splits
+  _assert_reads(found.artifact, chosen, records)
+
+
+def test_a_directory_of_plain_and_gzip_files_is_read_whole(tmp_path):
+  """'.gz' is GZIP, any other name uncompressed, as ExampleGen and the glob form read them."""
+  for name, compression, part in (('a.tfrecord', '', RECORDS[:10]),
+                                   ('b.tfrecord.gz', 'GZIP', RECORDS[10:25])):
+    with tf.io.TFRecordWriter(str(tmp_path / name),
+                              tf.io.TFRecordOptions(compression_type=compression)) as w:
+      for record in part:
+        w.write(record)
+  found = examples_io.resolve_examples(str(tmp_path))
+  assert found.form == 'directory of TFRecord files'
+  _assert_reads(found.artifact, examples_io.choose_splits(found.artifact, None), RECORDS[:25])
+
+
+def test_tfx_shipped_example_gen_outputs_resolve_as_the_component_reads_them():
+  root = os.path.join(models.TFX_TESTDATA, 'csv_example_gen')
+  found = examples_io.resolve_examples(root)
+  # Split-train and Split-eval; its 'unlabelled' directory is not a split.
+  assert (found.form, examples_io.available_splits(found.artifact)) == (
+      'Examples artifact', ['eval', 'train'])
+  assert examples_io.choose_splits(found.artifact, None) == ['eval']
+  split = examples_io.resolve_examples(os.path.join(root, 'Split-eval'))
+  assert (split.form, split.artifact.uri) == ('Split-eval directory', root)
+  penguin = examples_io.resolve_examples(os.path.join(models.TFX_TESTDATA, 'penguin', 'data'))
+  assert examples_io.choose_splits(penguin.artifact, None) == ['eval']
+  with beam.Pipeline() as p:
+    count = (examples_io.read_examples(p, split.artifact, ['eval'])
+             | beam.combiners.Count.Globally())
+    beam_util.assert_that(count, lambda n: _assert_positive(n[0]))
+
+
+def _assert_positive(n: int) -> None:
+  assert n > 0, n
+
+
+@pytest.mark.parametrize('layout, message', [
+    ('nothing', 'Nothing at --examples'),
+    ('nothing-*.gz', 'No files match --examples'),
+    ('empty/', 'a directory holding no files'),
+    ('dirs_only/sub/', r"only directories: \['sub'\]"),
+    ('mixed/sub/', r"holds directories \['sub'\] beside its files"),
+])
+def test_a_path_matching_nothing_names_the_accepted_forms(tmp_path, layout, message):
+  target = tmp_path / layout.rstrip('/')
+  if layout.endswith('/'):
+    target.mkdir(parents=True)
+  if layout.startswith('mixed'):
+    (tmp_path / 'mixed' / 'data.tfrecord').write_bytes(b'')
+  path = str(tmp_path / layout.split('/')[0])
+  with pytest.raises(ExamplesError, match=message) as raised:
+    examples_io.resolve_examples(path)
+  if not layout.startswith('mixed'):
+    assert 'a Split-<name> directory, or an Examples artifact' in str(raised.value)

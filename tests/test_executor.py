@@ -120,7 +120,8 @@ def test_failure_leaves_no_output(keras_model_dir, tmp_path):
   out = tmp_path / 'out'
   out.mkdir()
   with pytest.raises(ConversionError, match="needs feature 'history'"):
-    _run(_model_root(keras_model_dir), artifact, str(out), num_examples=4)
+    _run(_model_root(keras_model_dir), artifact, str(out), num_examples=4,
+         signature_names=['predict_raw'])
   assert os.listdir(out) == []
 
 
@@ -146,6 +147,7 @@ def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp
     assert 0 < row['steady_p50_ms'] <= row['steady_p99_ms']
     assert row['first_ms_without_warmup'] > 0 and row['first_ms_with_warmup'] > 0
   assert cold_start['replay_records'] == 24
+  assert 'sent in the listed order' in cold_start['first_ms_meaning']  # Rows are order-dependent.
   props = warmed.mlmd_artifact.custom_properties
   assert props[spec.VALIDATED_PROPERTY].int_value == 1
   assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY].double_value == (

@@ -118,6 +118,12 @@ def _keras_with(name: str, mutate: Callable[[tf.train.Example], None]):
                     'signature_names': ['predict_raw']}
 
 
+def _float_hours(example: tf.train.Example) -> None:
+  """'hours' as floats: another dataset's types for a model that parses int64."""
+  example.features.feature['hours'].CopyFrom(
+      tf.train.Feature(float_list=tf.train.FloatList(value=[3.0])))
+
+
 def _scalar_only_model(inputs: Inputs):
   root = os.path.join(inputs.root, 'scalar_model')
   models.build_scalar_model(os.path.join(root, 'Format-Serving'))
@@ -161,6 +167,14 @@ CASES = [
     Case('examples missing a feature a raw-tensor signature needs',
          _keras_with('no_embedding', lambda e: e.features.feature.pop('embedding')),
          ConversionError, "needs feature 'embedding', which none of the"),
+    Case('examples whose feature types differ from what a named signature parses',
+         lambda i: {'examples': i.mutated('float_hours', _float_hours),
+                    'signature_names': ['regress']}, ExamplesError,
+         "do not match what signature 'regress' parses: feature 'hours' is int64 in its "
+         'parse, float in the examples'),
+    Case('examples no signature can parse',
+         lambda i: {'examples': i.mutated('float_hours_all', _float_hours)}, ExamplesError,
+         'No signature can be warmed with these examples'),
     Case("a feature whose type cannot be cast to the input's dtype",
          _keras_with('bytes_age', lambda e: e.features.feature['age'].CopyFrom(
              tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'old'])))),
@@ -171,7 +185,7 @@ CASES = [
          ConversionError, 'which takes 3 per example'),
     Case('a SavedModel directory that is missing',
          lambda i: {'model': os.path.join(i.root, 'no_model')}, ModelError,
-         'No SavedModel directory at'),
+         'No model at'),
     Case('no `serve` tag set', lambda i: {'tag_set': ['gpu']}, ModelError,
          "has no MetaGraph with tag set ['gpu']"),
     Case('a signature that does not exist', lambda i: {'signature_names': ['nope']},

@@ -1,11 +1,14 @@
 """How each signature is called: Classify, Regress, serialized or raw Predict, or skipped."""
 
+import os
+
 import pytest
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tfx.proto import example_gen_pb2
 
 from tests import models
+from tfx_warmup import executor
 from tfx_warmup import signatures
 from tfx_warmup.errors import ModelError
 from tfx_warmup.signatures import RequestKind
@@ -135,3 +138,71 @@ def test_no_usable_signature_lists_each_reason(tmp_path):
   models.build_scalar_model(str(tmp_path))
   with pytest.raises(ModelError, match=r"No signature .* 'only': input 'x' is a scalar"):
     signatures.plan_signatures(str(tmp_path), ['serve'])
+
+
+# -- --model / the Model artifact: every layout leads to one SavedModel -----------------
+
+
+def _fake_saved_model(path) -> str:
+  """A directory the resolver takes for a SavedModel (it looks for saved_model.pb only)."""
+  path.mkdir(parents=True)
+  (path / 'saved_model.pb').write_bytes(b'')
+  return str(path)
+
+
+@pytest.mark.parametrize('given, found, form', [
+    ('m/Format-Serving', 'm/Format-Serving', 'SavedModel directory'),
+    ('m', 'm/Format-Serving', 'Model artifact'),
+    ('old', 'old/serving_model_dir', 'Model artifact'),  # TFX before the Format-Serving name
+    ('est', 'est/Format-Serving/export/taxi/200', 'Model artifact (Estimator export)'),
+    ('est/Format-Serving', 'est/Format-Serving/export/taxi/200', 'Estimator export'),
+    ('est/Format-Serving/export', 'est/Format-Serving/export/taxi/200', 'Estimator export'),
+    ('est/Format-Serving/export/taxi', 'est/Format-Serving/export/taxi/200', 'Estimator export'),
+    ('serving', 'serving/10', 'directory of numbered versions'),  # 10 > 9, not by name
+])
+def test_resolve_model_finds_the_saved_model_of_each_layout(tmp_path, given, found, form):
+  _fake_saved_model(tmp_path / 'm' / 'Format-Serving')
+  _fake_saved_model(tmp_path / 'old' / 'serving_model_dir')
+  for version in ('100', '200'):
+    _fake_saved_model(tmp_path / 'est' / 'Format-Serving' / 'export' / 'taxi' / version)
+  (tmp_path / 'est' / 'Format-Serving' / 'checkpoint').write_text('')
+  for version in ('9', '10'):
+    _fake_saved_model(tmp_path / 'serving' / version)
+  (tmp_path / 'serving' / 'notes').mkdir()
+  result = signatures.resolve_model(str(tmp_path / given) + '/')
+  assert (result.saved_model_dir, result.form) == (str(tmp_path / found), form)
+
+
+@pytest.mark.parametrize('layout, message', [
+    ('missing', 'No model at'),
+    ('file', 'is a file, not a model directory'),
+    ('empty', 'is a directory but not a model'),
+    ('artifact', 'is a Model artifact, but its Format-Serving/ holds neither'),
+    ('two_exporters', r"holds 2 exporters \(\['a', 'b'\]\)"),
+])
+def test_an_unrecognised_model_path_is_one_clear_error(tmp_path, layout, message):
+  (tmp_path / 'file').write_text('')
+  (tmp_path / 'empty').mkdir()
+  (tmp_path / 'artifact' / 'Format-Serving').mkdir(parents=True)
+  for name in ('a', 'b'):
+    _fake_saved_model(tmp_path / 'two_exporters' / 'export' / name / '1')
+  with pytest.raises(ModelError, match=message) as raised:
+    signatures.resolve_model(str(tmp_path / layout))
+  if layout in ('missing', 'file', 'empty'):
+    assert 'a Model artifact (holding Format-Serving/), an Estimator export' in str(raised.value)
+
+
+def test_resolve_model_on_the_models_tfx_ships():
+  """TFX's Chicago-taxi Estimator (old export layout) and Keras model, as Trainer left them."""
+  taxi = signatures.resolve_model(os.path.join(models.TFX_TESTDATA, 'trainer', 'current'))
+  assert taxi.saved_model_dir.endswith('Format-Serving/export/chicago-taxi/1646034756')
+  assert 'predict' in signatures.load_meta_graph(taxi.saved_model_dir, ['serve']).signature_def
+  keras = signatures.resolve_model(os.path.join(models.TFX_TESTDATA, 'trainer', 'keras'))
+  assert (keras.saved_model_dir, keras.form) == (
+      os.path.join(models.TFX_TESTDATA, 'trainer', 'keras', 'Format-Serving'), 'Model artifact')
+
+
+def test_the_executor_resolves_the_model_artifact_alike(tmp_path):
+  _fake_saved_model(tmp_path / 'Format-Serving' / 'export' / 'e' / '7')
+  assert executor.serving_model_dir(models.model_artifact(str(tmp_path))) == str(
+      tmp_path / 'Format-Serving' / 'export' / 'e' / '7')

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 # A command line prints its own results: no TF C++ start-up chatter (3: errors come back as
 # Python exceptions), and no library deprecation warnings unless asked for.
@@ -39,12 +39,16 @@ class UsageError(WarmupError):
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
-  with _library_output(args.command, args.verbose) as log_path:
+  with progress.library_output_to_log(f'{PROG}-{args.command}', args.verbose) as log_path:
     interactive = sys.stderr.isatty() and not args.verbose
     reporter = progress.TerminalReporter() if interactive else progress.Reporter()
     try:
       with progress.reporting_to(reporter):
-        return args.run(args)
+        status = args.run(args)
+      if log_path and status == 0:  # Nothing went wrong: nothing to look at.
+        from tfx.dsl.io import fileio
+        fileio.remove(log_path)
+      return status
     except WarmupError as e:
       details = f' (library logs: {log_path})' if log_path else ''
       print(f'{PROG} {args.command}: error: {e}{details}', file=sys.stderr)
@@ -62,26 +66,26 @@ def generate(args: argparse.Namespace) -> int:
   from tfx_warmup import component_spec as spec
   from tfx_warmup import executor
   from tfx_warmup import examples_io
+  from tfx_warmup import signatures
   from tfx_warmup import warmed_model
   from tfx_warmup import warmup_file
 
   if fileio.exists(args.output) and fileio.listdir(args.output) and not args.overwrite:
     raise UsageError(f'{args.output} is not empty. Pass --overwrite to replace it, or '
                      'choose another --output.')
-  if not fileio.glob(args.examples):
-    raise UsageError(f'No files match --examples {args.examples!r}. Pass a glob of TFRecord '
-                     "files of tf.Examples, quoted so the shell does not expand it.")
+  # Both paths are resolved before anything runs; the executor resolves the model alike.
+  model_path = signatures.resolve_model(args.model)
+  examples = examples_io.resolve_examples(args.examples)
   options = _warmup_options(args)
   model = standard_artifacts.Model()
   model.uri = args.model
   warmed = standard_artifacts.Model()
   warmed.uri = warmed_model.sibling(args.output, 'generating')
   try:
-    with tempfile.TemporaryDirectory() as tmp:
-      context = executor.Executor.Context(
-          beam_pipeline_args=args.beam_args or ['--direct_num_workers=1'], tmp_dir=tmp)
+    with tempfile.TemporaryDirectory() as tmp, _temp_dir(tmp):
+      context = _beam_context(executor.Executor.Context, args.beam_args, tmp)
       executor.Executor(context).Do(
-          {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [examples_io.examples_from_files(args.examples)]},
+          {spec.MODEL_KEY: [model], spec.EXAMPLES_KEY: [examples.artifact]},
           {spec.WARMED_MODEL_KEY: [warmed]}, options.to_exec_properties())
     with fileio.open(os.path.join(warmed.uri, warmed_model.REPORT_FILE)) as f:
       report = json.load(f)
@@ -94,6 +98,8 @@ def generate(args: argparse.Namespace) -> int:
   if args.json:
     _print_json(report)
   else:
+    print(f'Model: {model_path.saved_model_dir} ({model_path.form}); examples: '
+          f'{args.examples} ({examples.form}, splits {report["sample"]["splits"]})\n')
     print(_format_report(report))
     print(f'\nWrote the warmed model to {args.output}')
   return 0
@@ -105,20 +111,27 @@ def generate(args: argparse.Namespace) -> int:
 def inspect(args: argparse.Namespace) -> int:
   """Prints what a warmup file holds; exits 1 if TF Serving would reject it."""
   from tfx_warmup import inspection
+  from tfx_warmup import signatures
   path, model_dir = inspection.resolve(args.path)
-  if args.batching_parameters and not (model_dir or args.model):
+  if args.model and not model_dir:
+    model_dir = signatures.resolve_model(args.model).saved_model_dir
+  if args.batching_parameters and not model_dir:
     raise UsageError('--batching-parameters checks records against the model: pass a '
-                     'SavedModel directory, or --model with a bare warmup file.')
-  result = inspection.inspect_warmup(path, model_dir or args.model, args.tag_set,
-                                     _batching(args))
+                     'model directory, or --model with a bare warmup file.')
+  result = inspection.inspect_warmup(path, model_dir, args.tag_set, _batching(args))
   report = result.report()
   if args.json:
     _print_json(report)
+  elif not result.exists:
+    print(f'No warmup file: {path} does not exist. TF Serving loads the model without '
+          'one and warms nothing: the first request of each signature and batch size pays '
+          f'its cold start.\n`{PROG} verify {args.path}` proves the load (add --measure '
+          f'--requests FILE to time the cold start); `{PROG} generate` writes a warmup file.')
   else:
     print(_format_report(report, outputs_column=True))
     if not result.problems:
       print(f'\nTF Serving would accept all {sum(result.summary.values())} records'
-            + ('.' if (model_dir or args.model) else
+            + ('.' if model_dir else
                ' (signatures not checked: pass --model or a model directory).'))
   return 1 if result.problems else 0
 
@@ -132,29 +145,30 @@ def verify(args: argparse.Namespace) -> int:
   from tfx_warmup import executor
   from tfx_warmup import latency_plot
   from tfx_warmup import report as report_lib
+  from tfx_warmup import signatures
   from tfx_warmup import warmup_file
   from tfx_warmup.errors import WarmupReplayError
 
   measure = args.measure or bool(args.plot)
-  path = warmup_file.warmup_file_path(args.model)
+  model_dir = signatures.resolve_model(args.model).saved_model_dir
+  path = warmup_file.warmup_file_path(model_dir)
   if not fileio.exists(path):
-    raise UsageError(f'{args.model} has no warmup file ({path}). Create one with '
-                     f'`{PROG} generate`.')
+    return _verify_cold_model(args, model_dir, path, measure)
   summary = warmup_file.summarize(warmup_file.warmup_records(path))
   validation = cold_start = None
   try:
-    validation = executor.validate(args.model, args.tag_set, sum(summary.values()),
+    validation = executor.validate(model_dir, args.tag_set, sum(summary.values()),
                                    args.num_request_iterations, _batching(args))
   except WarmupReplayError as e:
     validation = {'error': str(e), 'code': e.code, 'record': e.record}
   if 'error' not in validation and measure:
     with tempfile.TemporaryDirectory() as tmp:
       live = args.requests or _one_record_per_key(path, os.path.join(tmp, 'live_requests'))
-      cold_start = executor.measure_cold_start(args.model, live, args.tag_set)
+      cold_start = executor.measure_cold_start(model_dir, live, args.tag_set)
     if args.plot:
       latency_plot.plot_first_requests(cold_start, args.plot,
-                                       title=f'First requests after loading {args.model}')
-  report = report_lib.build_report(summary, model=args.model, warmup_path=path,
+                                       title=f'First requests after loading {model_dir}')
+  report = report_lib.build_report(summary, model=model_dir, warmup_path=path,
                                    validation=validation, cold_start=cold_start)
   if args.json:
     _print_json(report)
@@ -162,11 +176,88 @@ def verify(args: argparse.Namespace) -> int:
     print(f'{PROG} verify: FAILED: {validation["error"]}', file=sys.stderr)
   else:
     print(_format_report(report))
-    print(f'\nOK: TF Serving would load {args.model} and replay its '
+    print(f'\nOK: TF Serving would load {model_dir} and replay its '
           f'{validation["records"]} warmup records ({validation["seconds"]:.2f} s).')
     if args.plot:
       print(f'Latency plot: {args.plot}')
   return 1 if 'error' in validation else 0
+
+
+@contextlib.contextmanager
+def _temp_dir(path: str) -> Iterator[None]:
+  """Points `tempfile` at `path`: what Beam stages for a run (its runner probe, its
+  requirements cache) is then removed with the run's own temporary directory."""
+  saved, tempfile.tempdir = tempfile.tempdir, path
+  try:
+    yield
+  finally:
+    tempfile.tempdir = saved
+
+
+def _verify_cold_model(args: argparse.Namespace, model_dir: str, path: str,
+                       measure: bool) -> int:
+  """`verify` of a model without a warmup file: TF Serving loads it and warms nothing.
+
+  The load is proven in the replica; --measure times the first requests of
+  --requests without warmup (there are no warmup records to derive traffic from).
+  """
+  from tfx_warmup import executor
+  from tfx_warmup import latency_plot
+  from tfx_warmup import measure as measure_lib
+  from tfx_warmup import replay
+  from tfx_warmup import report as report_lib
+
+  if measure and not args.requests:
+    raise UsageError(
+        f'{model_dir} has no warmup file ({path}), so there are no records to time. Pass '
+        '--requests FILE (a TFRecord of PredictionLogs, e.g. TF Serving request logs) to '
+        f'measure its cold start, or run `{PROG} generate --measure` on your examples to '
+        'measure it without and with warmup.')
+  batching = _batching(args)
+  with replay.load(model_dir, args.tag_set, batching=batching) as servable:
+    validation = executor.validate(model_dir, args.tag_set, 0, args.num_request_iterations,
+                                   batching, servable=servable)
+  cold_start = None
+  if measure:
+    with progress.reporter().stage('Measuring cold start (1 fresh process)',
+                                   total=1) as advance:
+      cold_start = measure_lib.cold_start_report(model_dir, args.requests, tags=args.tag_set,
+                                                 on_process=advance, with_warmup=False)
+    if args.plot:
+      latency_plot.plot_first_requests(
+          cold_start, args.plot, title=f'First requests after loading {model_dir} (no warmup)')
+  report = report_lib.build_report({}, model=model_dir, warmup_path=None,
+                                   validation=validation, cold_start=cold_start)
+  if args.json:
+    _print_json(report)
+    return 0
+  if cold_start:
+    print(_format_report(report) + '\n')
+  print(f'No warmup file: {path} does not exist. TF Serving loads {model_dir} (just '
+        'loaded in the replica) and warms nothing: the first request of each signature and '
+        f'batch size pays its cold start. `{PROG} generate` writes a warmup file.')
+  if args.plot:
+    print(f'Latency plot: {args.plot}')
+  return 0
+
+
+def _beam_context(context_class, beam_args: List[str], tmp_dir: str):
+  """The executor's Beam context: on a local runner, without TFX's dependency packaging.
+
+  Given Beam arguments, TFX's Beam executor builds an sdist of the installed
+  package (tens of MB in the temp directory, seconds of work) for remote
+  workers to install. Local runners run this process's own installation, so
+  the command builds their pipeline itself; a remote runner (--runner=...)
+  keeps TFX's packaging, or whatever --setup_file/--sdk_container_image says.
+  """
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+  args = beam_args or ['--direct_num_workers=1']
+  runner = PipelineOptions(args).view_as(StandardOptions).runner
+  if runner in (None, 'DirectRunner', 'direct', 'PrismRunner', 'prism'):
+    return context_class(beam_pipeline_args=[], tmp_dir=tmp_dir,
+                         make_beam_pipeline_fn=lambda: beam.Pipeline(argv=args))
+  return context_class(beam_pipeline_args=args, tmp_dir=tmp_dir)
 
 
 def _batching(args: argparse.Namespace):
@@ -197,8 +288,9 @@ def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None
   rows = report['warmup_file']['summary']
   summary = {warmup_file.RecordKey(r['kind'], r['signature'], r['batch_size'],
                                    r['output_filter']): r['records'] for r in rows}
-  parts = [f"Warmup file: {report['warmup_file']['path']}",
-           report_lib.format_summary(summary, outputs_column)]
+  parts = [f"Warmup file: {report['warmup_file']['path'] or 'none'}"]
+  if summary or report['warmup_file']['path']:
+    parts.append(report_lib.format_summary(summary, outputs_column))
   signatures = report.get('signatures') or {}
   for name, reason in (signatures.get('skipped') or {}).items():
     parts.append(f'not warmed: {name}: {reason}')
@@ -208,7 +300,7 @@ def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None
     parts.extend(f"  record {p['record'] if p['record'] is not None else '-'}: "
                  f"{p['code']}: {p['message']}" for p in problems)
   validation = report.get('validation')
-  if validation and 'records' in validation:
+  if validation and 'records' in validation and report['warmup_file']['path']:
     parts.append(f"\nReplayed in the TF Serving replica: {validation['records']} records, "
                  f"{validation['seconds']:.2f} s.")
   cold_start = report.get('cold_start')
@@ -218,55 +310,21 @@ def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None
         [('kind', 'signature', 'batch size', 'without warmup', 'with warmup', 'steady p50',
           'steady p99')] +
         [(r['kind'], r['signature'], str(r['batch_size']), f"{r['first_ms_without_warmup']:.2f}",
-          f"{r['first_ms_with_warmup']:.2f}", f"{r['steady_p50_ms']:.2f}",
+          _ms(r['first_ms_with_warmup']), f"{r['steady_p50_ms']:.2f}",
           f"{r['steady_p99_ms']:.2f}") for r in cold_start['requests']]))
+    parts.append(f"First requests: {cold_start['first_ms_meaning']}.")
   elif cold_start and 'skipped' in cold_start:
     parts.append(f"\nCold start not measured: {cold_start['skipped']}.")
   return '\n'.join(parts)
 
 
+def _ms(value: Optional[float]) -> str:
+  """A latency cell; '-' for a figure not measured (no warmup file to replay)."""
+  return '-' if value is None else f'{value:.2f}'
+
+
 def _print_json(report: Dict[str, Any]) -> None:
   print(json.dumps(report, indent=2, sort_keys=True))
-
-
-@contextlib.contextmanager
-def _library_output(command: str, verbose: bool) -> Iterator[Optional[str]]:
-  """Keeps the terminal to our progress and results; yields the log file, if any.
-
-  Unless --verbose, everything the libraries print goes to a log file: TF's C++
-  lines, Python logging and warnings, and the stderr of Beam's worker processes,
-  which inherit file descriptor 2. Our own lines (results, progress bars, the
-  one-line error) and tracebacks of real bugs still reach the terminal through
-  `sys.stderr`, re-pointed at the original stream.
-  """
-  import logging
-  if verbose:
-    logging.getLogger().setLevel(logging.INFO)
-    yield None
-    return
-  # A local file by nature (it takes over this process's file descriptor 2), so
-  # tempfile's, not an artifact path.
-  log_fd, log_path = tempfile.mkstemp(prefix=f'{PROG}-{command}-', suffix='.log')
-  sys.stderr.flush()
-  terminal_fd = os.dup(2)
-  original = sys.stderr
-  with os.fdopen(log_fd, 'a', encoding='utf-8') as log:
-    os.dup2(log.fileno(), 2)
-    sys.stderr = os.fdopen(terminal_fd, 'w', buffering=1,
-                           encoding=getattr(original, 'encoding', None) or 'utf-8')
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    root.handlers = [logging.StreamHandler(log)]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-    try:
-      yield log_path
-    finally:
-      sys.stderr.flush()
-      logging.captureWarnings(False)
-      root.handlers, root.level = saved_handlers, saved_level
-      os.dup2(terminal_fd, 2)
-      sys.stderr = original
 
 
 # -- argument parsing ---------------------------------------------------------------
@@ -279,6 +337,8 @@ _EXAMPLES = {
               --output warmed/ctr/3 --batch-sizes 1,8,32
           tfx-warmup generate --model gs://b/models/ctr/3 --examples 'gs://b/eval/*' \\
               --output gs://b/serving/ctr/3 --beam-arg=--direct_num_workers=4 --json
+          tfx-warmup generate --model pipeline/Trainer/model/7 \\
+              --examples pipeline/CsvExampleGen/examples/1 --output warmed/7
         """,
     'inspect': """\
         examples:
@@ -291,9 +351,15 @@ _EXAMPLES = {
         examples:
           tfx-warmup verify warmed/ctr/3
           tfx-warmup verify warmed/ctr/3 --measure --plot cold_start.png
+          tfx-warmup verify models/ctr/3 --measure --requests requests.tfrecord  # no warmup
         exit status: 0 if TF Serving would load the model and replay every record, 1 otherwise.
         """,
 }
+
+
+_MODEL_HELP = ('a SavedModel directory, a Model artifact (holding Format-Serving/), an '
+               'Estimator export (export/<name>/<timestamp>/), or a directory of numbered '
+               'versions (the highest)')
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -322,9 +388,12 @@ def _parser() -> argparse.ArgumentParser:
   gen = command('generate', generate,
                 'Write a copy of a SavedModel with warmup requests built from your examples, '
                 'replayed in the TF Serving replica before anything is written.')
-  gen.add_argument('--model', required=True, help='SavedModel directory')
+  gen.add_argument('--model', required=True, help=_MODEL_HELP)
   gen.add_argument('--examples', required=True,
-                   help="glob of TFRecord files of tf.Examples ('.gz' files are GZIP)")
+                   help="tf.Examples: a quoted glob of TFRecord files, a file, a directory of "
+                        "them, a Split-<name> directory, or an Examples artifact (a directory "
+                        "of Split-<name>/; its 'eval' split if it has one, else all). '.gz' "
+                        'files are GZIP, others uncompressed')
   gen.add_argument('--output', required=True, help='directory for the warmed SavedModel')
   gen.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
   for p in parameters.PARAMETERS:
@@ -337,21 +406,24 @@ def _parser() -> argparse.ArgumentParser:
   ins = command('inspect', inspect,
                 'Show the records of a warmup file (or of a SavedModel\'s) by kind, '
                 'signature, batch size and outputs, and what TF Serving would reject.')
-  ins.add_argument('path', help='a warmup file, or a SavedModel directory holding one')
-  ins.add_argument('--model', help='check a bare warmup file against this SavedModel')
+  ins.add_argument('path', help='a warmup file, or a model holding one: ' + _MODEL_HELP)
+  ins.add_argument('--model', help='check a bare warmup file against this model')
   _add_parameter_flag(ins, 'batching_parameters_file',
                       "TF Serving's --batching_parameters_file; records are also checked "
                       "against that server-side batching's admission rules (needs the model)")
 
   ver = command('verify', verify,
                 "Replay a SavedModel's warmup file as TF Serving would at load time.")
-  ver.add_argument('model', help='SavedModel directory')
+  ver.add_argument('model', help=_MODEL_HELP + '. Without a warmup file, verify proves the '
+                   'model loads (TF Serving then warms nothing) and exits 0')
   ver.add_argument('--measure', action='store_true',
                    help='measure first-request latency without and with warmup, per '
                         'signature and batch size (two fresh processes)')
   ver.add_argument('--requests',
                    help='with --measure: a TFRecord of PredictionLogs to time (default: one '
-                        'record of each kind, signature and batch size in the warmup file)')
+                        'record of each kind, signature and batch size in the warmup file; '
+                        'required for a model without a warmup file, timed without warmup '
+                        'only)')
   ver.add_argument('--plot', help="write a PNG of the first requests' latency without and "
                                   'with warmup (implies --measure)')
   _add_parameter_flag(ver, 'batching_parameters_file',

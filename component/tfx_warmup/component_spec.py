@@ -30,6 +30,8 @@ del _parameter
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
 SIGNATURES_WARMED_PROPERTY = 'warmup_signatures'
 SIGNATURES_SKIPPED_PROPERTY = 'warmup_skipped_signatures'
+# JSON {signature: warning}, e.g. the sample shares no feature with what it parses.
+WARNINGS_PROPERTY = 'warmup_warnings'
 BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
 SPLITS_PROPERTY = 'warmup_splits'
 SEED_PROPERTY = 'warmup_seed'

@@ -52,10 +52,13 @@ class RequestError(WarmupError):
 class WarmupReplayError(WarmupError):
   """TF Serving would fail the model load while reading or replaying its warmup file.
 
-  `code` is TF Serving's status; `record` the failing record's index, where one fails.
+  `code` is TF Serving's status; `record` the failing record's index and
+  `signature` its signature(s), where a record fails.
   """
 
-  def __init__(self, message: str, code: str, record: Optional[int] = None):
+  def __init__(self, message: str, code: str, record: Optional[int] = None,
+               signature: Optional[str] = None):
     super().__init__(message)
     self.code = code
     self.record = record
+    self.signature = signature

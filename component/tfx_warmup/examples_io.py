@@ -8,6 +8,7 @@ runner keeps the worker's exception class.
 """
 
 import contextlib
+import dataclasses
 import os
 from typing import Iterator, List, Optional, Sequence
 
@@ -59,27 +60,82 @@ def choose_splits(examples: types.Artifact,
   return [_DEFAULT_SPLIT] if _DEFAULT_SPLIT in splits else splits
 
 
-# The one split of an Examples artifact made from file patterns (the CLI's --examples).
+# The one split of an Examples artifact made from a file pattern, a file or a directory of
+# files (the CLI's --examples).
 FILES_SPLIT = 'examples'
 _GLOB_CHARS = frozenset('*?[')
+_SPLIT_PREFIX = 'Split-'
+# What --examples accepts, for the error that names them all.
+EXAMPLES_FORMS = ("a glob of TFRecord files (quoted: 'data/eval-*.gz'), a TFRecord file, a "
+                  'directory of TFRecord files, a Split-<name> directory, or an Examples '
+                  'artifact (a directory of Split-<name>/ directories)')
 
 
-def examples_from_files(pattern: str) -> types.Artifact:
-  """An Examples artifact over TFRecord files of tf.Examples matching `pattern`.
+@dataclasses.dataclass(frozen=True)
+class ExamplesInput:
+  """An Examples artifact made from a user's path, and the form the path was recognised as."""
+  artifact: types.Artifact
+  form: str
 
-  It uses TFX's custom split patterns, so the files are read exactly as an
-  ExampleGen output is; a `.gz` suffix means GZIP, anything else uncompressed.
+
+def resolve_examples(path: str) -> ExamplesInput:
+  """An Examples artifact over what `path` names: a glob, a file, a directory, a split, an artifact.
+
+  Read as TFX reads an ExampleGen output (Split-<name>/ directories, or custom
+  split patterns): a `.gz` suffix means GZIP, anything else uncompressed. For an
+  artifact, `choose_splits` picks the splits as the component does.
   """
-  if '://' not in pattern:
-    pattern = os.path.abspath(pattern)
+  if '://' not in path:
+    path = os.path.abspath(path)
+  if _GLOB_CHARS & set(path):
+    if not fileio.glob(path):
+      raise ExamplesError(f'No files match --examples {path!r}. Pass {EXAMPLES_FORMS}.')
+    return ExamplesInput(_from_pattern(path), 'glob')
+  if not fileio.exists(path):
+    raise ExamplesError(f'Nothing at --examples {path!r}. Pass {EXAMPLES_FORMS}.')
+  if not fileio.isdir(path):
+    return ExamplesInput(_from_pattern(path), 'TFRecord file')
+  path = path.rstrip('/')
+  entries = fileio.listdir(path)
+  # Names a directory by its trailing '/' (GCS) or, locally, by asking.
+  subdirs = sorted(e.rstrip('/') for e in entries
+                   if e.endswith('/') or fileio.isdir(os.path.join(path, e)))
+  splits = [d[len(_SPLIT_PREFIX):] for d in subdirs if d.startswith(_SPLIT_PREFIX)]
+  if splits:
+    artifact = _artifact(path, splits)
+    return ExamplesInput(artifact, 'Examples artifact')
+  files = [e for e in entries if e.rstrip('/') not in subdirs]
+  if not files:
+    raise ExamplesError(f'--examples {path!r} is a directory holding no files'
+                        + (f' (only directories: {subdirs[:5]})' if subdirs else '')
+                        + f'. Pass {EXAMPLES_FORMS}.')
+  if subdirs:
+    raise ExamplesError(f'--examples {path!r} holds directories {subdirs[:5]} beside its '
+                        'files, so it is neither a directory of TFRecord files nor an '
+                        "Examples artifact. Pass a glob of the files (e.g. '{path}/*.gz').")
+  parent, name = os.path.split(path)
+  if name.startswith(_SPLIT_PREFIX) and len(name) > len(_SPLIT_PREFIX):
+    return ExamplesInput(_artifact(parent, [name[len(_SPLIT_PREFIX):]]),
+                         f'{name} directory')
+  return ExamplesInput(_from_pattern(os.path.join(path, '*')), 'directory of TFRecord files')
+
+
+def _artifact(uri: str, splits: Sequence[str]) -> types.Artifact:
+  """An Examples artifact at `uri` with ExampleGen's Split-<name>/ layout."""
+  artifact = standard_artifacts.Examples()
+  artifact.uri = uri
+  artifact.split_names = artifact_utils.encode_split_names(list(splits))
+  examples_utils.set_payload_format(artifact, _PayloadFormat.FORMAT_TF_EXAMPLE)
+  return artifact
+
+
+def _from_pattern(pattern: str) -> types.Artifact:
+  """One split, FILES_SPLIT, over the files matching `pattern` (TFX custom split patterns)."""
   parts = pattern.split('/')
   fixed = next((i for i, part in enumerate(parts) if _GLOB_CHARS & set(part)), len(parts) - 1)
-  artifact = standard_artifacts.Examples()
-  artifact.uri = '/'.join(parts[:fixed])
-  artifact.split_names = artifact_utils.encode_split_names([FILES_SPLIT])
+  artifact = _artifact('/'.join(parts[:fixed]), [FILES_SPLIT])
   artifact.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(
       {FILES_SPLIT: '/'.join(parts[fixed:])}))
-  examples_utils.set_payload_format(artifact, _PayloadFormat.FORMAT_TF_EXAMPLE)
   return artifact
 
 

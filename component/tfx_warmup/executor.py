@@ -3,16 +3,15 @@
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.dsl.io import fileio
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 from tfx.utils import json_utils
 from tfx.utils import path_utils
 
 from tfx_warmup import component_spec as spec
+from tfx_warmup import example_fit
 from tfx_warmup import examples_io
 from tfx_warmup import measure
 from tfx_warmup import progress
@@ -88,7 +87,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       warmup_examples, live_examples = self._sample(examples, splits, options,
                                                     staged.scratch_dir)
 
-      # 3. Build the records in plain Python, where every error is typed and ours, and
+      # 3. Keep the signatures the sample can feed: one request each, in the replica. A
+      #    signature whose parse the examples cannot satisfy (serving data without the
+      #    label, another dataset) is left out with its reason, unless it was named.
+      skipped = dict(plan.skipped)
+      warnings: Dict[str, str] = {}
+      if warmup_examples or live_examples:
+        combinations, data_skipped = example_fit.signatures_the_sample_feeds(
+            servable, combinations, warmup_examples or live_examples,
+            options.signature_names, options.model_name)
+        for name, reason in data_skipped.items():
+          logging.warning("Signature '%s' is not warmed: %s.", name, reason)
+        skipped.update(data_skipped)
+        # A signature the sample feeds only defaults (it holds none of its features) is
+        # warmed, with a warning.
+        warnings = example_fit.unshared_feature_warnings(
+            signatures.load_meta_graph(saved_model_dir, options.tag_set), combinations,
+            warmup_examples or live_examples, examples_io.payload_format(examples))
+        for name, warning in warnings.items():
+          logging.warning("Signature '%s': %s.", name, warning)
+
+      # 4. Build the records in plain Python, where every error is typed and ours, and
       #    write them into the staged copy: after the kept ones for 'merge', none for
       #    'keep' (its file was copied as it is).
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
@@ -106,26 +125,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
       logging.info('Warmup file:\n%s', report_lib.format_summary(summary))
 
-      # 4. Replay the file on the loaded model as TF Serving would; any failure fails
+      # 5. Replay the file on the loaded model as TF Serving would; any failure fails
       #    the run.
-      validation = validate(staged.model_dir, options.tag_set, sum(summary.values()),
-                            options.num_request_iterations, options.batching_config(),
-                            servable) if options.validate else None
+      with example_fit.mismatches_blamed_on_data():
+        validation = validate(staged.model_dir, options.tag_set, sum(summary.values()),
+                              options.num_request_iterations, options.batching_config(),
+                              servable) if options.validate else None
 
-      # 5. Measure the cold start it removes, in fresh processes.
+      # 6. Measure the cold start it removes, in fresh processes.
       cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
           options.measure) else None
 
       final_model_dir = path_utils.serving_model_dir(warmed.uri)
       report = report_lib.build_report(
           summary, model=final_model_dir,
-          warmup_path=warmup_file.warmup_file_path(final_model_dir), skipped=plan.skipped,
+          warmup_path=warmup_file.warmup_file_path(final_model_dir), skipped=skipped,
           sample=report_lib.sample_section(splits, options.num_examples, options.seed,
                                            options.sampling),
-          validation=validation, cold_start=cold_start)
+          validation=validation, cold_start=cold_start, warnings=warnings)
       staged.write_report(report)
 
-    # 6. Record what was warmed on the output artifact.
+    # 7. Record what was warmed on the output artifact.
     _record_properties(warmed, report)
 
   def _sample(self, examples: types.Artifact, splits: List[str], options: WarmupOptions,
@@ -155,9 +175,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 def serving_model_dir(model: types.Artifact) -> str:
   """The SavedModel in a Model artifact: Trainer's layouts, or a bare SavedModel at its URI."""
-  if fileio.exists(os.path.join(model.uri, tf.saved_model.SAVED_MODEL_FILENAME_PB)):
-    return model.uri
-  return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+  found = signatures.resolve_model(model.uri)
+  logging.info('Model: %s (%s).', found.saved_model_dir, found.form)
+  return found.saved_model_dir
 
 
 def validate(model_dir: str, tags: Sequence[str], records: int,
@@ -168,7 +188,7 @@ def validate(model_dir: str, tags: Sequence[str], records: int,
 
   Each record runs `num_request_iterations` times, under TF Serving's
   server-side `batching` when the model is served with it, as at TF Serving's load.
-  `servable`: the same model, already loaded (with that batching) and not yet run.
+  `servable`: the same model, already loaded (with that batching).
   """
   with progress.reporter().stage('Replaying warmup records', total=records) as advance:
     result = replay.replay_warmup(model_dir, tags, servable=servable, on_record=advance,
@@ -209,6 +229,8 @@ def _record_properties(warmed: types.Artifact, report: Dict[str, Any]) -> None:
                                     json_utils.dumps(report['signatures']['warmed']))
   warmed.set_string_custom_property(spec.SIGNATURES_SKIPPED_PROPERTY,
                                     json_utils.dumps(report['signatures']['skipped']))
+  warmed.set_string_custom_property(spec.WARNINGS_PROPERTY,
+                                    json_utils.dumps(report['signatures']['warnings']))
   warmed.set_string_custom_property(
       spec.BATCH_SIZES_PROPERTY,
       json_utils.dumps(sorted({row['batch_size'] for row in summary})))

@@ -9,9 +9,8 @@ side batching cannot split) is found by `verify` alone.
 """
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import tensorflow as tf
 from tfx.dsl.io import fileio
 
 from tfx_warmup import replay
@@ -29,21 +28,22 @@ class Inspection:
   model_dir: Optional[str]
   summary: Dict[warmup_file.RecordKey, int]
   problems: List[Dict[str, Any]]
+  exists: bool = True  # False: the model has no warmup file (the report's path is null).
 
   def report(self) -> Dict[str, Any]:
-    return report_lib.build_report(self.summary, model=self.model_dir, warmup_path=self.path,
+    return report_lib.build_report(self.summary, model=self.model_dir,
+                                   warmup_path=self.path if self.exists else None,
                                    problems=self.problems)
 
 
-def resolve(path: str) -> tuple:
-  """(warmup file, SavedModel dir or None) for a warmup file or a SavedModel directory."""
+def resolve(path: str) -> Tuple[str, Optional[str]]:
+  """(warmup file, SavedModel dir or None) for a warmup file or a model in any accepted form."""
   if fileio.isdir(path):
-    if not fileio.exists(f'{path.rstrip("/")}/{tf.saved_model.SAVED_MODEL_FILENAME_PB}'):
-      raise ModelError(f'{path} is a directory but not a SavedModel (no saved_model.pb). '
-                       'Pass a SavedModel directory or a warmup file.')
-    return warmup_file.warmup_file_path(path), path
+    model_dir = signatures.resolve_model(path).saved_model_dir
+    return warmup_file.warmup_file_path(model_dir), model_dir
   if not fileio.exists(path):
-    raise ModelError(f'No warmup file or SavedModel at {path}. Check the path.')
+    raise ModelError(f'No warmup file or model at {path}. Pass a warmup file, or '
+                     f'{signatures.MODEL_FORMS}.')
   return path, None
 
 
@@ -60,11 +60,8 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
     checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags),
                                          batching=batching)
   keys, problems = [], []
-  if not fileio.exists(path):
-    problems.append(report_lib.problem(
-        None, 'NOT_FOUND', f'No warmup file at {path}: TF Serving loads the model but '
-        'warms nothing.'))
-    return Inspection(path, model_dir, {}, problems)
+  if not fileio.exists(path):  # Not a problem: TF Serving loads the model, warming nothing.
+    return Inspection(path, model_dir, {}, [], exists=False)
   try:
     for index, record in enumerate(warmup_file.warmup_records(path)):
       keys.append(warmup_file.record_key(record))

@@ -17,8 +17,9 @@ def plot_first_requests(cold_start: Dict[str, Any], path: str, title: str = '') 
   fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(rows) + 2), 4.5))
   ax.plot(order, [r['first_ms_without_warmup'] for r in rows], 'o-', color='tab:red',
           label='without warmup')
-  ax.plot(order, [r['first_ms_with_warmup'] for r in rows], 'o-', color='tab:green',
-          label='with warmup')
+  if all(r['first_ms_with_warmup'] is not None for r in rows):  # None: no warmup file.
+    ax.plot(order, [r['first_ms_with_warmup'] for r in rows], 'o-', color='tab:green',
+            label='with warmup')
   ax.axhline(cold_start['steady_p50_ms'], color='grey', linestyle='--',
              label=f"steady state p50 ({cold_start['steady_p50_ms']:.2f} ms)")
   ax.set_yscale('log')

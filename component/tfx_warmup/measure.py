@@ -25,6 +25,15 @@ from tfx.dsl.io import fileio
 
 from tfx_warmup.errors import WarmupError
 
+# What a row's first-request figure is: the requests run in order after one load, so it
+# depends on the rows before it. Said in every report, since the table invites reading
+# each row as if it had been measured alone.
+FIRST_MS_MEANING = (
+    "each request's first latency after one load, sent in the listed order: a request that "
+    'shares graph parts (parse ops, layers, kernels) with one sent before it pays only what '
+    'that one left uninitialised, so the first of each family carries the shared cost; '
+    'max_first_ms_* is the worst a client of this model meets')
+
 # Rounds of the live requests per measurement: the first is the cold one, the
 # rest give the steady state.
 DEFAULT_ROUNDS = 30
@@ -97,35 +106,41 @@ def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: boo
 
 def cold_start_report(model_dir: str, requests_path: str, rounds: int = DEFAULT_ROUNDS,
                       tags: Sequence[str] = ('serve',),
-                      on_process: Optional[Callable[[], None]] = None) -> Dict:
+                      on_process: Optional[Callable[[], None]] = None,
+                      with_warmup: bool = True) -> Dict:
   """First-request latency without and with warmup, per live request, plus steady state.
 
   `on_process` is called after each of the two measurement processes (progress).
+  `with_warmup=False` (a model with no warmup file: there is nothing to compare)
+  runs only the process without warmup; the "with warmup" figures are then None.
   """
   cold = time_in_fresh_process(model_dir, requests_path, False, rounds, tags)
   if on_process:
     on_process()
-  warm = time_in_fresh_process(model_dir, requests_path, True, rounds, tags)
-  if on_process:
-    on_process()
+  warm = None
+  if with_warmup:
+    warm = time_in_fresh_process(model_dir, requests_path, True, rounds, tags)
+    if on_process:
+      on_process()
   rows = []
   for i, key in enumerate(cold.keys):
-    steady = sorted(r[i] for r in cold.latencies_ms[1:] + warm.latencies_ms[1:])
+    steady = sorted(r[i] for r in cold.latencies_ms[1:] + (warm.latencies_ms[1:] if warm else []))
     rows.append(dict(
         key,
         first_ms_without_warmup=round(cold.latencies_ms[0][i], 3),
-        first_ms_with_warmup=round(warm.latencies_ms[0][i], 3),
+        first_ms_with_warmup=round(warm.latencies_ms[0][i], 3) if warm else None,
         steady_p50_ms=round(_percentile(steady, 50), 3),
         steady_p99_ms=round(_percentile(steady, 99), 3)))
   return {
       'rounds': rounds,
-      'load_seconds': round(warm.load_seconds, 3),
-      'replay_seconds': round(warm.replay_seconds, 3),
-      'replay_records': warm.replay_records,
+      'load_seconds': round((warm or cold).load_seconds, 3),
+      'replay_seconds': round(warm.replay_seconds, 3) if warm else 0.0,
+      'replay_records': warm.replay_records if warm else 0,
       'requests': rows,
       'max_first_ms_without_warmup': max(r['first_ms_without_warmup'] for r in rows),
-      'max_first_ms_with_warmup': max(r['first_ms_with_warmup'] for r in rows),
+      'max_first_ms_with_warmup': max(r['first_ms_with_warmup'] for r in rows) if warm else None,
       'steady_p50_ms': round(statistics.median(r['steady_p50_ms'] for r in rows), 3),
+      'first_ms_meaning': FIRST_MS_MEANING,
   }
 
 

@@ -1,4 +1,4 @@
-"""Progress of the long steps: sampling, replay, measurement.
+"""Progress of the long steps (sampling, replay, measurement), and a terminal kept for it.
 
 The executor reports each step to `reporter()`. By default a step is two log
 lines (start, and done with its duration), which keeps pipeline logs quiet. The
@@ -7,8 +7,10 @@ step: a counter for steps of known length, an elapsed-time spinner for the rest.
 """
 
 import contextlib
+import logging as std_logging  # The standard module; absl's is `logging` here.
 import os
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Iterator, Optional
@@ -84,3 +86,64 @@ def reporting_to(new: Reporter) -> Iterator[Reporter]:
     yield new
   finally:
     _reporter = previous
+
+
+@contextlib.contextmanager
+def library_output_to_log(name: str, verbose: bool = False) -> Iterator[Optional[str]]:
+  """Keeps the terminal to our progress and results; yields the log file (None if verbose).
+
+  Unless `verbose`, everything the libraries print goes to a log file: TF's C++
+  lines, Python logging and warnings, setuptools' packaging chatter, and the
+  output of Beam's worker processes, which inherit file descriptors 1 and 2.
+  Our own lines (results, progress bars, the one-line error) and tracebacks of
+  real bugs still reach the terminal through `sys.stdout` and `sys.stderr`,
+  re-pointed at the original streams.
+  """
+  if verbose:
+    std_logging.getLogger().setLevel(std_logging.INFO)
+    yield None
+    return
+  # A local file by nature (it takes over this process's file descriptors), so
+  # tempfile's, not an artifact path.
+  log_fd, log_path = tempfile.mkstemp(prefix=f'{name}-', suffix='.log')
+  originals = sys.stdout, sys.stderr
+  for stream in originals:
+    stream.flush()
+  terminal_fds = os.dup(1), os.dup(2)
+  with os.fdopen(log_fd, 'a', encoding='utf-8') as log:
+    for fd in (1, 2):
+      os.dup2(log.fileno(), fd)
+    terminals = [os.fdopen(terminal_fd, 'w', buffering=1,
+                           encoding=getattr(stream, 'encoding', None) or 'utf-8')
+                 for terminal_fd, stream in zip(terminal_fds, originals)]
+    sys.stdout, sys.stderr = terminals
+    root = std_logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_verbosity = logging.get_verbosity()
+    root.handlers = [std_logging.StreamHandler(log)]
+    root.setLevel(std_logging.INFO)
+    logging.set_verbosity(logging.INFO)  # absl's own logger filters before the root does.
+    # Libraries' own handlers (TensorFlow's) hold the streams they found at import.
+    redirected = [(handler, handler.setStream(log)) for handler in _stream_handlers(originals)]
+    std_logging.captureWarnings(True)
+    try:
+      yield log_path
+    finally:
+      std_logging.captureWarnings(False)
+      for handler, stream in redirected:
+        handler.setStream(stream)
+      root.handlers, root.level = saved_handlers, saved_level
+      logging.set_verbosity(saved_verbosity)
+      for terminal, fd in zip(terminals, (1, 2)):
+        terminal.flush()
+        os.dup2(terminal.fileno(), fd)
+        terminal.close()
+      sys.stdout, sys.stderr = originals
+
+
+def _stream_handlers(streams) -> list:
+  """Every registered logger's handlers that write to one of `streams`."""
+  loggers = [l for l in std_logging.root.manager.loggerDict.values()
+             if isinstance(l, std_logging.Logger)]
+  return [h for l in loggers for h in l.handlers
+          if isinstance(h, std_logging.StreamHandler) and h.stream in streams]

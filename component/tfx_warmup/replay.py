@@ -371,7 +371,7 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
             f'Warmup record {index} ({key.kind}, signature '
             f"'{key.signature}', batch size {key.batch_size}) fails: {e}. TF "
             'Serving would refuse to load this model.' + explain(e, servable, record),
-            e.code, index) from e
+            e.code, index, key.signature) from e
       record_seconds.append(time.perf_counter() - start)
       keys.append(key)
       if len(keys) > MAX_RECORDS:

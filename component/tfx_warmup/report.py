@@ -10,7 +10,8 @@ and the text tables the terminal and logs show of it.
       "summary": [{"kind", "signature", "batch_size", "output_filter", "records"}],
       "problems": [{"record": int | null, "code": str, "message": str}]
     },
-    "signatures": null | {"warmed": [str], "skipped": {name: reason}},
+    "signatures": null | {"warmed": [str], "skipped": {name: reason},
+                          "warnings": {name: message}},
     "sample": null | {"splits": [str], "num_examples": int, "seed": int, "sampling": str},
     "validation": null | {"records": int, "seconds": float, "num_request_iterations": int,
                           "batching": null | {"max_batch_size", "allowed_batch_sizes",
@@ -22,7 +23,9 @@ and the text tables the terminal and logs show of it.
 `output_filter` is '' for "all outputs". `problems` lists what TF Serving would
 reject (`code` is its status name); a file with problems fails to load. A
 section is null when the command that wrote the report did not do that step
-(`inspect` neither samples nor replays; `verify` does not sample).
+(`inspect` neither samples nor replays; `verify` does not sample). A model
+without a warmup file has `warmup_file.path` null; its cold start is measured
+without warmup only (`first_ms_with_warmup`, `max_first_ms_with_warmup` null).
 """
 
 from typing import Any, Dict, List, Optional, Sequence
@@ -48,8 +51,12 @@ def build_report(summary: Dict[warmup_file.RecordKey, int], *,
                  skipped: Optional[Dict[str, str]] = None,
                  sample: Optional[Dict[str, Any]] = None,
                  validation: Optional[Dict[str, Any]] = None,
-                 cold_start: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-  """The report; `skipped` (signatures not warmed, with why) is None when unknown."""
+                 cold_start: Optional[Dict[str, Any]] = None,
+                 warnings: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+  """The report; `skipped` (signatures not warmed, with why) is None when unknown.
+
+  `warnings`: warmed signatures' problems that did not stop the run, by signature.
+  """
   return {
       'schema_version': SCHEMA_VERSION,
       'model': model,
@@ -57,7 +64,8 @@ def build_report(summary: Dict[warmup_file.RecordKey, int], *,
                       'summary': summary_rows(summary), 'problems': list(problems)},
       'signatures': None if skipped is None else {
           'warmed': sorted({k.signature for k in summary}),
-          'skipped': dict(sorted(skipped.items()))},
+          'skipped': dict(sorted(skipped.items())),
+          'warnings': dict(sorted((warnings or {}).items()))},
       'sample': sample,
       'validation': validation,
       'cold_start': cold_start,

@@ -1,0 +1,201 @@
+"""Tells a data problem from a model problem: which signatures the sampled examples can feed.
+
+Real serving data lacks what training data has: TFX's Transform-based exports
+ship a `transform_features` signature whose parse needs the label, and users
+point ModelWarmer at transformed examples, or another dataset. TF Serving would
+refuse such warmup records, but the model is fine: the examples do not match
+what the signature parses. So before writing, one request per signature is
+tried in the replica (the largest batch it is warmed at, so the most examples
+are parsed): a signature the examples cannot feed is left out with the reason,
+unless the user named it, and then the error says what the data lacks and how
+to fix it. A mismatch found later, in the full replay, is worded the same way.
+
+A signature whose parse has defaults for every feature runs on any data, even
+data holding none of its features (SequenceExamples for a tf.Example model):
+its records would warm nothing real traffic does, so that is warned about.
+"""
+
+import contextlib
+import dataclasses
+import re
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+
+from google.protobuf import message
+from tensorflow.core.example import example_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+from tfx.proto import example_gen_pb2
+
+from tfx_warmup import parse_keys
+from tfx_warmup import replay
+from tfx_warmup import warmup_requests
+from tfx_warmup.signatures import RequestKind
+from tfx_warmup.errors import ConversionError, ExamplesError, RequestError, WarmupReplayError
+
+# TensorFlow's parse kernels' words (example_proto_fast_parsing.cc).
+_MISSING = re.compile(r'Feature: (\S+) \(data type: (\w+)\) is required but could not be found')
+_DTYPE = re.compile(r"Key: (\S+), Index: \d+\.\s+Data types don't match\. "
+                    r'Data type: (\w+) but expected type: (\w+)')
+_SIZE = re.compile(r'Key: (\S+), Index: \d+\.\s+Number of (\w+) values != expected\.\s+'
+                   r'Values size: (\d+) but output shape: (\[[^\]]*\])')
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+  """What a signature's parse needs from a feature, and what the examples have."""
+  feature: str
+  needed: str
+  found: str
+
+  def describe(self) -> str:
+    if self.found == 'absent':
+      return (f"its parse needs feature '{self.feature}' ({self.needed}), which the sampled "
+              'examples lack')
+    return f"feature '{self.feature}' is {self.needed} in its parse, {self.found} in the examples"
+
+
+def diagnose(message: str) -> Optional[Mismatch]:
+  """The example/parse mismatch a TF Serving error message reports, if it reports one."""
+  missing = _MISSING.search(message)
+  if missing:
+    return Mismatch(missing.group(1), missing.group(2), 'absent')
+  dtype = _DTYPE.search(message)
+  if dtype:
+    return Mismatch(dtype.group(1), dtype.group(3), dtype.group(2))
+  size = _SIZE.search(message)
+  if size:
+    return Mismatch(size.group(1), f'{size.group(2)} of shape {size.group(4)}',
+                    f'{size.group(3)} values')
+  return None
+
+
+_FIX = ('Likely causes: a split or artifact without the label (serving data for a signature '
+        'that parses it, such as transform_features), transformed examples fed to a '
+        'raw-feature model, or another dataset. Point ModelWarmer at the Examples the model '
+        'is served with, or leave the signature out of signature_names.')
+
+
+def data_error(signature: str, mismatch_or_reason) -> ExamplesError:
+  """The error for a signature the user asked for that the examples cannot feed."""
+  reason = (mismatch_or_reason.describe() if isinstance(mismatch_or_reason, Mismatch)
+            else mismatch_or_reason)
+  return ExamplesError(f"The examples do not match what signature '{signature}' parses: "
+                       f'{reason}. {_FIX}')
+
+
+def signatures_the_sample_feeds(
+    servable: replay.Servable, combinations: Sequence[warmup_requests.Combination],
+    examples: Sequence[bytes], named: Optional[Sequence[str]], model_name: str = ''
+) -> Tuple[List[warmup_requests.Combination], Dict[str, str]]:
+  """(combinations left, {signature: why it was left out}) after one request per signature.
+
+  A signature in `named` that the examples cannot feed raises ExamplesError; one
+  that fails for another reason (the model's) is left for the full replay to report.
+  """
+  skipped: Dict[str, str] = {}
+  for signature, probe in _probes(combinations):
+    try:
+      record, = warmup_requests.build_warmup_records(examples, [probe], 1, 1, model_name)
+      servable.run_log(record)
+    except ConversionError as e:  # Already names the feature, the signature and the fix.
+      if named and signature in named:
+        raise
+      reason = str(e).rstrip('.')
+    except RequestError as e:
+      mismatch = diagnose(e.message)
+      if mismatch is None:
+        continue
+      reason = mismatch.describe()
+    else:
+      continue
+    if named and signature in named:
+      raise data_error(signature, reason)
+    skipped[signature] = (f'the sampled examples cannot feed it: {reason} (serving data '
+                          'without the label, or another dataset?)')
+  left = [c for c in combinations if not any(p.name in skipped for p in c.plans)]
+  if not left:
+    raise ExamplesError('No signature can be warmed with these examples: ' + '; '.join(
+        f"'{name}': {why}" for name, why in skipped.items()) + f'. {_FIX}')
+  return left, skipped
+
+
+def _probes(combinations: Sequence[warmup_requests.Combination]
+            ) -> List[Tuple[str, warmup_requests.Combination]]:
+  """Per single signature, its combination with the largest batch (fetching everything)."""
+  best: Dict[str, warmup_requests.Combination] = {}
+  for combination in combinations:
+    if len(combination.plans) != 1 or combination.output_filter:
+      continue
+    name = combination.plans[0].name
+    if name not in best or combination.batch_size > best[name].batch_size:
+      best[name] = combination
+  return sorted(best.items())
+
+
+@contextlib.contextmanager
+def mismatches_blamed_on_data() -> Iterator[None]:
+  """A replay failure that is an example/parse mismatch becomes the ExamplesError saying so."""
+  try:
+    yield
+  except WarmupReplayError as e:
+    mismatch = diagnose(str(e))
+    if mismatch is None:
+      raise
+    raise data_error(e.signature or 'serving_default', mismatch) from e
+
+
+_SERIALIZED_KINDS = (RequestKind.CLASSIFY, RequestKind.REGRESS, RequestKind.PREDICT_SERIALIZED)
+
+
+def unshared_feature_warnings(
+    meta_graph: meta_graph_pb2.MetaGraphDef,
+    combinations: Sequence[warmup_requests.Combination], examples: Sequence[bytes],
+    payload_format: int = example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE) -> Dict[str, str]:
+  """{signature: warning} for each serialized-input signature sharing no feature with the sample.
+
+  Only signatures whose parse keys are known (parse_keys) and not empty are judged.
+  """
+  names = sorted({p.name for c in combinations for p in c.plans if p.kind in _SERIALIZED_KINDS})
+  if not names or not examples:
+    return {}
+  features, feature_lists = sample_features(examples)
+  sequence = payload_format == example_gen_pb2.PayloadFormat.FORMAT_TF_SEQUENCE_EXAMPLE
+  warnings = {}
+  for name in names:
+    keys = parse_keys.signature_parse(meta_graph, name).keys
+    if keys is None or not keys.all:
+      continue
+    # A tf.Example's features and a SequenceExample's context are one field: parses read either.
+    if (keys.features | keys.context) & features or keys.feature_lists & feature_lists:
+      continue
+    cause = ('SequenceExample data for a signature that parses tf.Examples' if
+             sequence and keys.features else 'another dataset, or transformed examples?')
+    warnings[name] = (
+        f'the sampled examples share no feature with what it parses ({_listed(keys.all)}; '
+        f'the examples hold {_listed(features | feature_lists)}): its warmup requests parse '
+        f'only default values ({cause}). Point ModelWarmer at the Examples the model is '
+        'served with')
+  return warnings
+
+
+def sample_features(examples: Sequence[bytes]) -> Tuple[FrozenSet[str], FrozenSet[str]]:
+  """(feature or context names, feature_list names) present in any sampled record.
+
+  Each record is read as a SequenceExample: its context is a tf.Example's
+  features (the same field), so this reads both payloads.
+  """
+  features, feature_lists = set(), set()
+  for record in examples:
+    parsed = example_pb2.SequenceExample()
+    try:
+      parsed.ParseFromString(record)
+    except message.DecodeError:
+      continue
+    features.update(parsed.context.feature)
+    feature_lists.update(parsed.feature_lists.feature_list)
+  return frozenset(features), frozenset(feature_lists)
+
+
+def _listed(names: FrozenSet[str], most: int = 8) -> str:
+  shown = sorted(names)[:most]
+  more = f' and {len(names) - most} more' if len(names) > most else ''
+  return (', '.join(shown) + more) if names else 'no features'
