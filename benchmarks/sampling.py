@@ -1,6 +1,7 @@
 """Sampling at scale: each strategy against a bare Beam read + count of the same split.
 
-  python -m benchmarks.sampling [--sizes 1000000,5000000] [--data-dir DIR] [--out DIR]
+  python -m benchmarks.sampling [--sizes 1000000,5000000] [--repeats 3] [--data-dir DIR]
+                                [--out DIR]
 
 Generates (once, deterministically, cached in --data-dir) an Examples split of
 gzip TFRecord shards: dense floats, categorical strings, a variable-length
@@ -9,10 +10,14 @@ Each case runs in a fresh process on the DirectRunner through the component's
 own read path (tfx-bsl raw records of an Examples artifact), and reports its
 wall time (pipeline only) and peak RSS (its own and its workers'):
   read+count   bare read and Beam's Count.Globally: the floor;
-  uniform / coverage / stratified   SampleExamples(num_examples=64).
-Then once more with --direct_running_mode=multi_processing --direct_num_workers=2,
-to show the transforms pickle and merge across worker processes.
-Prints time ratios (strategy / read+count) and RSS, and writes sampling.md to --out.
+  uniform / coverage / stratified   SampleExamples(num_examples=64), given each split's
+               records as the executor does.
+Every size runs in-process and with --direct_running_mode=multi_processing
+--direct_num_workers=2 (the transforms pickle and merge across worker processes).
+Each case runs --repeats times, the cases' order rotating between rounds so that
+a noisy spell on the machine hits all of them; the medians are reported.
+Prints time ratios (strategy / read+count), RSS and the sampler's counters, and
+writes sampling.md to --out.
 """
 
 import argparse
@@ -20,6 +25,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -73,6 +79,7 @@ def generate(data_dir: str, count: int) -> str:
 def child(case: str, root: str, beam_args: List[str]) -> Dict:
   """One measurement, in this (fresh) process."""
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
   from tfx_warmup import examples_io  # pylint: disable=g-import-not-at-top
   from tfx_warmup import sample  # pylint: disable=g-import-not-at-top
@@ -83,22 +90,26 @@ def child(case: str, root: str, beam_args: List[str]) -> Dict:
   examples.split_names = artifact_utils.encode_split_names(['train'])
   out = os.path.join(root, f'result-{case}-{os.getpid()}.json')
   start = time.perf_counter()
-  with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-    records = examples_io.read_examples(p, examples, ['train'])
-    if case == 'read+count':
-      result = records | beam.combiners.Count.Globally()
-    else:
-      result = (records | sample.SampleExamples(
-          NUM_EXAMPLES, 0, case, 'label' if case == 'stratified' else None)
-                | beam.Map(len))
-    _ = result | beam.Map(lambda n, path: open(path, 'w').write(json.dumps(n)), out)
+  p = beam.Pipeline(options=PipelineOptions(beam_args))
+  splits = examples_io.read_splits(p, examples, ['train'])
+  if case == 'read+count':
+    result = splits['train'] | beam.combiners.Count.Globally()
+  else:
+    result = (splits | sample.SampleExamples(
+        NUM_EXAMPLES, 0, case, 'label' if case == 'stratified' else None)
+              | beam.Map(len))
+  _ = result | beam.Map(lambda n, path: open(path, 'w').write(json.dumps(n)), out)
+  run = p.run()
+  run.wait_until_finish()
   seconds = time.perf_counter() - start
+  counters = run.metrics().query(MetricsFilter().with_namespace(sample.METRICS_NAMESPACE))
   with open(out) as f:
     output = json.load(f)
   os.remove(out)
   rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-  return {'case': case, 'seconds': seconds, 'peak_rss_mb': rss_kb / 1024, 'output': output}
+  return {'case': case, 'seconds': seconds, 'peak_rss_mb': rss_kb / 1024, 'output': output,
+          'counters': {c.key.metric.name: c.committed for c in counters['counters']}}
 
 
 def run_case(case: str, root: str, beam_args: List[str]) -> Dict:
@@ -110,19 +121,25 @@ def run_case(case: str, root: str, beam_args: List[str]) -> Dict:
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(sizes: List[int], data_dir: str, out_dir: str) -> str:
-  rows = []
-  for size in sizes:
-    root = generate(data_dir, size)
-    for case in CASES:
-      rows.append(dict(size=size, mode='in-process', **run_case(case, root, [])))
-      print(f"{size:>9,} {case:11s} {rows[-1]['seconds']:7.1f}s "
-            f"{rows[-1]['peak_rss_mb']:7.0f} MB", file=sys.stderr)
-  for case in CASES:  # Multi-process, on the smallest size.
-    rows.append(dict(size=sizes[0], mode='2 worker processes',
-                     **run_case(case, generate(data_dir, sizes[0]), MULTI_PROCESS_ARGS)))
-    print(f"{sizes[0]:>9,} {case:11s} x2 {rows[-1]['seconds']:7.1f}s", file=sys.stderr)
-  report = format_report(rows)
+MODES = {'in-process': [], '2 worker processes': MULTI_PROCESS_ARGS}
+
+
+def run(sizes: List[int], data_dir: str, out_dir: str, repeats: int = 3) -> str:
+  runs: Dict[tuple, List[Dict]] = {}
+  for repeat in range(repeats):
+    for size in sizes:
+      root = generate(data_dir, size)
+      for mode, beam_args in MODES.items():
+        shift = repeat % len(CASES)
+        for case in CASES[shift:] + CASES[:shift]:
+          result = run_case(case, root, beam_args)
+          runs.setdefault((size, mode, case), []).append(result)
+          print(f"round {repeat + 1}/{repeats} {size:>9,} {mode:18s} {case:11s} "
+                f"{result['seconds']:7.1f}s {result['peak_rss_mb']:7.0f} MB", file=sys.stderr)
+  rows = [dict(size=size, mode=mode, **median(results))
+          for (size, mode, _), results in runs.items()]
+  rows.sort(key=lambda r: (list(MODES).index(r['mode']), r['size'], CASES.index(r['case'])))
+  report = format_report(rows, repeats)
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'sampling.md'), 'w') as f:
     f.write(report + '\n')
@@ -130,22 +147,35 @@ def run(sizes: List[int], data_dir: str, out_dir: str) -> str:
   return report
 
 
-def format_report(rows: List[Dict]) -> str:
+def median(results: List[Dict]) -> Dict:
+  """One case's runs: median seconds and RSS; the output and counters of the median run."""
+  middle = sorted(results, key=lambda r: r['seconds'])[len(results) // 2]
+  return dict(middle, seconds=statistics.median(r['seconds'] for r in results),
+              peak_rss_mb=statistics.median(r['peak_rss_mb'] for r in results),
+              all_seconds=[r['seconds'] for r in results])
+
+
+def format_report(rows: List[Dict], repeats: int) -> str:
   base = {(r['size'], r['mode']): r for r in rows if r['case'] == 'read+count'}
   smallest = min(r['size'] for r in rows)
-  lines = [f'DirectRunner, {NUM_EXAMPLES} examples sampled; ratio = time / read+count time '
-           'of the same size and mode; RSS growth = peak RSS / peak RSS of the same case at '
-           f'{smallest:,}.', '',
-           '| examples | mode | case | seconds | ratio | peak RSS MB | RSS growth | sample size |',
-           '|---:|---|---|---:|---:|---:|---:|---:|']
+  lines = [f'DirectRunner, {NUM_EXAMPLES} examples sampled, median of {repeats} runs per case '
+           '(fresh processes, order rotating between rounds); ratio = median time / median '
+           'read+count time of the same size and mode; RSS growth = peak RSS / peak RSS of '
+           f'the same case and mode at {smallest:,}; shapes decoded = records whose shape '
+           'statistics coverage decoded (its seeded subsample).', '',
+           '| examples | mode | case | seconds | ratio | runs (s) | peak RSS MB | RSS growth '
+           '| sample size | shapes decoded |',
+           '|---:|---|---|---:|---:|---|---:|---:|---:|---:|']
   for r in rows:
     small = next(s for s in rows if s['size'] == smallest and s['case'] == r['case']
                  and s['mode'] == r['mode'])
+    decoded = r['counters'].get('shapes_decoded')
     lines.append(
         f"| {r['size']:,} | {r['mode']} | {r['case']} | {r['seconds']:.1f} | "
         f"{r['seconds'] / base[(r['size'], r['mode'])]['seconds']:.2f} | "
+        f"{' '.join(f'{s:.1f}' for s in r['all_seconds'])} | "
         f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / small['peak_rss_mb']:.2f} | "
-        f"{r['output']} |")
+        f"{r['output']} | {'' if decoded is None else f'{decoded:,}'} |")
   return '\n'.join(lines)
 
 
@@ -153,6 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--sizes', default='1000000,5000000')
+  parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--data-dir', default=os.path.join('runs', 'sampling-data'))
   parser.add_argument('--out', default=os.path.join('benchmarks', 'results'))
   parser.add_argument('--child', choices=CASES, help=argparse.SUPPRESS)
@@ -162,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   if args.child:
     print(json.dumps(child(args.child, args.root, args.beam_arg)))
     return 0
-  run([int(s) for s in args.sizes.split(',')], args.data_dir, args.out)
+  run([int(s) for s in args.sizes.split(',')], args.data_dir, args.out, args.repeats)
   return 0
 
 
