@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
-.PHONY: demo test test-fast install benchmark benchmark-sampling constraints clean
+.PHONY: demo test test-fast install benchmark benchmark-sampling benchmark-stripping constraints clean
 
 demo: $(STAMP)
 	$(PY) -m pipelines.demo_pipeline
@@ -28,6 +28,9 @@ benchmark: $(STAMP)
 # Sampling at 1M and 5M examples against a bare Beam read (~20 min, ~1 GB of data in runs/).
 benchmark-sampling: $(STAMP)
 	$(PY) -m benchmarks.sampling
+
+benchmark-stripping: $(STAMP)
+	$(PY) -m benchmarks.stripping
 
 # Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
 # pip, setuptools and wheel are upgraded first: the bundled pip 23.0 backtracks for minutes, and

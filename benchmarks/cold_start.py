@@ -103,8 +103,26 @@ def build_demo_model(root: str, examples: Sequence[tf.train.Example]) -> str:
   return model_dir
 
 
-def prepare_models(root: str) -> Dict[str, Dict]:
-  """Each model with its warmup examples and (separate) live-traffic examples."""
+def with_unread_features(examples: Sequence[tf.train.Example]) -> List[tf.train.Example]:
+  """Copies carrying what real logs add and no model reads: an e-mail and a raw text field."""
+  rng = random.Random(0)
+  out = []
+  for i, example in enumerate(examples):
+    copy = tf.train.Example()
+    copy.CopyFrom(example)
+    feature = copy.features.feature
+    feature['user_email'].bytes_list.value.append(f'user{i}@example.com'.encode())
+    feature['session_log'].bytes_list.value.append(' '.join(
+        rng.choice(('search', 'click', 'scroll', 'view', 'cart')) for _ in range(24)).encode())
+    out.append(copy)
+  return out
+
+
+def prepare_models(root: str, unread_features: bool = False) -> Dict[str, Dict]:
+  """Each model with its warmup examples and (separate) live-traffic examples.
+
+  `unread_features`: every example also carries `with_unread_features`' fields.
+  """
   demo_examples = csv_examples(make_dataset.make_rows())
   setups = {
       'demo': (lambda d: build_demo_model(d, demo_examples[:2000]),
@@ -116,6 +134,9 @@ def prepare_models(root: str) -> Dict[str, Dict]:
   }
   prepared = {}
   for name, (build, warmup_examples, traffic_examples) in setups.items():
+    if unread_features:
+      warmup_examples = with_unread_features(warmup_examples)
+      traffic_examples = with_unread_features(traffic_examples)
     model_root = os.path.join(root, name, 'model')
     os.makedirs(model_root)
     build(model_root)

@@ -88,6 +88,7 @@ def test_inspect_reads_the_generated_model(generated):
   proc = run('inspect', output)
   assert proc.returncode == 0, proc.stderr
   assert 'predict_raw' in proc.stdout and 'outputs' in proc.stdout
+  assert 'Features the records carry:' in proc.stdout
   assert f"TF Serving would accept all {report['warmup_file']['records']} records." in proc.stdout
   as_json = json.loads(run('inspect', output, '--json').stdout)
   assert as_json['warmup_file']['summary'] == report['warmup_file']['summary']
@@ -132,6 +133,24 @@ def test_generate_refuses_a_non_empty_output_unless_overwrite(data, keras_model_
   assert run(*args, '--overwrite').returncode == 0
   assert 'keep.txt' not in os.listdir(output)
   assert 'saved_model.pb' in os.listdir(output)
+
+
+def test_generate_strips_and_refuses_dropping_a_feature_a_signature_reads(data, keras_model_dir,
+                                                                          generated, tmp_path):
+  _, report, _ = generated  # The examples carry a label no signature reads.
+  assert report['stripping']['dropped'] == {'serving_default': ['label']}
+  assert 'label' not in report['warmup_file']['features']['serving_default']
+  output = tmp_path / 'out'
+  args = ['generate', '--model', keras_model_dir, '--examples', str(data / 'eval-*'),
+          '--output', str(output), '--batch-sizes', '1']
+  line = _one_line_error(run(*args, '--drop-features', 'label,age'), 'generate')
+  assert "drop_features lists 'age', but signature 'predict_raw'" in line
+  assert not output.exists()
+  proc = run(*args, '--keep-unread-features', '--json')
+  assert proc.returncode == 0, proc.stderr
+  kept = json.loads(proc.stdout)
+  assert 'label' in kept['warmup_file']['features']['serving_default']
+  assert kept['stripping']['records_proven'] == 0
 
 
 def test_generate_with_no_matching_examples_writes_nothing(keras_model_dir, tmp_path):
@@ -428,7 +447,7 @@ def test_a_model_without_warmup_loads_and_is_measured_cold(generated, keras_mode
     assert 'warms nothing' in proc.stdout and 'refuse' not in proc.stdout
   inspected = json.loads(procs['inspect json'].stdout)
   assert inspected['warmup_file'] == {'path': None, 'records': 0, 'summary': [],
-                                      'problems': []}
+                                      'problems': [], 'features': {}}
   verified = json.loads(procs['verify json'].stdout)
   assert verified['validation']['records'] == 0 and verified['cold_start'] is None
   assert verified['model'] == keras_model_dir

@@ -42,7 +42,8 @@ def test_construction_with_defaults():
       spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
       spec.MAX_RECORDS_KEY: 1000,
       spec.REQUESTS_PER_COMBINATION_KEY: 4,
-      spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1}
+      spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1,
+      spec.STRIP_UNREAD_FEATURES_KEY: 1, spec.DROP_FEATURES_KEY: None}
 
 
 def test_exec_properties_round_trip():
@@ -51,7 +52,8 @@ def test_exec_properties_round_trip():
                           seed=9, validate=False, measure=False, sampling='stratified',
                           stratify_feature='label', output_filters={'a': [['x'], []]},
                           max_records=10, requests_per_combination=2, existing_warmup='merge',
-                          num_request_iterations=3)
+                          num_request_iterations=3, strip_unread_features=False,
+                          drop_features=['user_email'])
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
@@ -99,10 +101,10 @@ def test_docstring_documents_every_parameter():
 def test_spec_keys_and_types_as_orchestrators_carry_them():
   """The key constants pipelines use, and ints for numbers and flags, strings for the rest."""
   ints = ['num_examples', 'seed', 'validate', 'measure', 'max_records',
-          'requests_per_combination', 'num_request_iterations']
+          'requests_per_combination', 'num_request_iterations', 'strip_unread_features']
   strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
              'stratify_feature', 'batching_parameters_file', 'output_filters',
-             'existing_warmup']
+             'existing_warmup', 'drop_features']
   assert {getattr(spec, f'{name.upper()}_KEY') for name in ints + strings} == set(
       spec.ModelWarmerSpec.PARAMETERS)
   assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {

@@ -62,7 +62,7 @@ def test_sampled_examples_come_from_the_chosen_split(tf1_model_dir, examples_art
                                                      examples, tmp_path):
   warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
                 num_examples=500, splits=['train'], signature_names=['serving_default'],
-                requests_per_combination=500)
+                requests_per_combination=500, strip_unread_features=False)
   records = warmup_file.read_warmup_file(
       warmup_file.warmup_file_path(os.path.join(warmed.uri, 'Format-Serving')))
   sent = {r.predict_log.request.inputs['examples'].string_val[0] for r in records}

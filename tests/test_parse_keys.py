@@ -216,3 +216,28 @@ def test_a_serialized_input_returned_from_a_function_is_followed_back_to_its_cal
 
   parse = _parses(_save_module(tmp_path, serve=serve))['serve']
   assert parse.keys is None and 'reaches StringLength op' in parse.reason
+
+
+def test_ragged_and_sparse_outputs_are_followed_through_their_components(tmp_path):
+  def build():
+    serialized = tf.compat.v1.placeholder(tf.string, [None], name='sequences')
+    context, lists, _ = tf.io.parse_sequence_example(
+        serialized, context_features={'country': tf.io.FixedLenFeature([], tf.string)},
+        sequence_features={'clicks': tf.io.RaggedFeature(tf.int64)})
+    sparse = tf.io.parse_example(serialized, {'tags': tf.io.VarLenFeature(tf.string)})['tags']
+    return {
+        'ragged': _SIG.build_signature_def(
+            {'sequences': _V1.saved_model.utils.build_tensor_info(serialized)},
+            {'clicks': _V1.saved_model.utils.build_tensor_info(lists['clicks'] + 1)},
+            tf.saved_model.PREDICT_METHOD_NAME),
+        'sparse': _SIG.build_signature_def(
+            {'sequences': _V1.saved_model.utils.build_tensor_info(serialized)},
+            {'tags': _V1.saved_model.utils.build_tensor_info(sparse)},
+            tf.saved_model.PREDICT_METHOD_NAME),
+        'dense': _predict(serialized, tf.strings.length(context['country'])),
+    }
+  parses = _parses(_graph_model(tmp_path, build))
+  # One parse op reads both keys: what it parses is read, whichever output uses it.
+  sequence = ParsedKeys(context=frozenset(['country']), feature_lists=frozenset(['clicks']))
+  assert parses['ragged'].keys == parses['dense'].keys == sequence
+  assert parses['sparse'].keys == ParsedKeys(features=frozenset(['tags']))

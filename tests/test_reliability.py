@@ -331,7 +331,7 @@ def test_existing_warmup_keep_without_a_file_is_refused(inputs, tmp_path):
 
 # Each step of the executor after the staging area exists, and the commit itself.
 FAULTS = [
-    (executor.examples_io, 'read_examples'),
+    (executor.examples_io, 'read_splits'),
     (executor.examples_io, 'read_sample'),
     (executor.warmup_requests, 'build_warmup_records'),
     (executor.warmup_file, 'write_warmup_file'),

@@ -154,7 +154,8 @@ def verify(args: argparse.Namespace) -> int:
   path = warmup_file.warmup_file_path(model_dir)
   if not fileio.exists(path):
     return _verify_cold_model(args, model_dir, path, measure)
-  summary = warmup_file.summarize(warmup_file.warmup_records(path))
+  records = list(warmup_file.warmup_records(path))
+  summary = warmup_file.summarize(records)
   validation = cold_start = None
   try:
     validation = executor.validate(model_dir, args.tag_set, sum(summary.values()),
@@ -169,7 +170,8 @@ def verify(args: argparse.Namespace) -> int:
       latency_plot.plot_first_requests(cold_start, args.plot,
                                        title=f'First requests after loading {model_dir}')
   report = report_lib.build_report(summary, model=model_dir, warmup_path=path,
-                                   validation=validation, cold_start=cold_start)
+                                   validation=validation, cold_start=cold_start,
+                                   features=warmup_file.features_carried(records))
   if args.json:
     _print_json(report)
   elif 'error' in validation:
@@ -294,6 +296,22 @@ def _format_report(report: Dict[str, Any], outputs_column: Optional[bool] = None
   signatures = report.get('signatures') or {}
   for name, reason in (signatures.get('skipped') or {}).items():
     parts.append(f'not warmed: {name}: {reason}')
+  features = report['warmup_file']['features']
+  if features:
+    parts.append('\nFeatures the records carry:')
+    parts.append(report_lib.format_table(
+        [('signature', 'features')] +
+        [(name, ', '.join(names) or '-') for name, names in features.items()]))
+  stripping = report.get('stripping')
+  if stripping:
+    parts.append(
+        f"Stripped to what each signature parses: {stripping['bytes_before']:,} -> "
+        f"{stripping['bytes_after']:,} bytes; {stripping['records_proven']} stripped records "
+        'proven to answer exactly as their whole twins.')
+    for name, names in stripping['dropped'].items():
+      parts.append(f"stripped from {name}: {', '.join(names)}")
+    for name, reason in stripping['whole'].items():
+      parts.append(f'whole examples: {name}: {reason}')
   problems = report['warmup_file']['problems']
   if problems:
     parts.append(f'\n{len(problems)} problem(s); TF Serving would refuse this file:')

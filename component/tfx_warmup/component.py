@@ -54,7 +54,9 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                max_records: Union[int, RuntimeParameter] = 1000,
                requests_per_combination: Union[int, RuntimeParameter] = 4,
                existing_warmup: Union[str, RuntimeParameter] = 'replace',
-               num_request_iterations: Union[int, RuntimeParameter] = 1):
+               num_request_iterations: Union[int, RuntimeParameter] = 1,
+               strip_unread_features: Union[bool, RuntimeParameter] = True,
+               drop_features: Optional[Sequence[str]] = None):
     """Constructs a ModelWarmer.
 
     Args:
@@ -93,6 +95,14 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
         'merge' (its records first, then ours in the remaining budget).
       num_request_iterations: TF Serving's --num_request_iterations_for_warmup:
         validation replays each record this many times, as the server will.
+      strip_unread_features: each record keeps only the features its
+        signature(s) parse (read from the graph), and every stripped record is
+        proven to answer exactly as its whole twin in the replica; a signature
+        whose parse cannot be read, or whose answers differ, keeps whole
+        examples (the report says why).
+      drop_features: features never to ship in the warmup file, e.g.
+        ['user_email']: removed from every record; the run fails, naming the
+        feature and signature, if a warmed signature needs one.
 
     A parameter of a single int or str (not the lists and `output_filters`)
     also takes a `tfx.dsl.experimental.RuntimeParameter` of that ptype (int,

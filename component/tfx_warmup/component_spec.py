@@ -36,6 +36,12 @@ BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
 SPLITS_PROPERTY = 'warmup_splits'
 SEED_PROPERTY = 'warmup_seed'
 VALIDATED_PROPERTY = 'warmup_validated'
+# JSON {signature: [feature names its records carry]}, and {signature: [names stripped]}.
+FEATURES_PROPERTY = 'warmup_features'
+FEATURES_DROPPED_PROPERTY = 'warmup_features_dropped'
+# Bytes of the records ModelWarmer built, before and after stripping.
+BYTES_UNSTRIPPED_PROPERTY = 'warmup_bytes_unstripped'
+BYTES_STRIPPED_PROPERTY = 'warmup_bytes_stripped'
 REPLAY_SECONDS_PROPERTY = 'warmup_replay_seconds'
 FIRST_MS_WITHOUT_WARMUP_PROPERTY = 'cold_start_first_request_ms_without_warmup'
 FIRST_MS_WITH_WARMUP_PROPERTY = 'cold_start_first_request_ms_with_warmup'

@@ -10,7 +10,7 @@ runner keeps the worker's exception class.
 import contextlib
 import dataclasses
 import os
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 import tensorflow as tf
@@ -182,17 +182,27 @@ def _reader_message(text: str, cause: str) -> str:
   return line[:200]
 
 
-def read_examples(pipeline: beam.Pipeline, examples: types.Artifact,
-                  splits: Sequence[str]) -> beam.PCollection:
-  """The serialized records of `splits`, one Beam source per split."""
-  per_split = []
+def read_splits(pipeline: beam.Pipeline, examples: types.Artifact,
+                splits: Sequence[str]) -> Dict[str, beam.PCollection]:
+  """Split name -> the serialized records of that split, one Beam source per split.
+
+  Kept apart so that the sampler counts each split's records (`records_read[split]`).
+  """
+  per_split = {}
   for split in splits:
     tfxio = tfxio_utils.get_split_tfxio(
         examples=[examples], split=split,
         telemetry_descriptors=_TELEMETRY_DESCRIPTORS,
         read_as_raw_records=True, raw_record_column_name=_RAW_RECORD_COLUMN)
-    per_split.append(pipeline | f'ReadExamples[{split}]' >> tfxio.RawRecordBeamSource())
-  return tuple(per_split) | 'FlattenSplits' >> beam.Flatten()
+    per_split[split] = pipeline | f'ReadExamples[{split}]' >> tfxio.RawRecordBeamSource()
+  return per_split
+
+
+def read_examples(pipeline: beam.Pipeline, examples: types.Artifact,
+                  splits: Sequence[str]) -> beam.PCollection:
+  """The serialized records of `splits`, in one PCollection."""
+  return (tuple(read_splits(pipeline, examples, splits).values())
+          | 'FlattenSplits' >> beam.Flatten())
 
 
 class WriteSample(beam.PTransform):

@@ -1,4 +1,4 @@
-"""ModelWarmer executor: sample, build requests, write, replay, measure."""
+"""ModelWarmer executor: sample, build, strip to what is read, write, replay, measure."""
 
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -19,6 +19,7 @@ from tfx_warmup import replay
 from tfx_warmup import report as report_lib
 from tfx_warmup import sample
 from tfx_warmup import signatures
+from tfx_warmup import stripping
 from tfx_warmup import warmed_model
 from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
@@ -36,8 +37,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
   TF Serving initialises each signature, fetch set and batch size lazily on its
   first request; it replays `assets.extra/tf_serving_warmup_requests` at load
   time so that cost is paid before traffic arrives. This executor builds that
-  file from a seeded sample of real examples, proves TF Serving would accept
-  it, and measures the first-request latency it removes.
+  file from a seeded sample of real examples, keeps in each record only the
+  features its signature reads (proven to change no answer), proves TF Serving
+  would accept it, and measures the first-request latency it removes.
   """
 
   def Do(self, input_dict: Dict[str, List[types.Artifact]],
@@ -70,12 +72,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     plan = signatures.plan_signatures(saved_model_dir, options.tag_set,
                                       options.signature_names,
                                       examples_io.payload_format(examples))
+    meta_graph = signatures.load_meta_graph(saved_model_dir, options.tag_set)
+    keeps = stripping.plan_keeps(meta_graph, plan.usable, options.strip_unread_features,
+                                 options.drop_features)
     servable = replay.load(saved_model_dir, options.tag_set, batching=options.batching_config())
     for name, reason in plan.skipped.items():
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
     combinations = warmup_requests.plan_combinations(
         plan.usable, options.warmed_batch_sizes(), options.output_filters)
     kept = warmup_file.existing_records(saved_model_dir, options.existing_warmup)
+    stripping.check_kept_records(kept, options.drop_features, options.existing_warmup)
     if options.existing_warmup != 'keep':
       warmup_requests.check_record_budget(combinations, options.max_records, len(kept))
     splits = examples_io.choose_splits(examples, options.splits)
@@ -102,37 +108,51 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         # A signature the sample feeds only defaults (it holds none of its features) is
         # warmed, with a warning.
         warnings = example_fit.unshared_feature_warnings(
-            signatures.load_meta_graph(saved_model_dir, options.tag_set), combinations,
+            meta_graph, combinations,
             warmup_examples or live_examples, examples_io.payload_format(examples))
         for name, warning in warnings.items():
           logging.warning("Signature '%s': %s.", name, warning)
 
-      # 4. Build the records in plain Python, where every error is typed and ours, and
-      #    write them into the staged copy: after the kept ones for 'merge', none for
-      #    'keep' (its file was copied as it is).
+      # 4. Build the records in plain Python, where every error is typed and ours.
       warmup_path = warmup_file.warmup_file_path(staged.model_dir)
+      stripped = None
       if options.existing_warmup != 'keep':
         records = warmup_requests.build_warmup_records(
             warmup_examples, combinations,
             requests_per_combination=options.requests_per_combination,
             max_records=options.max_records - len(kept), model_name=options.model_name)
-        warmup_file.write_warmup_file(warmup_path, warmup_file.merge_records(kept, records))
+
+        # 5. Strip each record to the features its signature(s) parse, prove in the
+        #    replica that every stripped record answers exactly as its whole twin, and
+        #    write them into the staged copy: after the kept ones for 'merge', none for
+        #    'keep' (its file was copied as it is).
+        with progress.reporter().stage('Stripping records to what each signature reads'):
+          stripped = stripping.strip_and_prove(servable, records, keeps)
+        logging.info('Records stripped from %d to %d bytes; %d proven identical in the replica.',
+                     stripped.bytes_before, stripped.bytes_after, stripped.records_proven)
+        for name, keep in sorted(stripped.keeps.items()):
+          if keep.is_whole and options.strip_unread_features:
+            logging.warning("Signature '%s' keeps whole examples: %s.", name,
+                            keep.whole_reason)
+        warmup_file.write_warmup_file(warmup_path,
+                                      warmup_file.merge_records(kept, stripped.records))
       live_path = os.path.join(staged.scratch_dir, 'live_requests')
       if options.measure:
         warmup_file.write_warmup_file(live_path, warmup_requests.build_warmup_records(
             live_examples, combinations, requests_per_combination=1,
             model_name=options.model_name) if live_examples else [])
-      summary = warmup_file.summarize(warmup_file.read_warmup_file(warmup_path))
+      written = warmup_file.read_warmup_file(warmup_path)
+      summary = warmup_file.summarize(written)
       logging.info('Warmup file:\n%s', report_lib.format_summary(summary))
 
-      # 5. Replay the file on the loaded model as TF Serving would; any failure fails
+      # 6. Replay the file on the loaded model as TF Serving would; any failure fails
       #    the run.
       with example_fit.mismatches_blamed_on_data():
         validation = validate(staged.model_dir, options.tag_set, sum(summary.values()),
                               options.num_request_iterations, options.batching_config(),
                               servable) if options.validate else None
 
-      # 6. Measure the cold start it removes, in fresh processes.
+      # 7. Measure the cold start it removes, in fresh processes.
       cold_start = measure_cold_start(staged.model_dir, live_path, options.tag_set) if (
           options.measure) else None
 
@@ -142,10 +162,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           warmup_path=warmup_file.warmup_file_path(final_model_dir), skipped=skipped,
           sample=report_lib.sample_section(splits, options.num_examples, options.seed,
                                            options.sampling),
-          validation=validation, cold_start=cold_start, warnings=warnings)
+          validation=validation, cold_start=cold_start, warnings=warnings,
+          features=warmup_file.features_carried(written),
+          stripping=stripped.section(options.strip_unread_features, options.drop_features)
+          if stripped else None)
       staged.write_report(report)
 
-    # 7. Record what was warmed on the output artifact.
+    # 8. Record what was warmed on the output artifact.
     _record_properties(warmed, report)
 
   def _sample(self, examples: types.Artifact, splits: List[str], options: WarmupOptions,
@@ -164,7 +187,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     with progress.reporter().stage('Sampling examples'), (
         examples_io.reading_errors(examples, splits)):
       with self._make_beam_pipeline() as pipeline:
-        _ = (examples_io.read_examples(pipeline, examples, splits)
+        _ = (examples_io.read_splits(pipeline, examples, splits)
              | 'SampleExamples' >> sample.SampleExamples(
                  n, options.seed, options.sampling, options.stratify_feature,
                  held_back=NUM_LIVE_EXAMPLES if options.measure else 0)
@@ -238,6 +261,15 @@ def _record_properties(warmed: types.Artifact, report: Dict[str, Any]) -> None:
                                     json_utils.dumps(report['sample']['splits']))
   warmed.set_int_custom_property(spec.SEED_PROPERTY, report['sample']['seed'])
   warmed.set_int_custom_property(spec.VALIDATED_PROPERTY, int(bool(report['validation'])))
+  warmed.set_string_custom_property(spec.FEATURES_PROPERTY,
+                                    json_utils.dumps(report['warmup_file']['features']))
+  if report['stripping']:
+    warmed.set_string_custom_property(spec.FEATURES_DROPPED_PROPERTY,
+                                      json_utils.dumps(report['stripping']['dropped']))
+    warmed.set_int_custom_property(spec.BYTES_UNSTRIPPED_PROPERTY,
+                                   report['stripping']['bytes_before'])
+    warmed.set_int_custom_property(spec.BYTES_STRIPPED_PROPERTY,
+                                   report['stripping']['bytes_after'])
   cold_start = report['cold_start'] or {}
   if 'requests' in cold_start:
     warmed.set_float_custom_property(spec.REPLAY_SECONDS_PROPERTY,

@@ -29,11 +29,12 @@ class Inspection:
   summary: Dict[warmup_file.RecordKey, int]
   problems: List[Dict[str, Any]]
   exists: bool = True  # False: the model has no warmup file (the report's path is null).
+  features: Dict[str, List[str]] = dataclasses.field(default_factory=dict)  # Per signature.
 
   def report(self) -> Dict[str, Any]:
     return report_lib.build_report(self.summary, model=self.model_dir,
                                    warmup_path=self.path if self.exists else None,
-                                   problems=self.problems)
+                                   problems=self.problems, features=self.features)
 
 
 def resolve(path: str) -> Tuple[str, Optional[str]]:
@@ -59,12 +60,13 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
   if model_dir is not None:
     checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags),
                                          batching=batching)
-  keys, problems = [], []
+  keys, problems, records = [], [], []
   if not fileio.exists(path):  # Not a problem: TF Serving loads the model, warming nothing.
     return Inspection(path, model_dir, {}, [], exists=False)
   try:
     for index, record in enumerate(warmup_file.warmup_records(path)):
       keys.append(warmup_file.record_key(record))
+      records.append(record)
       try:
         if checker:
           checker.check_log(record)
@@ -77,4 +79,5 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
   if len(keys) > MAX_RECORDS:
     problems.append(report_lib.problem(MAX_RECORDS, 'INVALID_ARGUMENT', (
         f'{len(keys)} records; TF Serving refuses more than {MAX_RECORDS}.')))
-  return Inspection(path, model_dir, warmup_file.count_keys(keys), problems)
+  return Inspection(path, model_dir, warmup_file.count_keys(keys), problems,
+                    features=warmup_file.features_carried(records))

@@ -252,6 +252,15 @@ PARAMETERS: Tuple[Parameter, ...] = (
               _positive_int(" It is TF Serving's --num_request_iterations_for_warmup "
                             '(default {default}).'),
               Flag('--num-request-iterations')),
+    Parameter('strip_unread_features', bool, True,
+              'strip each record to the features its signature parses, proven '
+              'output-identical in the replica', BOOL, _boolean,
+              Flag('--keep-unread-features', action='store_false',
+                   help='keep every feature of each sampled example in the records')),
+    Parameter('drop_features', Optional[List[str]], None,
+              'features never to ship in a warmup file (e.g. user_email); the run fails if '
+              'a warmed signature needs one', JSON, _names('user_email'),
+              Flag('--drop-features', parse=lambda t: _split(t, str))),
 )
 BY_NAME: Dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 

@@ -108,8 +108,8 @@ def signature_parse(meta_graph: meta_graph_pb2.MetaGraphDef, name: str,
   if info is None or info.dtype != types_pb2.DT_STRING or info.WhichOneof('encoding') != 'name':
     return SignatureParse(name, None, 'it has no single serialized (DT_STRING) input')
   try:
-    keys = _Analysis(meta_graph, [t.name for t in signature.outputs.values()
-                                  if t.WhichOneof('encoding') == 'name']).keys(info.name)
+    keys = _Analysis(meta_graph, [name for t in signature.outputs.values()
+                                  for name in _tensor_names(t)]).keys(info.name)
   except _Unknown as e:
     return SignatureParse(name, None, str(e))
   return SignatureParse(name, keys)
@@ -209,6 +209,20 @@ class _Analysis:
       self._scopes[function] = _index(function, fdef.node_def,
                                       tuple(a.name for a in fdef.signature.input_arg), returns)
     return self._scopes[function]
+
+
+def _tensor_names(info: meta_graph_pb2.TensorInfo) -> List[str]:
+  """The graph tensors of an output: its name, or its sparse or composite components'."""
+  encoding = info.WhichOneof('encoding')
+  if encoding == 'name':
+    return [info.name]
+  if encoding == 'coo_sparse':
+    sparse = info.coo_sparse
+    return [sparse.values_tensor_name, sparse.indices_tensor_name,
+            sparse.dense_shape_tensor_name]
+  if encoding == 'composite_tensor':
+    return [name for c in info.composite_tensor.components for name in _tensor_names(c)]
+  return []
 
 
 def _index(function: Optional[str], nodes: Sequence[node_def_pb2.NodeDef],

@@ -2,13 +2,14 @@
 and the text tables the terminal and logs show of it.
 
   {
-    "schema_version": 2,
+    "schema_version": 3,
     "model": str | null,          # the SavedModel directory reported on
     "warmup_file": {
       "path": str | null,
       "records": int,
       "summary": [{"kind", "signature", "batch_size", "output_filter", "records"}],
-      "problems": [{"record": int | null, "code": str, "message": str}]
+      "problems": [{"record": int | null, "code": str, "message": str}],
+      "features": {signature: [str]}   # feature names its records carry
     },
     "signatures": null | {"warmed": [str], "skipped": {name: reason},
                           "warnings": {name: message}},
@@ -17,7 +18,11 @@ and the text tables the terminal and logs show of it.
                           "batching": null | {"max_batch_size", "allowed_batch_sizes",
                                               "enable_large_batch_splitting"}}
                        | {"error": str, "code": str, "record": int | null},
-    "cold_start": null | {"skipped": reason} | measure.cold_start_report(...)
+    "cold_start": null | {"skipped": reason} | measure.cold_start_report(...),
+    "stripping": null | {"strip_unread_features": bool, "drop_features": [str],
+                         "records_proven": int, "records_unchanged": int,
+                         "bytes_before": int, "bytes_after": int,
+                         "dropped": {signature: [str]}, "whole": {signature: reason}}
   }
 
 `output_filter` is '' for "all outputs". `problems` lists what TF Serving would
@@ -32,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from tfx_warmup import warmup_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def summary_rows(summary: Dict[warmup_file.RecordKey, int]) -> List[Dict[str, Any]]:
@@ -52,16 +57,21 @@ def build_report(summary: Dict[warmup_file.RecordKey, int], *,
                  sample: Optional[Dict[str, Any]] = None,
                  validation: Optional[Dict[str, Any]] = None,
                  cold_start: Optional[Dict[str, Any]] = None,
-                 warnings: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+                 warnings: Optional[Dict[str, str]] = None,
+                 features: Optional[Dict[str, List[str]]] = None,
+                 stripping: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """The report; `skipped` (signatures not warmed, with why) is None when unknown.
 
   `warnings`: warmed signatures' problems that did not stop the run, by signature.
+  `features`: `warmup_file.features_carried` of the file; `stripping`:
+  `stripping.Stripped.section` of the records built.
   """
   return {
       'schema_version': SCHEMA_VERSION,
       'model': model,
       'warmup_file': {'path': warmup_path, 'records': sum(summary.values()),
-                      'summary': summary_rows(summary), 'problems': list(problems)},
+                      'summary': summary_rows(summary), 'problems': list(problems),
+                      'features': dict(features or {})},
       'signatures': None if skipped is None else {
           'warmed': sorted({k.signature for k in summary}),
           'skipped': dict(sorted(skipped.items())),
@@ -69,6 +79,7 @@ def build_report(summary: Dict[warmup_file.RecordKey, int], *,
       'sample': sample,
       'validation': validation,
       'cold_start': cold_start,
+      'stripping': stripping,
   }
 
 

@@ -7,9 +7,13 @@ TF Serving reads the file with a plain record reader: it must be an
 import collections
 import dataclasses
 import os
-from typing import Dict, Iterable, Iterator, List
+import warnings
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
+from google.protobuf import message
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import path_utils
@@ -17,7 +21,6 @@ from tfx.utils import path_utils
 from tfx_warmup.errors import ModelError, WarmupReplayError
 from tfx_warmup.parameters import MAX_RECORDS
 from tfx_warmup.signatures import Api
-
 
 
 def warmup_file_path(saved_model_dir: str) -> str:
@@ -80,19 +83,90 @@ def record_key(record: prediction_log_pb2.PredictionLog) -> RecordKey:
   request = getattr(record, log_type).request if api else None
   output_filter = ''
   if api == Api.PREDICT:
-    signature = request.model_spec.signature_name
     batch_size = _predict_batch_size(request)
     output_filter = ','.join(request.output_filter)
-  elif api == Api.MULTI_INFERENCE:
-    signature = '+'.join(t.model_spec.signature_name for t in request.tasks)
-    batch_size = _input_batch_size(request.input)
   elif api is not None:
-    signature = request.model_spec.signature_name
     batch_size = _input_batch_size(request.input)
   else:
-    signature, batch_size = '', 0
+    batch_size = 0
   kind = api.value if api else log_type.replace('_log', '')
-  return RecordKey(kind, signature or 'serving_default', batch_size, output_filter)
+  return RecordKey(kind, '+'.join(record_signatures(record)) if api else 'serving_default',
+                   batch_size, output_filter)
+
+
+def record_signatures(record: prediction_log_pb2.PredictionLog) -> Tuple[str, ...]:
+  """The signatures a record runs: one, or a MultiInference's tasks; () for no request."""
+  log_type = record.WhichOneof('log_type') or ''
+  if Api.of_log_type(log_type) is None:
+    return ()
+  request = getattr(record, log_type).request
+  specs = ([t.model_spec for t in request.tasks] if log_type == Api.MULTI_INFERENCE.log_type
+           else [request.model_spec])
+  return tuple(spec.signature_name or 'serving_default' for spec in specs)
+
+
+def record_features(record: prediction_log_pb2.PredictionLog) -> FrozenSet[str]:
+  """The feature names a record carries to the model.
+
+  Those of its examples (tf.Example features, SequenceExample context and feature
+  lists); for a Predict request, those of each DT_STRING input whose values are
+  serialized examples, and the alias of every other input (raw tensors are built
+  from the feature of that name).
+  """
+  log_type = record.WhichOneof('log_type') or ''
+  if Api.of_log_type(log_type) is None:
+    return frozenset()
+  request = getattr(record, log_type).request
+  if log_type != Api.PREDICT.log_type:
+    kind = request.input.WhichOneof('kind')
+    if kind is None:
+      return frozenset()
+    found = set()
+    inputs = getattr(request.input, kind)
+    for example in inputs.examples:
+      found.update(example.features.feature)
+    if kind == 'example_list_with_context':
+      found.update(inputs.context.features.feature)
+    return frozenset(found)
+  found = set()
+  for alias, tensor in request.inputs.items():
+    names = (serialized_example_features(tensor.string_val)
+             if tensor.dtype == types_pb2.DT_STRING else None)
+    found.update([alias] if names is None else names)
+  return frozenset(found)
+
+
+def serialized_example_features(values: Iterable[bytes]) -> Optional[FrozenSet[str]]:
+  """Feature names of serialized tf.Examples or SequenceExamples; None if a value is not one.
+
+  A tf.Example's features and a SequenceExample's context are the same field, so
+  both payloads read as SequenceExamples.
+  """
+  found, any_feature = set(), False
+  for value in values:
+    parsed = example_pb2.SequenceExample()
+    try:
+      with warnings.catch_warnings():  # Text that happens to parse partly warns.
+        warnings.simplefilter('ignore', RuntimeWarning)
+        parsed.ParseFromString(value)
+    except message.DecodeError:
+      return None
+    if parsed.context.feature or parsed.feature_lists.feature_list:
+      any_feature = True
+    found.update(parsed.context.feature)
+    found.update(parsed.feature_lists.feature_list)
+  return frozenset(found) if any_feature else None
+
+
+def features_carried(records: Iterable[prediction_log_pb2.PredictionLog]
+                     ) -> Dict[str, List[str]]:
+  """{signature (tasks joined by '+'): sorted feature names its records carry}."""
+  carried: Dict[str, set] = {}
+  for record in records:
+    label = '+'.join(record_signatures(record))
+    if label:
+      carried.setdefault(label, set()).update(record_features(record))
+  return {label: sorted(names) for label, names in sorted(carried.items())}
 
 
 def summarize(records: Iterable[prediction_log_pb2.PredictionLog]) -> Dict[RecordKey, int]:
