@@ -20,13 +20,12 @@ import dataclasses
 import re
 from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
-from google.protobuf import message
-from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tfx.proto import example_gen_pb2
 
 from tfx_warmup import parse_keys
 from tfx_warmup import replay
+from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
 from tfx_warmup.signatures import RequestKind
 from tfx_warmup.errors import ConversionError, ExamplesError, RequestError, WarmupReplayError
@@ -178,17 +177,11 @@ def unshared_feature_warnings(
 
 
 def sample_features(examples: Sequence[bytes]) -> Tuple[FrozenSet[str], FrozenSet[str]]:
-  """(feature or context names, feature_list names) present in any sampled record.
-
-  Each record is read as a SequenceExample: its context is a tf.Example's
-  features (the same field), so this reads both payloads.
-  """
+  """(feature or context names, feature_list names) present in any sampled record."""
   features, feature_lists = set(), set()
   for record in examples:
-    parsed = example_pb2.SequenceExample()
-    try:
-      parsed.ParseFromString(record)
-    except message.DecodeError:
+    parsed = warmup_file.parse_example_or_sequence(record)
+    if parsed is None:
       continue
     features.update(parsed.context.feature)
     feature_lists.update(parsed.feature_lists.feature_list)

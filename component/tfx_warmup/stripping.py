@@ -20,7 +20,6 @@ import dataclasses
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from google.protobuf import message
-from tensorflow.core.example import example_pb2
 from tensorflow.core.example import feature_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -171,15 +170,9 @@ def _strip_map(features: Union[Mapping[str, feature_pb2.Feature],
 
 
 def _strip_serialized(value: bytes, keep: Keep) -> bytes:
-  """A serialized tf.Example or SequenceExample, stripped; other values unchanged.
-
-  A tf.Example's features are a SequenceExample's context (the same field), so
-  both payloads are read as SequenceExamples.
-  """
-  parsed = example_pb2.SequenceExample()
-  try:
-    parsed.ParseFromString(value)
-  except message.DecodeError:
+  """A serialized tf.Example or SequenceExample, stripped; other values unchanged."""
+  parsed = warmup_file.parse_example_or_sequence(value)
+  if parsed is None:
     return value  # Not an example: the proof shows whether the signature minds.
   changed = _strip_map(parsed.context.feature, keep, in_lists=False)
   changed |= _strip_map(parsed.feature_lists.feature_list, keep, in_lists=True)
@@ -223,15 +216,15 @@ def strip_and_prove(servable: replay.Servable,
   `drop` only; if that still differs, the run fails naming the dropped feature.
   """
   keeps = dict(keeps)
+  whole_bytes = [r.SerializeToString(deterministic=True) for r in records]
   whole_answers: Dict[int, _Answer] = {}
   proven: Dict[int, bytes] = {}  # Record index -> the stripped bytes proven identical.
   while True:
     stripped = [strip_record(r, keeps) for r in records]
+    stripped_bytes = [r.SerializeToString(deterministic=True) for r in stripped]
     differing: Dict[str, str] = {}
     for i, (whole, candidate) in enumerate(zip(records, stripped)):
-      candidate_bytes = candidate.SerializeToString(deterministic=True)
-      if (proven.get(i) == candidate_bytes or
-          candidate_bytes == whole.SerializeToString(deterministic=True)):
+      if stripped_bytes[i] in (proven.get(i), whole_bytes[i]):
         continue
       if i not in whole_answers:
         whole_answers[i] = _answer(servable, whole)
@@ -239,7 +232,7 @@ def strip_and_prove(servable: replay.Servable,
         continue  # It fails whole: written whole, for the replay to report as it is.
       answer = _answer(servable, candidate)
       if answer == whole_answers[i]:
-        proven[i] = candidate_bytes
+        proven[i] = stripped_bytes[i]
         continue
       reason = _difference(servable, i, whole, whole_answers[i], answer)
       for name in warmup_file.record_signatures(whole):
@@ -248,13 +241,12 @@ def strip_and_prove(servable: replay.Servable,
       break
     for name, reason in sorted(differing.items()):
       keeps[name] = _fall_back(name, keeps[name], reason, records)
-  for i, candidate in enumerate(stripped):
+  for i in range(len(records)):
     if i in whole_answers and whole_answers[i].failed:
-      stripped[i] = records[i]
-    if i in proven and proven[i] != candidate.SerializeToString(deterministic=True):
+      stripped[i], stripped_bytes[i] = records[i], whole_bytes[i]
+    if i in proven and proven[i] != stripped_bytes[i]:
       del proven[i]  # Proven, then stripped differently after another record's fallback.
-  unchanged = sum(a.SerializeToString(deterministic=True) ==
-                  b.SerializeToString(deterministic=True) for a, b in zip(records, stripped))
+  unchanged = sum(a == b for a, b in zip(whole_bytes, stripped_bytes))
   return Stripped(stripped, keeps, len(proven), unchanged,
                   sum(r.ByteSize() for r in records), sum(r.ByteSize() for r in stripped),
                   _dropped(records, stripped))

@@ -137,25 +137,33 @@ def record_features(record: prediction_log_pb2.PredictionLog) -> FrozenSet[str]:
 
 
 def serialized_example_features(values: Iterable[bytes]) -> Optional[FrozenSet[str]]:
-  """Feature names of serialized tf.Examples or SequenceExamples; None if a value is not one.
-
-  A tf.Example's features and a SequenceExample's context are the same field, so
-  both payloads read as SequenceExamples.
-  """
+  """Feature names of serialized tf.Examples or SequenceExamples; None if a value is not one."""
   found, any_feature = set(), False
   for value in values:
-    parsed = example_pb2.SequenceExample()
-    try:
-      with warnings.catch_warnings():  # Text that happens to parse partly warns.
-        warnings.simplefilter('ignore', RuntimeWarning)
-        parsed.ParseFromString(value)
-    except message.DecodeError:
+    parsed = parse_example_or_sequence(value)
+    if parsed is None:
       return None
     if parsed.context.feature or parsed.feature_lists.feature_list:
       any_feature = True
     found.update(parsed.context.feature)
     found.update(parsed.feature_lists.feature_list)
   return frozenset(found) if any_feature else None
+
+
+def parse_example_or_sequence(value: bytes) -> Optional[example_pb2.SequenceExample]:
+  """A serialized tf.Example or SequenceExample, read as a SequenceExample; None if not a proto.
+
+  A tf.Example's features and a SequenceExample's context are the same field
+  (number 1, a Features), so both payloads read, and re-serialize, alike.
+  """
+  parsed = example_pb2.SequenceExample()
+  try:
+    with warnings.catch_warnings():  # Text that happens to parse partly warns.
+      warnings.simplefilter('ignore', RuntimeWarning)
+      parsed.ParseFromString(value)
+  except message.DecodeError:
+    return None
+  return parsed
 
 
 def features_carried(records: Iterable[prediction_log_pb2.PredictionLog]
