@@ -138,10 +138,8 @@ def test_dropping_a_feature_a_signature_reads_fails_before_any_data_is_read(
 # -- the proof catches what the analysis gets wrong ----------------------------------------
 
 
-def _tf1_records(tf1_model_dir, examples, batch_size=2):
-  plan = signatures.plan_signatures(tf1_model_dir, ['serve'])
-  combinations = warmup_requests.plan_combinations(plan.usable, [batch_size])
-  return plan, warmup_requests.build_warmup_records(_with_email(examples[:8]), combinations)
+def _tf1_records(tf1_model_dir, examples):
+  return _records(tf1_model_dir, _with_email(examples[:8]))
 
 
 def test_a_parse_key_the_analysis_missed_keeps_that_signature_whole(tf1_model_dir, examples,
@@ -189,7 +187,8 @@ def _unparsed_model(tmp_path, length_matters: bool):
   return _graph(tmp_path, build)
 
 
-def _serving_default_records(model_dir, serialized, batch_size=2):
+def _records(model_dir, serialized, batch_size=2):
+  """(plan, whole records) of every signature of `model_dir` at `batch_size`."""
   plan = signatures.plan_signatures(model_dir, ['serve'])
   return plan, warmup_requests.build_warmup_records(
       serialized, warmup_requests.plan_combinations(plan.usable, [batch_size]))
@@ -197,7 +196,7 @@ def _serving_default_records(model_dir, serialized, batch_size=2):
 
 def _prove(model_dir, serialized, drop=()):
   """(whole records, stripping.Stripped) of every signature at batch size 2, on `serialized`."""
-  plan, records = _serving_default_records(model_dir, serialized)
+  plan, records = _records(model_dir, serialized)
   keeps = stripping.plan_keeps(signatures.load_meta_graph(model_dir, ['serve']), plan.usable,
                                True, list(drop))
   with replay.load(model_dir) as servable:

@@ -27,7 +27,6 @@ from tfx_warmup import parse_keys
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
 from tfx_warmup import warmup_requests
-from tfx_warmup.signatures import RequestKind
 from tfx_warmup.errors import ConversionError, ExamplesError, RequestError, WarmupReplayError
 
 # TensorFlow's parse kernels' words (example_proto_fast_parsing.cc).
@@ -142,9 +141,6 @@ def mismatches_blamed_on_data() -> Iterator[None]:
     raise data_error(e.signature or 'serving_default', mismatch) from e
 
 
-_SERIALIZED_KINDS = (RequestKind.CLASSIFY, RequestKind.REGRESS, RequestKind.PREDICT_SERIALIZED)
-
-
 def unshared_feature_warnings(
     meta_graph: meta_graph_pb2.MetaGraphDef,
     combinations: Sequence[warmup_requests.Combination], examples: Sequence[bytes],
@@ -153,7 +149,7 @@ def unshared_feature_warnings(
 
   Only signatures whose parse keys are known (parse_keys) and not empty are judged.
   """
-  names = sorted({p.name for c in combinations for p in c.plans if p.kind in _SERIALIZED_KINDS})
+  names = sorted({p.name for c in combinations for p in c.plans if p.kind.feeds_serialized})
   if not names or not examples:
     return {}
   features, feature_lists = sample_features(examples)

@@ -60,12 +60,11 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
   if model_dir is not None:
     checker = replay.Servable.for_checks(model_dir, signatures.load_meta_graph(model_dir, tags),
                                          batching=batching)
-  keys, problems, records = [], [], []
+  problems, records = [], []
   if not fileio.exists(path):  # Not a problem: TF Serving loads the model, warming nothing.
     return Inspection(path, model_dir, {}, [], exists=False)
   try:
     for index, record in enumerate(warmup_file.warmup_records(path)):
-      keys.append(warmup_file.record_key(record))
       records.append(record)
       try:
         if checker:
@@ -76,8 +75,8 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
         problems.append(report_lib.problem(index, e.code, e.message))
   except WarmupReplayError as e:
     problems.append(report_lib.problem(e.record, e.code, warmup_file.read_error(path, e)))
-  if len(keys) > MAX_RECORDS:
+  if len(records) > MAX_RECORDS:
     problems.append(report_lib.problem(MAX_RECORDS, 'INVALID_ARGUMENT', (
-        f'{len(keys)} records; TF Serving refuses more than {MAX_RECORDS}.')))
-  return Inspection(path, model_dir, warmup_file.count_keys(keys), problems,
+        f'{len(records)} records; TF Serving refuses more than {MAX_RECORDS}.')))
+  return Inspection(path, model_dir, warmup_file.summarize(records), problems,
                     features=warmup_file.features_carried(records))

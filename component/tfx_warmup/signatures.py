@@ -73,6 +73,11 @@ class RequestKind(str, enum.Enum):
     return {RequestKind.CLASSIFY: Api.CLASSIFY,
             RequestKind.REGRESS: Api.REGRESS}.get(self, Api.PREDICT)
 
+  @property
+  def feeds_serialized(self) -> bool:
+    """Its requests carry serialized examples, which the signature parses."""
+    return self != RequestKind.PREDICT_TENSORS
+
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:

@@ -29,9 +29,8 @@ from tfx_warmup import parse_keys
 from tfx_warmup import replay
 from tfx_warmup import warmup_file
 from tfx_warmup.errors import ConfigurationError, RequestError
-from tfx_warmup.signatures import RequestKind, SignaturePlan
+from tfx_warmup.signatures import SignaturePlan
 
-_SERIALIZED_KINDS = (RequestKind.CLASSIFY, RequestKind.REGRESS, RequestKind.PREDICT_SERIALIZED)
 _DROP_FIX = ("Remove it from drop_features, or leave '{signature}' out of signature_names "
              'so that no warmup record ships it.')
 
@@ -78,12 +77,10 @@ def plan_keeps(meta_graph: meta_graph_pb2.MetaGraphDef, plans: Sequence[Signatur
   drop = frozenset(drop or ())
   keeps = {}
   for plan in sorted(plans, key=lambda p: p.name):
-    if plan.kind == RequestKind.PREDICT_TENSORS:
+    if not plan.kind.feeds_serialized:  # Raw tensors, built from features of their names.
       needed = sorted(drop & {spec.key for spec in plan.inputs})
       if needed:
         raise _needs_dropped(plan.name, needed, 'feeds it to the input of that name')
-      continue
-    if plan.kind not in _SERIALIZED_KINDS:
       continue
     parse = parse_keys.signature_parse(meta_graph, plan.name,
                                        plan.inputs[0].key if plan.inputs else None)
