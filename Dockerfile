@@ -1,5 +1,5 @@
 # The image every step of the Vertex AI / Kubeflow pipeline runs in: TFX 1.16.0 plus tfx-warmup,
-# so `--executor_class_path tfx_warmup.executor.Executor` imports. Build and push (README, "Vertex AI"):
+# so `--executor_class_path tfx_warmup.component.executor.Executor` imports. Build and push (docs/orchestrators.md, "Vertex AI"):
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPO/tfx-warmup:0.1.0 .
 #   docker push REGION-docker.pkg.dev/PROJECT/REPO/tfx-warmup:0.1.0
 FROM tensorflow/tfx:1.16.0
@@ -14,4 +14,4 @@ COPY component/ component/
 # No --upgrade and no constraints file: pip keeps the image's TFX, TensorFlow and Beam and adds only
 # what is missing. The import check fails the build, not the first pipeline run.
 RUN python -m pip install --no-cache-dir . \
- && python -c "import tfx_warmup.executor"
+ && python -c "import tfx_warmup.component.executor"

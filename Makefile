@@ -5,10 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
-export PYTHONWARNINGS := ignore
 
-.PHONY: demo test test-fast install benchmark benchmark-sampling benchmark-stripping constraints clean
+.PHONY: demo test test-fast docs install benchmark benchmark-sampling benchmark-stripping constraints clean
 
+# The demo's terminal is for its progress and summary (libraries log to a file). Only here:
+# PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
+demo: export PYTHONWARNINGS := ignore
 demo: $(STAMP)
 	$(PY) -m pipelines.demo_pipeline
 
@@ -18,6 +20,10 @@ test: $(STAMP)
 # The quick loop while developing: everything but whole pipelines and the installed CLI.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e" tests
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on any warning or broken link.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 install: $(STAMP)
 
@@ -57,4 +63,4 @@ constraints: $(STAMP)
 	  $(PY) -m pip freeze --exclude-editable | grep -vi '^tfx-warmup' ) > constraints.txt
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -8,7 +8,7 @@ predict signatures, a tf_keras raw-input model), copies are made:
   none             no warmup file;
   infra_validator  TFX's own request_builder.build_requests (first N examples,
                    batch 1, the default signature), written as InfraValidator does;
-  ours             ModelWarmer's executor with its default parameters.
+  ours             tfx-warmup (library.warm_model, what ModelWarmer runs) with its defaults.
 With --sweep, ModelWarmer also runs with other batch sizes and requests per
 combination: the trade-off table behind the defaults.
 
@@ -41,17 +41,18 @@ import tensorflow as tf
 from tfx.components.infra_validator import executor as iv_executor
 from tfx.components.infra_validator import request_builder
 from tfx.proto import infra_validator_pb2
-from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
 from pipelines import make_dataset
 from pipelines import trainer_module
 from tests import models
-from tfx_warmup import executor
-from tfx_warmup import measure
-from tfx_warmup import signatures
-from tfx_warmup import warmup_file
-from tfx_warmup import warmup_requests
+from tfx_warmup import serving
+from tfx_warmup import library
+from tfx_warmup.component import artifacts
+from tfx_warmup.measure import cold_start as measure
+from tfx_warmup.requests import signatures
+from tfx_warmup.serving import warmup_file
+from tfx_warmup.requests import build as warmup_requests
 from tfx_warmup.options import WarmupOptions
 
 NUM_EXAMPLES = 64
@@ -169,21 +170,19 @@ def copy_with_infra_validator_warmup(name: str, setup: Dict, target: str) -> str
 
 
 def copy_with_our_warmup(name: str, setup: Dict, target: str, **params) -> str:
-  warmed = standard_artifacts.Model()
-  warmed.uri = target
-  executor.Executor().Do(
-      {'model': [models.model_artifact(setup['model_root'])], 'examples': [setup['examples']]},
-      {'warmed_model': [warmed]},
-      WarmupOptions(num_examples=NUM_EXAMPLES, model_name=name, measure=False,
-                    **params).to_exec_properties())
-  return os.path.join(target, 'Format-Serving')
+  model_dir = library.resolve_model(setup['model_root']).saved_model_dir
+  library.warm_model(model_dir, artifacts.examples_source(setup['examples']), target,
+                     WarmupOptions(num_examples=NUM_EXAMPLES, model_name=name, measure=False,
+                                   **params))
+  return target
 
 
 def write_traffic(path: str, model_dir: str, traffic: List[bytes], batch_sizes: Sequence[int],
                   count: int, seed: int = 0) -> None:
   """`count` live requests: each a random combination on a random slice of `traffic`."""
   combinations = warmup_requests.plan_combinations(
-      signatures.plan_signatures(model_dir, ['serve']).usable, batch_sizes)
+      signatures.plan_signatures(serving.read_meta_graph(model_dir, ['serve']),
+                                 model_dir).usable, batch_sizes)
   rng = random.Random(seed)
   records = []
   for _ in range(count):

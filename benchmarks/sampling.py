@@ -81,13 +81,10 @@ def child(case: str, root: str, beam_args: List[str]) -> Dict:
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-  from tfx_warmup import examples_io  # pylint: disable=g-import-not-at-top
-  from tfx_warmup import sample  # pylint: disable=g-import-not-at-top
-  from tfx.types import artifact_utils, standard_artifacts  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.data import examples as examples_io  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.data import sample  # pylint: disable=g-import-not-at-top
 
-  examples = standard_artifacts.Examples()
-  examples.uri = root
-  examples.split_names = artifact_utils.encode_split_names(['train'])
+  examples = examples_io.ExamplesSource(root, {'train': os.path.join(root, 'Split-train', '*')})
   out = os.path.join(root, f'result-{case}-{os.getpid()}.json')
   start = time.perf_counter()
   p = beam.Pipeline(options=PipelineOptions(beam_args))

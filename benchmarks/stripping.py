@@ -27,7 +27,7 @@ import time
 from typing import Dict, List
 
 from benchmarks import cold_start
-from tfx_warmup import warmup_file
+from tfx_warmup.serving import warmup_file
 
 CASES = {'whole': dict(strip_unread_features=False), 'stripped': {}}
 

@@ -14,16 +14,49 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 # pylint: disable=g-import-not-at-top
+from tfx_warmup import progress  # absl only: no TensorFlow yet
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--runner', choices=('local', 'beam'), default='local')
+  parser.add_argument('--root', default=os.path.join('runs', 'demo'),
+                      help='where pipeline outputs, metadata and the pushed model go')
+  parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
+                      help='a Beam pipeline argument for every Beam-powered component, e.g. '
+                           '--beam-arg=--direct_num_workers=2 (repeatable)')
+  parser.add_argument('--verbose', action='store_true',
+                      help="show TFX's, Beam's and TensorFlow's logs instead of a log file")
+  args = parser.parse_args(argv)
+  root = os.path.abspath(args.root)
+  print(f'Running the demo pipeline ({args.runner} runner) in {root} ...', flush=True)
+  with progress.library_output_to_log('tfx-warmup-demo', args.verbose) as log_path:
+    # TensorFlow writes its C++ start-up lines straight to file descriptor 2 while it is
+    # imported. Run as `python -m pipelines.demo_pipeline`, this file is `__main__` and stops
+    # before its TFX imports (below), so they happen here, into the log file.
+    from pipelines import demo_pipeline as demo
+    pushed = demo.run(root, args.runner, beam_pipeline_args=args.beam_args or None)
+    if log_path:
+      print(f'Pipeline logs: {log_path}')
+    demo.print_summary(pushed, os.path.join(root, 'metadata.sqlite'))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
+
+# The pipeline. (Run as a script, the file ends above: main() imports it by name.)
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_node
 from tfx.orchestration import metadata
 
 from tfx_warmup import ModelWarmer
-from tfx_warmup import component_spec as spec
-from tfx_warmup import progress
-from tfx_warmup import report as report_lib
-from tfx_warmup import warmup_file
+from tfx_warmup.component import spec
+from tfx_warmup import serving
+from tfx_warmup.report import text as report_text
+from tfx_warmup.report import warmup_file_section
 
 PIPELINE_NAME = 'tfx-warmup-demo'
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -129,35 +162,13 @@ def pushed_model_dir(metadata_path: str) -> str:
   return newest.custom_properties['pushed_destination'].string_value
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--runner', choices=('local', 'beam'), default='local')
-  parser.add_argument('--root', default=os.path.join('runs', 'demo'),
-                      help='where pipeline outputs, metadata and the pushed model go')
-  parser.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
-                      help='a Beam pipeline argument for every Beam-powered component, e.g. '
-                           '--beam-arg=--direct_num_workers=2 (repeatable)')
-  parser.add_argument('--verbose', action='store_true',
-                      help="show TFX's, Beam's and TensorFlow's logs instead of a log file")
-  args = parser.parse_args(argv)
-  root = os.path.abspath(args.root)
-  print(f'Running the demo pipeline ({args.runner} runner) in {root} ...', flush=True)
-  with progress.library_output_to_log('tfx-warmup-demo', args.verbose) as log_path:
-    pushed = run(root, args.runner, beam_pipeline_args=args.beam_args or None)
-  if log_path:
-    print(f'Pipeline logs: {log_path}')
-  print_summary(pushed, os.path.join(root, 'metadata.sqlite'))
-  return 0
-
-
 def print_summary(pushed: str, metadata_path: str) -> None:
   """Prints the pushed model, what its warmup file holds and the cold start it removes."""
-  summary = warmup_file.summarize(
-      warmup_file.read_warmup_file(warmup_file.warmup_file_path(pushed)))
+  path = serving.warmup_file_path(pushed)
+  section = warmup_file_section(path, serving.read_warmup_file(path))
   print(f'\nPushed warmed model: {pushed}')
-  print(f'Warmup file: {warmup_file.warmup_file_path(pushed)}\n')
-  print(report_lib.format_summary(summary))
+  print(f'Warmup file: {path}\n')
+  print(report_text.format_summary(section.summary))
   props = warmer_properties(metadata_path)
   if spec.FIRST_MS_WITH_WARMUP_PROPERTY in props:
     print(f'\nSlowest first request after load: '
@@ -165,7 +176,3 @@ def print_summary(pushed: str, metadata_path: str) -> None:
           f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
           f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
           f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
-
-
-if __name__ == '__main__':
-  sys.exit(main())

@@ -3,7 +3,7 @@
   python -m pipelines.infra_validated_pipeline [--root runs/infra_validated] [--runner local|beam]
 
 Needs a Docker engine. ModelWarmer checks its warmup file in a replica of TF
-Serving (`tfx_warmup.replay`); this variant adds the real server. TFX's
+Serving (`tfx_warmup.serving`); this variant adds the real server. TFX's
 InfraValidator starts `tensorflow/serving:<TF_SERVING_TAG>` in Docker on the
 warmed model, and TF Serving replays `assets.extra/tf_serving_warmup_requests`
 while it loads the model: it reports the model AVAILABLE only once every record
@@ -78,7 +78,11 @@ def docker_problem(config: tfx.proto.LocalDockerConfig) -> Optional[str]:
   every try, and nothing is pushed. Checked before training, in one line.
   """
   try:
-    local_docker_runner._make_docker_client(config).ping()  # pylint: disable=protected-access
+    client = local_docker_runner._make_docker_client(config)  # pylint: disable=protected-access
+    try:
+      client.ping()
+    finally:
+      client.close()
   except (docker_errors.DockerException, OSError) as e:
     return (f'InfraValidator needs a Docker engine to run TF Serving, and none answers '
             f'({str(e).splitlines()[0]}). Start Docker, or run the demo without it: '

@@ -102,6 +102,8 @@ def _mark_classify_method(export_dir: str, signature_name: str) -> None:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
   """TFX Trainer entry point."""
   tf.keras.utils.set_random_seed(0)
+  # Keras's epoch line goes to absl logging (the pipeline's log), not to stdout.
+  keras.utils.disable_interactive_logging()
   model = _build_model()
   model.fit(_dataset(fn_args.train_files), steps_per_epoch=fn_args.train_steps,
             validation_data=_dataset(fn_args.eval_files),

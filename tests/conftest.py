@@ -10,7 +10,7 @@ import pytest  # pylint: disable=g-import-not-at-top
 
 from tests import models  # pylint: disable=g-import-not-at-top
 
-pytest_plugins = ['tests.serving_fixtures']
+pytest_plugins = ['tests.serving.fixtures']
 
 
 @pytest.fixture(scope='session')

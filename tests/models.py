@@ -14,10 +14,10 @@ from tfx import components as tfx_components
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
-from tfx_warmup import component_spec as spec
-from tfx_warmup import executor
-from tfx_warmup import warmup_file
-from tfx_warmup.options import WarmupOptions
+from tfx_warmup.component import spec
+from tfx_warmup.component import executor
+from tfx_warmup.serving import warmup_file
+from tfx_warmup.options.warmup_options import WarmupOptions
 
 COLORS = ('red', 'green', 'blue')
 

@@ -1,7 +1,17 @@
 """tfx-warmup: TF Serving warmup requests for TFX models, built from your own data.
 
-`ModelWarmer` is the TFX component; `replay` is the in-process replica of TF
-Serving's load and request path that proves the warmup file is accepted.
+The parts, one folder each:
+  component/  `ModelWarmer`, the TFX component (spec, executor)
+  library/    the steps of a warmup run without TFX artifacts (`warm_model`)
+  cli/        the `tfx-warmup` command line
+  serving/    the in-process replica of TF Serving's load, request path and
+              warmup replay; it stands alone
+  data/       reading examples and sampling them with Beam
+  requests/   which signatures and batch sizes to warm, and building records
+  privacy/    stripping records to the features their signatures parse
+  measure/    the cold start a warmup file removes
+  report/     the typed report and its text
+  options/    the parameters, declared once
 """
 
 __all__ = ['ModelWarmer']
@@ -9,7 +19,7 @@ __version__ = '0.1.0'
 
 
 def __getattr__(name):
-  # Lazy, so `python -m tfx_warmup.<module>` and light users skip the TFX component stack.
+  # Lazy, so the command line and light users skip the TFX component stack.
   if name == 'ModelWarmer':
     from tfx_warmup.component import ModelWarmer  # pylint: disable=g-import-not-at-top
     return ModelWarmer

@@ -1,6 +1,23 @@
-"""Errors a user can act on: each message names the cause and the fix."""
+"""Errors a user can act on: each message names the cause and the fix.
 
-from typing import Optional
+`WarmupError` and its subclasses are ModelWarmer's own: a configuration, the
+examples, the output location. What TF Serving itself would refuse (a model
+it cannot load, a request it answers with an error, a warmup file that fails
+the load) is the replica's `tfx_warmup.serving.errors`, re-exported here so a
+caller has one place to import from. `USER_ERRORS` catches both.
+"""
+
+from tfx_warmup.serving.errors import LoadError
+from tfx_warmup.serving.errors import ModelError
+from tfx_warmup.serving.errors import RequestError
+from tfx_warmup.serving.errors import ServingConfigError
+from tfx_warmup.serving.errors import ServingError
+from tfx_warmup.serving.errors import WarmupReplayError
+
+__all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
+           'OutputError', 'RecordBudgetError', 'MeasureError', 'UsageError', 'USER_ERRORS',
+           'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
+           'WarmupReplayError']
 
 
 class WarmupError(ValueError):
@@ -11,12 +28,8 @@ class ConfigurationError(WarmupError):
   """A parameter value that can never work (checked before any data is read)."""
 
 
-class ModelError(WarmupError):
-  """The SavedModel is missing, has no matching tag set, or no usable signature."""
-
-
 class ExamplesError(WarmupError):
-  """The Examples artifact has no usable split, payload or records."""
+  """The examples have no usable split, payload or records, or do not fit the model."""
 
 
 class ConversionError(WarmupError):
@@ -31,34 +44,13 @@ class RecordBudgetError(ConfigurationError):
   """The configuration needs more warmup records than TF Serving accepts."""
 
 
-class LoadError(ModelError):
-  """TF Serving would fail to load the SavedModel."""
+class MeasureError(WarmupError):
+  """A measurement process failed."""
 
 
-class RequestError(WarmupError):
-  """TF Serving would answer a request with an error status.
-
-  `code` is TF Serving's status name (e.g. INVALID_ARGUMENT), `message` its text;
-  `tensor` names the graph tensor a batching error concerns, where there is one.
-  """
-
-  def __init__(self, code: str, message: str, tensor: str = ''):
-    super().__init__(f'{code}: {message}')
-    self.code = code
-    self.message = message
-    self.tensor = tensor
+class UsageError(WarmupError):
+  """A command line that cannot work as given."""
 
 
-class WarmupReplayError(WarmupError):
-  """TF Serving would fail the model load while reading or replaying its warmup file.
-
-  `code` is TF Serving's status; `record` the failing record's index and
-  `signature` its signature(s), where a record fails.
-  """
-
-  def __init__(self, message: str, code: str, record: Optional[int] = None,
-               signature: Optional[str] = None):
-    super().__init__(message)
-    self.code = code
-    self.record = record
-    self.signature = signature
+# Everything a command line or pipeline reports as one line rather than a traceback.
+USER_ERRORS = (WarmupError, ServingError)

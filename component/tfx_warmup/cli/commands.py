@@ -1,0 +1,178 @@
+"""The commands: each calls the library and the replica directly, as any user's code would.
+
+`generate` is `library.warm_model` on the paths given; `inspect` is the
+replica's `inspect_warmup`; `verify` loads the model as TF Serving would,
+replays its warmup file through the library's validation, and optionally
+measures. Each returns the exit status and prints its report (text, or JSON
+with --json).
+"""
+
+import argparse
+import sys
+from typing import List
+
+# pylint: disable=g-import-not-at-top  (the heavy imports wait until a command runs)
+from tfx_warmup.cli.parser import PROG, options_from_args
+from tfx_warmup.errors import UsageError
+
+
+def generate(args: argparse.Namespace) -> int:
+  """Writes a warmed copy of --model to --output."""
+  from tfx.dsl.io import fileio
+  from tfx_warmup import library
+  from tfx_warmup.report import text
+
+  if fileio.exists(args.output) and fileio.listdir(args.output) and not args.overwrite:
+    raise UsageError(f'{args.output} is not empty. Pass --overwrite to replace it, or '
+                     'choose another --output.')
+  model = library.resolve_model(args.model)  # Both paths resolved before anything runs.
+  examples = library.resolve_examples(args.examples)
+  options = options_from_args(args)
+  report = library.warm_model(model.saved_model_dir, examples, args.output, options,
+                              make_pipeline=_beam_pipeline_factory(args.beam_args))
+  if args.json:
+    print(report.to_json())
+  else:
+    print(f'Model: {model.saved_model_dir} ({model.form}); examples: {args.examples} '
+          f'({examples.form}, splits {report.sample.splits})\n')
+    print(text.format_report(report))
+    print(f'\nWrote the warmed model to {args.output}')
+  return 0
+
+
+def inspect(args: argparse.Namespace) -> int:
+  """Prints what a warmup file holds; exits 1 if TF Serving would reject it."""
+  from tfx_warmup import serving
+  from tfx_warmup.report import WarmupReport, text, warmup_file_section
+  from tfx_warmup.serving import model_paths
+
+  path, model_dir = model_paths.resolve_warmup_file(args.path)
+  if args.model and not model_dir:
+    model_dir = model_paths.resolve_model(args.model).saved_model_dir
+  if args.batching_parameters and not model_dir:
+    raise UsageError('--batching-parameters checks records against the model: pass a '
+                     'model directory, or --model with a bare warmup file.')
+  result = serving.inspect_warmup(path, model_dir, args.tag_set, _batching(args))
+  report = WarmupReport(
+      model=model_dir,
+      warmup_file=warmup_file_section(path if result.exists else None, result.records,
+                                      result.problems))
+  if args.json:
+    print(report.to_json())
+  elif not result.exists:
+    print(f'No warmup file: {path} does not exist. TF Serving loads the model without '
+          'one and warms nothing: the first request of each signature and batch size pays '
+          f'its cold start.\n`{PROG} verify {args.path}` proves the load (add --measure '
+          f'--requests FILE to time the cold start); `{PROG} generate` writes a warmup file.')
+  else:
+    print(text.format_report(report, outputs_column=True))
+    if not result.problems:
+      print(f'\nTF Serving would accept all {report.warmup_file.records} records'
+            + ('.' if model_dir else
+               ' (signatures not checked: pass --model or a model directory).'))
+  return 1 if result.problems else 0
+
+
+def verify(args: argparse.Namespace) -> int:
+  """Replays the model's warmup file as TF Serving would at load time; optionally measures."""
+  from tfx.dsl.io import fileio
+  from tfx_warmup import library
+  from tfx_warmup import serving
+  from tfx_warmup.library import validation as validation_lib
+  from tfx_warmup.measure import plot
+  from tfx_warmup.report import WarmupReport, text, warmup_file_section
+
+  measure = args.measure or bool(args.plot)
+  model_dir = serving.resolve_model(args.model).saved_model_dir
+  path = serving.warmup_file_path(model_dir)
+  has_file = fileio.exists(path)
+  if measure and not has_file and not args.requests:
+    raise UsageError(
+        f'{model_dir} has no warmup file ({path}), so there are no records to time. Pass '
+        '--requests FILE (a TFRecord of PredictionLogs, e.g. TF Serving request logs) to '
+        f'measure its cold start, or run `{PROG} generate --measure` on your examples to '
+        'measure it without and with warmup.')
+  batching = _batching(args)
+  cold_start = None
+  records = []
+  with serving.load(model_dir, args.tag_set, batching=batching) as servable:
+    try:
+      if has_file:
+        records = serving.read_warmup_file(path)
+      validation = validation_lib.validate_records(servable, records,
+                                                   args.num_request_iterations, path,
+                                                   blame_examples=False)
+    except serving.WarmupReplayError as e:
+      validation = validation_lib.failed_validation(e, args.num_request_iterations, batching)
+  if validation.ok and measure:
+    live = (serving.read_warmup_file(args.requests) if args.requests
+            else _one_record_per_key(records))
+    cold_start = library.measure_cold_start(model_dir, live, args.tag_set, batching,
+                                            with_warmup=has_file)
+    if args.plot:
+      plot.plot_first_requests(cold_start, args.plot, title=(
+          f'First requests after loading {model_dir}' + ('' if has_file else ' (no warmup)')))
+  report = WarmupReport(model=model_dir,
+                        warmup_file=warmup_file_section(path if has_file else None, records),
+                        validation=validation, cold_start=cold_start)
+  if args.json:
+    print(report.to_json())
+  elif not validation.ok:
+    print(f'{PROG} verify: FAILED: {validation.error}', file=sys.stderr)
+  elif not has_file:
+    if cold_start:
+      print(text.format_report(report) + '\n')
+    print(f'No warmup file: {path} does not exist. TF Serving loads {model_dir} (just '
+          'loaded in the replica) and warms nothing: the first request of each signature and '
+          f'batch size pays its cold start. `{PROG} generate` writes a warmup file.')
+  else:
+    print(text.format_report(report))
+    print(f'\nOK: TF Serving would load {model_dir} and replay its '
+          f'{validation.records} warmup records ({validation.seconds:.2f} s).')
+  if args.plot and cold_start and not args.json:
+    print(f'Latency plot: {args.plot}')
+  return 0 if validation.ok else 1
+
+
+def _one_record_per_key(records: List) -> List:
+  """Live traffic for --measure: the first record of each kind, signature and batch size."""
+  from tfx_warmup.serving import records as records_lib
+  chosen = {}
+  for record in records:
+    chosen.setdefault(records_lib.record_key(record), record)
+  return list(chosen.values())
+
+
+def _batching(args: argparse.Namespace):
+  """The server-side batching of --batching-parameters, if given."""
+  if not args.batching_parameters:
+    return None
+  from tfx_warmup.serving import batching_config
+  return batching_config.config_from_file(args.batching_parameters)
+
+
+# Runners that run in this process's own installation: they need no packaging.
+_LOCAL_RUNNERS = (None, 'DirectRunner', 'direct', 'PrismRunner', 'prism')
+
+
+def _beam_pipeline_factory(beam_args: List[str]):
+  """Makes the Beam pipeline that samples: a local runner as is, a remote one packaged.
+
+  Given a remote runner (Dataflow, a Flink or Spark job server), workers must
+  install tfx-warmup: TFX's own packaging flags (an sdist of the installed
+  package) are added unless --setup_file, --extra_package or a container image
+  already provides it.
+  """
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+  args = list(beam_args) or ['--direct_num_workers=1']
+  runner = PipelineOptions(args).view_as(StandardOptions).runner
+  if runner not in _LOCAL_RUNNERS:
+    from tfx.utils import dependency_utils
+    args = dependency_utils.make_beam_dependency_flags(args)
+  return lambda: beam.Pipeline(argv=args)
+
+
+def run(args: argparse.Namespace) -> int:
+  return {'generate': generate, 'inspect': inspect, 'verify': verify}[args.command](args)
+

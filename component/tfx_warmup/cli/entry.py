@@ -1,0 +1,50 @@
+"""`tfx-warmup`: the entry point. Quiet libraries, progress on the terminal, one line per error.
+
+A command line prints its own results: TensorFlow's C++ start-up chatter and
+library deprecation warnings are kept out of the terminal (and in the log file)
+unless --verbose asks for them. What the user must fix is one line naming the
+cause and the fix, and a non-zero exit.
+"""
+
+import os
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from tfx_warmup import progress
+from tfx_warmup.cli.parser import PROG, build_parser
+from tfx_warmup.errors import USER_ERRORS
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  args = build_parser().parse_args(argv)
+  _quiet_libraries(args.verbose)
+  from tfx_warmup.cli import commands  # pylint: disable=g-import-not-at-top  (after the quiet)
+  with progress.library_output_to_log(f'{PROG}-{args.command}', args.verbose) as log_path:
+    interactive = sys.stderr.isatty() and not args.verbose
+    reporter = progress.TerminalReporter() if interactive else progress.Reporter()
+    try:
+      with progress.reporting_to(reporter):
+        status = commands.run(args)
+      if log_path and status == 0:  # Nothing went wrong: nothing to look at.
+        from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+        fileio.remove(log_path)
+      return status
+    except USER_ERRORS as e:
+      details = f' (library logs: {log_path})' if log_path else ''
+      print(f'{PROG} {args.command}: error: {e}{details}', file=sys.stderr)
+      return 1
+
+
+def _quiet_libraries(verbose: bool) -> None:
+  """Before TensorFlow is imported: no C++ start-up lines (errors still come back as Python
+  exceptions), TFX's legacy Keras, and no third-party deprecation warnings unless verbose."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+  if not verbose:
+    for category in (DeprecationWarning, FutureWarning, UserWarning):
+      warnings.filterwarnings('ignore', category=category)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,35 @@
+"""TFX artifacts in the library's terms: a Model artifact's SavedModel, an Examples artifact's files.
+
+The one place that reads artifacts, so nothing under `tfx_warmup.library`
+knows them: the executor turns its inputs into paths here, then calls the
+library as any user would.
+"""
+
+from absl import logging
+from tfx import types
+from tfx.components.util import examples_utils
+from tfx.types import artifact_utils
+from tfx.utils import json_utils
+
+from tfx_warmup.data.examples import ExamplesSource
+from tfx_warmup.serving import model_paths
+
+
+def saved_model_dir(model: types.Artifact) -> str:
+  """The SavedModel in a Model artifact: Trainer's layouts, or a bare SavedModel at its URI."""
+  found = model_paths.resolve_model(model.uri)
+  logging.info('Model: %s (%s).', found.saved_model_dir, found.form)
+  return found.saved_model_dir
+
+
+def examples_source(examples: types.Artifact) -> ExamplesSource:
+  """The files of each split of an Examples artifact, as TFX's own readers find them."""
+  if examples.has_custom_property(examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME):
+    splits = list(json_utils.loads(examples.get_string_custom_property(
+        examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME)))
+  else:
+    splits = artifact_utils.decode_split_names(examples.split_names)
+  return ExamplesSource(
+      examples.uri,
+      {split: examples_utils.get_split_file_patterns([examples], split)[0] for split in splits},
+      payload_format=examples_utils.get_payload_format(examples), form='Examples artifact')

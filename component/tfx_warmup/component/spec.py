@@ -1,0 +1,81 @@
+"""ModelWarmer's declarative spec: inputs, output, and the ExecutionParameters of its parameters.
+
+The parameters' types and optionality come from `parameters.PARAMETERS`,
+declared once there; their keys are written out below. Lists travel as JSON
+strings and booleans as ints, as TFX's own specs do, so every orchestrator
+(Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
+"""
+
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ComponentSpec
+from tfx.types.component_spec import ExecutionParameter
+
+from tfx_warmup.options import parameters
+
+# Inputs (the standard keys, so a ModelWarmer reads like a Pusher or Evaluator).
+MODEL_KEY = standard_component_specs.MODEL_KEY
+EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+
+# Output.
+WARMED_MODEL_KEY = 'warmed_model'
+
+# Execution parameters (declared in `tfx_warmup.options.parameters`; a test holds these
+# keys to that declaration).
+NUM_EXAMPLES_KEY = 'num_examples'
+SPLITS_KEY = 'splits'
+SIGNATURE_NAMES_KEY = 'signature_names'
+BATCH_SIZES_KEY = 'batch_sizes'
+TAG_SET_KEY = 'tag_set'
+MODEL_NAME_KEY = 'model_name'
+SEED_KEY = 'seed'
+VALIDATE_KEY = 'validate'
+MEASURE_KEY = 'measure'
+SAMPLING_KEY = 'sampling'
+STRATIFY_FEATURE_KEY = 'stratify_feature'
+BATCHING_PARAMETERS_FILE_KEY = 'batching_parameters_file'
+OUTPUT_FILTERS_KEY = 'output_filters'
+MAX_RECORDS_KEY = 'max_records'
+REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
+EXISTING_WARMUP_KEY = 'existing_warmup'
+NUM_REQUEST_ITERATIONS_KEY = 'num_request_iterations'
+STRIP_UNREAD_FEATURES_KEY = 'strip_unread_features'
+DROP_FEATURES_KEY = 'drop_features'
+
+# Custom properties recorded on the `warmed_model` artifact in ML Metadata.
+RECORD_COUNT_PROPERTY = 'warmup_record_count'
+SIGNATURES_WARMED_PROPERTY = 'warmup_signatures'
+SIGNATURES_SKIPPED_PROPERTY = 'warmup_skipped_signatures'
+# JSON {signature: warning}, e.g. the sample shares no feature with what it parses.
+WARNINGS_PROPERTY = 'warmup_warnings'
+BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
+SPLITS_PROPERTY = 'warmup_splits'
+SEED_PROPERTY = 'warmup_seed'
+VALIDATED_PROPERTY = 'warmup_validated'
+# JSON {signature: [feature names its records carry]}, and {signature: [names stripped]}.
+FEATURES_PROPERTY = 'warmup_features'
+FEATURES_DROPPED_PROPERTY = 'warmup_features_dropped'
+# Bytes of the records ModelWarmer built, before and after stripping.
+BYTES_UNSTRIPPED_PROPERTY = 'warmup_bytes_unstripped'
+BYTES_STRIPPED_PROPERTY = 'warmup_bytes_stripped'
+REPLAY_SECONDS_PROPERTY = 'warmup_replay_seconds'
+FIRST_MS_WITHOUT_WARMUP_PROPERTY = 'cold_start_first_request_ms_without_warmup'
+FIRST_MS_WITH_WARMUP_PROPERTY = 'cold_start_first_request_ms_with_warmup'
+STEADY_P50_MS_PROPERTY = 'steady_state_p50_ms'
+
+
+class ModelWarmerSpec(ComponentSpec):
+  """ModelWarmer component spec."""
+
+  PARAMETERS = {
+      p.name: ExecutionParameter(type=p.encoding.exec_type, optional=p.default is None)
+      for p in parameters.PARAMETERS
+  }
+  INPUTS = {
+      MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+  }
+  OUTPUTS = {
+      WARMED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+  }

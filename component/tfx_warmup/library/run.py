@@ -1,0 +1,80 @@
+"""A whole warmup run: the library's steps in order, writing the warmed model in one move.
+
+What `Executor.Do` and `tfx-warmup generate` both call. Each step is a
+function of its own (`plan_warmup`, `sample_examples`, `build_records`,
+`validate_records`, `measure_cold_start`), so a user can run, test or replace
+one; this module only passes each value, computed once, to the next.
+"""
+
+import os
+from typing import Callable, Optional
+
+import apache_beam as beam
+from absl import logging
+
+from tfx_warmup.data.examples import ExamplesSource
+from tfx_warmup.library import output
+from tfx_warmup.library.measurement import measure_cold_start
+from tfx_warmup.library.plan import plan_warmup
+from tfx_warmup.library.records import build_records
+from tfx_warmup.library.sampling import sample_examples
+from tfx_warmup.library.validation import validate_records
+from tfx_warmup.options import WarmupOptions
+from tfx_warmup.report import text
+from tfx_warmup.report.model import SampleSection, SignaturesSection, WarmupReport
+from tfx_warmup.report.model import warmup_file_section
+from tfx_warmup.serving.contract import warmup_file_path
+from tfx_warmup.serving.records import record_signatures
+
+
+def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
+               options: Optional[WarmupOptions] = None, *,
+               make_pipeline: Optional[Callable[[], beam.Pipeline]] = None,
+               model_subdir: str = '', write_report: bool = False) -> WarmupReport:
+  """Writes a copy of the SavedModel at `model_dir` whose warmup file comes from `examples`.
+
+  The copy goes to `output_dir` (or its `model_subdir`, e.g. a Model artifact's
+  Format-Serving/), with `warmup_report.json` beside it when `write_report`;
+  nothing is written there unless every step succeeds. `make_pipeline` makes
+  the Beam pipeline that samples (default: Beam's DirectRunner in process).
+  Returns the report; raises the error naming the cause and the fix otherwise.
+  """
+  options = options or WarmupOptions()
+  make_pipeline = make_pipeline or beam.Pipeline
+  final_model_dir = os.path.join(output_dir, model_subdir) if model_subdir else output_dir
+  keep_existing = options.existing_warmup == 'keep'
+  if options.existing_warmup == 'replace':
+    output.warn_replaced(model_dir)
+
+  # 1. Load the model as TF Serving would and plan: an unloadable model, a signature
+  #    that cannot be warmed or a budget TF Serving refuses fails before any data is read.
+  with plan_warmup(model_dir, options, examples.payload_format) as plan, (
+      output.staged_output(output_dir, model_subdir)) as staged:
+    # 2. Sample with Beam (the only data-bound step).
+    sample = sample_examples(examples, options, make_pipeline, staged.scratch_dir)
+    # 3. Build the records, strip each to what its signature reads, prove it.
+    built = build_records(plan, sample)
+    file_section = warmup_file_section(warmup_file_path(final_model_dir), built.records)
+    logging.info('Warmup file:\n%s', text.format_summary(file_section.summary))
+    # 4. Replay them on the loaded model as TF Serving's load would.
+    validation = validate_records(plan.servable, built.records, options.num_request_iterations,
+                                  warmup_file_path(final_model_dir)) if options.validate else None
+    # 5. Write the warmed copy (the model's own file as it is, for existing_warmup='keep').
+    staged.write_model(model_dir, None if keep_existing else built.records)
+    # 6. Measure the cold start it removes, in fresh processes, on the written copy.
+    cold_start = measure_cold_start(staged.model_dir, built.live, options.tag_set,
+                                    plan.batching) if options.measure else None
+    report = WarmupReport(
+        model=final_model_dir,
+        warmup_file=file_section,
+        signatures=SignaturesSection(
+            warmed=sorted({name for r in built.records for name in record_signatures(r)}),
+            skipped=dict(sorted(built.skipped.items())),
+            warnings=dict(sorted(built.warnings.items()))),
+        sample=SampleSection(sample.splits, options.num_examples, options.seed, options.sampling),
+        validation=validation, cold_start=cold_start,
+        stripping=built.stripped.section(options.strip_unread_features, options.drop_features)
+        if built.stripped else None)
+    if write_report:
+      staged.write_report(report)
+  return report

@@ -1,0 +1,197 @@
+"""Measures the cold start that a warmup file removes.
+
+Every measurement runs in a fresh Python process: TensorFlow keeps
+process-wide caches (oneDNN primitives, thread pools), so a second load in the
+same process would look warm even without warmup. The child process loads the
+model as TF Serving does (under server-side batching when the run has it),
+optionally replays its warmup file, then sends live requests in order for a
+number of rounds and reports each latency. The live requests reach the child
+in a file: the only way into a fresh process.
+
+  python -m tfx_warmup.measure.cold_start --model DIR --requests FILE --output JSON \
+      [--replay-warmup] [--batching-config JSON]
+"""
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+from tensorflow_serving.apis import prediction_log_pb2
+from tfx.dsl.io import fileio
+
+from tfx_warmup.errors import MeasureError
+from tfx_warmup.report.model import ColdStartRow, ColdStartSection, batching_section
+from tfx_warmup.serving.batching_config import BatchingConfig
+
+# What a row's first-request figure is: the requests run in order after one load, so it
+# depends on the rows before it. Said in every report, since the table invites reading
+# each row as if it had been measured alone.
+FIRST_MS_MEANING = (
+    "each request's first latency after one load, sent in the listed order: a request that "
+    'shares graph parts (parse ops, layers, kernels) with one sent before it pays only what '
+    'that one left uninitialised, so the first of each family carries the shared cost; '
+    'max_first_ms_* is the worst a client of this model meets')
+
+# Rounds of the live requests per measurement: the first is the cold one, the
+# rest give the steady state.
+DEFAULT_ROUNDS = 30
+
+
+@dataclasses.dataclass
+class Timing:
+  """What one fresh process saw: load and replay time, then latency per request and round."""
+  load_seconds: float
+  replay_seconds: float
+  replay_records: int
+  keys: List[Dict]  # One per live request: kind, signature, batch_size.
+  latencies_ms: List[List[float]]  # [round][request]
+
+
+def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool,
+                         rounds: int, tags: Sequence[str],
+                         batching: Optional[BatchingConfig] = None) -> Timing:
+  """Load, optionally replay the warmup file, then time each live request."""
+  # pylint: disable=g-import-not-at-top  (keeps `--help` and the parent light)
+  from tfx_warmup import serving
+  from tfx_warmup.serving import records
+  live = serving.read_warmup_file(requests_path)
+  start = time.perf_counter()
+  servable = serving.load(model_dir, tags, batching=batching)
+  load_seconds = time.perf_counter() - start
+  # TF Serving has no garbage collector: keep Python's out of the timings (a full
+  # collection over TensorFlow's heap costs ~130 ms and lands on a random request).
+  gc.collect()
+  gc.freeze()
+  gc.disable()
+  with servable:
+    replayed = (serving.replay_warmup(model_dir, tags, servable=servable)
+                if replay_warmup else None)
+    latencies = []
+    for _ in range(rounds):
+      row = []
+      for record in live:
+        start = time.perf_counter()
+        servable.run_log(record)
+        row.append((time.perf_counter() - start) * 1000)
+      latencies.append(row)
+  return Timing(load_seconds=load_seconds,
+                replay_seconds=replayed.seconds if replayed else 0.0,
+                replay_records=replayed.records if replayed else 0,
+                keys=[dataclasses.asdict(records.record_key(r)) for r in live],
+                latencies_ms=latencies)
+
+
+def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: bool,
+                          rounds: int = DEFAULT_ROUNDS,
+                          tags: Sequence[str] = ('serve',),
+                          batching: Optional[BatchingConfig] = None) -> Timing:
+  """Runs `time_in_this_process` in a new Python process and returns its Timing."""
+  with tempfile.TemporaryDirectory() as tmp:
+    output = os.path.join(tmp, 'timing.json')
+    command = [sys.executable, '-m', 'tfx_warmup.measure.cold_start', '--model', model_dir,
+               '--requests', requests_path, '--output', output, '--rounds', str(rounds),
+               '--tags', ','.join(tags)] + (['--replay-warmup'] if replay_warmup else []) + (
+                   ['--batching-config', json.dumps(dataclasses.asdict(batching))]
+                   if batching else [])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+      last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
+      raise MeasureError(f'The measurement process failed (exit {proc.returncode}):\n{last_line}')
+    with fileio.open(output) as f:
+      return Timing(**json.load(f))
+
+
+def cold_start_report(model_dir: str,
+                      live: Sequence[prediction_log_pb2.PredictionLog],
+                      rounds: int = DEFAULT_ROUNDS,
+                      tags: Sequence[str] = ('serve',),
+                      batching: Optional[BatchingConfig] = None,
+                      on_process: Optional[Callable[[], None]] = None,
+                      with_warmup: bool = True) -> ColdStartSection:
+  """First-request latency of the `live` requests without and with warmup, plus steady state.
+
+  Both processes load the model under server-side `batching`, when given, as TF
+  Serving would serve it.
+  `on_process` is called after each of the two measurement processes (progress).
+  `with_warmup=False` (a model with no warmup file: there is nothing to compare)
+  runs only the process without warmup; the "with warmup" figures are then None.
+  """
+  from tfx_warmup import serving  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp:
+    requests_path = os.path.join(tmp, 'live_requests')
+    serving.write_warmup_file(requests_path, live)
+    timings = []
+    for replay in ((False, True) if with_warmup else (False,)):
+      timings.append(time_in_fresh_process(model_dir, requests_path, replay, rounds, tags,
+                                           batching))
+      if on_process:
+        on_process()
+  cold, warm = timings[0], (timings[1] if with_warmup else None)
+  rows = []
+  for i, key in enumerate(cold.keys):
+    steady = sorted(r[i] for r in cold.latencies_ms[1:] + (warm.latencies_ms[1:] if warm else []))
+    rows.append(ColdStartRow(
+        **key,
+        first_ms_without_warmup=round(cold.latencies_ms[0][i], 3),
+        first_ms_with_warmup=round(warm.latencies_ms[0][i], 3) if warm else None,
+        steady_p50_ms=round(_percentile(steady, 50), 3),
+        steady_p99_ms=round(_percentile(steady, 99), 3)))
+  return ColdStartSection(
+      rounds=rounds,
+      load_seconds=round((warm or cold).load_seconds, 3),
+      replay_seconds=round(warm.replay_seconds, 3) if warm else 0.0,
+      replay_records=warm.replay_records if warm else 0,
+      requests=rows,
+      max_first_ms_without_warmup=max(r.first_ms_without_warmup for r in rows),
+      max_first_ms_with_warmup=max(r.first_ms_with_warmup for r in rows) if warm else None,
+      steady_p50_ms=round(statistics.median(r.steady_p50_ms for r in rows), 3),
+      batching=batching_section(batching),
+      first_ms_meaning=FIRST_MS_MEANING)
+
+
+def _percentile(sorted_values: List[float], q: float) -> float:
+  if not sorted_values:
+    return float('nan')
+  index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+  return sorted_values[index]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--model', required=True, help='SavedModel directory')
+  parser.add_argument('--requests', required=True,
+                      help='TFRecord of PredictionLogs to send as live traffic')
+  parser.add_argument('--output', required=True, help='where to write the timing JSON')
+  parser.add_argument('--rounds', type=int, default=DEFAULT_ROUNDS)
+  parser.add_argument('--tags', default='serve')
+  parser.add_argument('--replay-warmup', action='store_true',
+                      help="replay the model's warmup file before the live requests")
+  parser.add_argument('--batching-config',
+                      help='the server-side batching to load the model under (BatchingConfig '
+                           'fields as JSON)')
+  args = parser.parse_args(argv)
+  try:
+    timing = time_in_this_process(args.model, args.requests, args.replay_warmup,
+                                  args.rounds, args.tags.split(','),
+                                  BatchingConfig(**json.loads(args.batching_config))
+                                  if args.batching_config else None)
+  except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
+    print(f'{type(e).__name__}: {getattr(e, "message", None) or e}', file=sys.stderr)
+    return 1
+  with fileio.open(args.output, 'w') as f:
+    json.dump(dataclasses.asdict(timing), f)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,264 @@
+"""The warmup report, typed: one schema for `warmup_report.json` and every `tfx-warmup --json`.
+
+Each section is a dataclass whose fields carry their meaning (`doc` metadata),
+so the JSON, its reader, the ML Metadata properties, the terminal tables and
+the schema documentation (`schema_markdown`) all read the same declarations.
+A section is None (JSON null) when the command that wrote the report did not
+do that step: `inspect` neither samples nor replays; `verify` does not sample.
+"""
+
+import dataclasses
+import json
+import typing
+from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar
+
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tfx_warmup.serving import records as records_lib
+from tfx_warmup.serving.inspection import Problem
+
+SCHEMA_VERSION = 4
+T = TypeVar('T')
+
+
+def _field(doc: str, **kwargs) -> Any:
+  return dataclasses.field(metadata={'doc': doc}, **kwargs)
+
+
+@dataclasses.dataclass
+class RecordCount:
+  """Records of one path TF Serving initialises lazily."""
+  api: str = _field("the request API: 'classify', 'regress', 'predict', 'multi_inference'")
+  signature: str = _field("signature name; a MultiInference's tasks joined by '+'")
+  batch_size: int = _field('examples per request')
+  output_filter: str = _field("Predict's comma-joined output aliases; '' for all outputs")
+  records: int = _field('how many records')
+
+
+@dataclasses.dataclass
+class WarmupFileSection:
+  """The warmup file reported on."""
+  path: Optional[str] = _field('its path; null when the model has none')
+  records: int = _field('how many records it holds')
+  summary: List[RecordCount] = _field('records per kind, signature, batch size and fetch set')
+  problems: List[Problem] = _field(
+      "what TF Serving would reject (`code` is its status name, `record` null for the "
+      'file); a file with problems fails the load', default_factory=list)
+  features: Dict[str, List[str]] = _field('per signature, the feature names its records carry',
+                                          default_factory=dict)
+
+
+@dataclasses.dataclass
+class SignaturesSection:
+  """Which signatures were warmed, and why the others were not."""
+  warmed: List[str] = _field('signatures with records')
+  skipped: Dict[str, str] = _field('signature -> why it is not warmed')
+  warnings: Dict[str, str] = _field('warmed signature -> a problem that did not stop the run')
+
+
+@dataclasses.dataclass
+class SampleSection:
+  """How the examples were sampled."""
+  splits: List[str] = _field('splits sampled from')
+  num_examples: int = _field('examples sampled for the warmup file')
+  seed: int = _field('sampling seed')
+  sampling: str = _field("'coverage', 'uniform' or 'stratified'")
+
+
+@dataclasses.dataclass
+class BatchingSection:
+  """The server-side batching (--enable_batching) the replay ran under."""
+  max_batch_size: int = _field('largest request the queue admits')
+  allowed_batch_sizes: List[int] = _field('sizes batches are padded to')
+  enable_large_batch_splitting: bool = _field('whether larger requests run in pieces')
+
+
+@dataclasses.dataclass
+class ValidationSection:
+  """The replay of the warmup file in the TF Serving replica, as at TF Serving's load."""
+  records: int = _field('records replayed (each num_request_iterations times)')
+  seconds: float = _field('time the replay took')
+  num_request_iterations: int = _field("TF Serving's --num_request_iterations_for_warmup")
+  batching: Optional[BatchingSection] = _field('server-side batching, when configured',
+                                               default=None)
+  error: Optional[str] = _field('why TF Serving would refuse the load; null when it loads',
+                                default=None)
+  code: Optional[str] = _field('TF Serving status of the failure', default=None)
+  record: Optional[int] = _field('index of the failing record', default=None)
+
+  @property
+  def ok(self) -> bool:
+    return self.error is None
+
+
+@dataclasses.dataclass
+class ColdStartRow:
+  """One live request: its first latency after a load, without and with warmup."""
+  api: str = _field('the request API')
+  signature: str = _field('signature name(s)')
+  batch_size: int = _field('examples per request')
+  output_filter: str = _field("Predict's fetched aliases; '' for all")
+  first_ms_without_warmup: float = _field('first latency after a load without warmup')
+  first_ms_with_warmup: Optional[float] = _field(
+      'first latency after a load and the warmup replay; null without a warmup file')
+  steady_p50_ms: float = _field('median latency after the first round')
+  steady_p99_ms: float = _field('99th percentile latency after the first round')
+
+
+@dataclasses.dataclass
+class ColdStartSection:
+  """First-request latency without and with warmup, each in a fresh process."""
+  skipped: Optional[str] = _field('why it was not measured; null when it was', default=None)
+  rounds: int = _field('rounds of the live requests per process', default=0)
+  load_seconds: float = _field('model load time', default=0.0)
+  replay_seconds: float = _field('warmup replay time in the measuring process', default=0.0)
+  replay_records: int = _field('records replayed there', default=0)
+  requests: List[ColdStartRow] = _field('one row per live request, in the order sent',
+                                        default_factory=list)
+  max_first_ms_without_warmup: Optional[float] = _field(
+      'the worst first request a client meets without warmup', default=None)
+  max_first_ms_with_warmup: Optional[float] = _field(
+      'the worst first request with warmup; null without a warmup file', default=None)
+  steady_p50_ms: Optional[float] = _field('median of the rows\' steady p50', default=None)
+  batching: Optional[BatchingSection] = _field('server-side batching the processes ran under',
+                                               default=None)
+  first_ms_meaning: str = _field('how to read the first-request figures', default='')
+
+  @property
+  def measured(self) -> bool:
+    return self.skipped is None
+
+
+@dataclasses.dataclass
+class StrippingSection:
+  """What stripping records to the features their signatures parse did."""
+  strip_unread_features: bool = _field('whether unread features were stripped')
+  drop_features: List[str] = _field('features never shipped')
+  records_proven: int = _field('stripped records proven to answer as their whole twins')
+  records_unchanged: int = _field('records with nothing to strip')
+  bytes_before: int = _field('bytes of the records built, whole')
+  bytes_after: int = _field('bytes after stripping')
+  dropped: Dict[str, List[str]] = _field('signature -> features its records no longer carry')
+  whole: Dict[str, str] = _field('signature -> why its records keep whole examples')
+
+
+@dataclasses.dataclass
+class WarmupReport:
+  """The report of one run of `generate` (ModelWarmer), `inspect` or `verify`."""
+  warmup_file: WarmupFileSection = _field('the warmup file')
+  model: Optional[str] = _field('the SavedModel directory reported on', default=None)
+  signatures: Optional[SignaturesSection] = _field('signatures warmed and skipped',
+                                                   default=None)
+  sample: Optional[SampleSection] = _field('how examples were sampled', default=None)
+  validation: Optional[ValidationSection] = _field('the replay in the replica', default=None)
+  cold_start: Optional[ColdStartSection] = _field('the cold start measured', default=None)
+  stripping: Optional[StrippingSection] = _field('stripping to what is read', default=None)
+  schema_version: int = _field('this schema\'s version', default=SCHEMA_VERSION)
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, data: Dict[str, Any]) -> 'WarmupReport':
+    if data.get('schema_version') != SCHEMA_VERSION:
+      raise ValueError(f'A warmup report of schema {data.get("schema_version")}; this '
+                       f'tfx-warmup reads schema {SCHEMA_VERSION}.')
+    return _from_dict(cls, data)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'WarmupReport':
+    return cls.from_dict(json.loads(text))
+
+
+def _from_dict(cls: Type[T], data: Dict[str, Any]) -> T:
+  hints = typing.get_type_hints(cls)
+  return cls(**{f.name: _value(hints[f.name], data[f.name])
+                for f in dataclasses.fields(cls) if f.name in data})
+
+
+def _value(hint: Any, value: Any) -> Any:
+  """`value` read from JSON as type `hint`: dataclasses, lists, dicts and Optionals of them."""
+  if value is None:
+    return None
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin is typing.Union:  # Optional[X]
+    return _value(next(a for a in args if a is not type(None)), value)
+  if dataclasses.is_dataclass(hint):
+    return _from_dict(hint, value)
+  if origin is list:
+    return [_value(args[0], v) for v in value]
+  if origin is dict:
+    return {k: _value(args[1], v) for k, v in value.items()}
+  return value
+
+
+# -- The schema's documentation, generated from the types -----------------------------
+
+
+def schema_markdown() -> str:
+  """Markdown tables of every section's fields, their JSON types and meaning."""
+  parts = [f'Schema version {SCHEMA_VERSION}. A section is `null` when the command that '
+           'wrote the report did not do that step.\n']
+  seen: List[type] = []
+  queue: List[type] = [WarmupReport]
+  while queue:
+    cls = queue.pop(0)
+    if cls in seen:
+      continue
+    seen.append(cls)
+    hints = typing.get_type_hints(cls)
+    parts.append(f'### `{cls.__name__}`\n\n{cls.__doc__.strip()}\n')
+    parts.append('| field | type | meaning |\n| --- | --- | --- |')
+    for f in dataclasses.fields(cls):
+      parts.append(f'| `{f.name}` | {_json_type(hints[f.name])} | {f.metadata.get("doc", "")} |')
+      queue.extend(t for t in _dataclasses_in(hints[f.name]) if t not in seen)
+    parts.append('')
+  return '\n'.join(parts)
+
+
+def _json_type(hint: Any) -> str:
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin is typing.Union:
+    return _json_type(next(a for a in args if a is not type(None))) + ' or null'
+  if dataclasses.is_dataclass(hint):
+    return f'`{hint.__name__}`'
+  if origin is list:
+    return f'list of {_json_type(args[0])}'
+  if origin is dict:
+    return f'object of {_json_type(args[1])}'
+  return {str: 'string', int: 'integer', float: 'number', bool: 'boolean'}.get(hint, str(hint))
+
+
+def _dataclasses_in(hint: Any) -> List[type]:
+  if dataclasses.is_dataclass(hint):
+    return [hint]
+  return [t for a in typing.get_args(hint) for t in _dataclasses_in(a)]
+
+
+# -- Sections built from what the replica reads ----------------------------------------
+
+
+def record_counts(summary: Dict[records_lib.RecordKey, int]) -> List[RecordCount]:
+  return [RecordCount(k.api, k.signature, k.batch_size, k.output_filter, n)
+          for k, n in summary.items()]
+
+
+def warmup_file_section(path: Optional[str],
+                        records: Sequence[prediction_log_pb2.PredictionLog],
+                        problems: Sequence[Problem] = ()) -> WarmupFileSection:
+  """The section of a file holding `records` (read or about to be written)."""
+  summary = records_lib.summarize(records)
+  return WarmupFileSection(path=path, records=sum(summary.values()),
+                           summary=record_counts(summary), problems=list(problems),
+                           features=records_lib.features_carried(records))
+
+
+def batching_section(config) -> Optional[BatchingSection]:
+  """The report's view of a `serving.BatchingConfig` (None: no server-side batching)."""
+  if config is None:
+    return None
+  return BatchingSection(config.max_batch_size, list(config.allowed_batch_sizes),
+                         config.enable_large_batch_splitting)

@@ -1,0 +1,115 @@
+"""The report as text: the tables the terminal and the logs show."""
+
+import os
+import textwrap
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from tfx_warmup.report.model import RecordCount, WarmupReport
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+  """Left-aligned columns, a rule under the header row."""
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join(lines)
+
+
+def format_summary(summary: Sequence[RecordCount], outputs_column: Optional[bool] = None) -> str:
+  """Records per path; the outputs column shows when asked, or when any record filters outputs."""
+  if outputs_column is None:
+    outputs_column = any(r.output_filter for r in summary)
+  header = ('API', 'signature', 'batch size') + (('outputs',) if outputs_column else ()) + (
+      'records',)
+  rows = [header] + [
+      (r.api, r.signature, str(r.batch_size)) + ((r.output_filter or 'all',) if outputs_column
+                                                  else ()) + (str(r.records),)
+      for r in summary]
+  rows.append(('total',) + ('',) * (len(header) - 2) + (str(sum(r.records for r in summary)),))
+  return format_table(rows)
+
+
+def format_report(report: WarmupReport, outputs_column: Optional[bool] = None) -> str:
+  """Records table, signatures left out, features, stripping, problems, replay, cold start."""
+  warmup_file = report.warmup_file
+  parts = [f"Warmup file: {warmup_file.path or 'none'}"]
+  if warmup_file.summary or warmup_file.path:
+    parts.append(format_summary(warmup_file.summary, outputs_column))
+  if report.signatures:
+    for name, reason in report.signatures.skipped.items():
+      parts.append(f'not warmed: {name}: {reason}')
+  if warmup_file.features:
+    parts.append('\nFeatures the records carry:')
+    parts.append(format_features(warmup_file.features))
+  stripping = report.stripping
+  if stripping:
+    if stripping.bytes_before == stripping.bytes_after and not stripping.dropped:
+      parts.append('Nothing to strip: every feature the records carry is read by their '
+                   'signatures.')
+    else:
+      parts.append(
+          f'Stripped to what each signature parses: {stripping.bytes_before:,} -> '
+          f'{stripping.bytes_after:,} bytes; {stripping.records_proven} stripped records '
+          'proven to answer exactly as their whole twins.')
+    for name, names in stripping.dropped.items():
+      parts.append(f"stripped from {name}: {', '.join(names)}")
+    for name, reason in stripping.whole.items():
+      parts.append(f'whole examples: {name}: {reason}')
+  if warmup_file.problems:
+    parts.append(f'\n{len(warmup_file.problems)} problem(s); TF Serving would refuse this file:')
+    parts.extend(f"  record {p.record if p.record is not None else '-'}: {p.code}: {p.message}"
+                 for p in warmup_file.problems)
+  validation = report.validation
+  if validation and validation.ok and warmup_file.path:
+    parts.append(f'\nReplayed in the TF Serving replica: {validation.records} records, '
+                 f'{validation.seconds:.2f} s.')
+  cold_start = report.cold_start
+  if cold_start and cold_start.measured:
+    parts.append('\nCold start (ms; first request after load, in a fresh process):')
+    parts.append(format_table(
+        [('API', 'signature', 'batch size', 'without warmup', 'with warmup', 'steady p50',
+          'steady p99')] +
+        [(r.api, r.signature, str(r.batch_size), f'{r.first_ms_without_warmup:.2f}',
+          _ms(r.first_ms_with_warmup), f'{r.steady_p50_ms:.2f}', f'{r.steady_p99_ms:.2f}')
+         for r in cold_start.requests]))
+    parts.append(f'First requests: {cold_start.first_ms_meaning}.')
+  elif cold_start:
+    parts.append(f'\nCold start not measured: {cold_start.skipped}.')
+  return '\n'.join(parts)
+
+
+def format_features(features: Dict[str, List[str]], width: Optional[int] = None) -> str:
+  """Signatures sharing a feature set on one row; long lists wrapped to the terminal."""
+  groups: Dict[Tuple[str, ...], List[str]] = {}
+  for name, names in features.items():
+    groups.setdefault(tuple(names), []).append(name)
+  width = width or _terminal_width()
+  rows = [(', '.join(signatures), ', '.join(names) or '-')
+          for names, signatures in groups.items()]
+  left = min(max(len('signature'), *(len(r[0]) for r in rows)), width // 3)
+  lines = [f"{'signature'.ljust(left)}  features", f"{'-' * left}  {'-' * 8}"]
+  for signatures, names in rows:
+    wrapped = textwrap.wrap(names, max(20, width - left - 2)) or ['-']
+    labels = textwrap.wrap(signatures, left) or ['']
+    for i in range(max(len(wrapped), len(labels))):
+      label = labels[i] if i < len(labels) else ''
+      text = wrapped[i] if i < len(wrapped) else ''
+      lines.append(f'{label.ljust(left)}  {text}'.rstrip())
+  return '\n'.join(lines)
+
+
+def _terminal_width(fallback: int = 100) -> int:
+  """$COLUMNS, else the terminal's width, else `fallback` (output piped to a file)."""
+  try:
+    return int(os.environ.get('COLUMNS', '')) or fallback
+  except ValueError:
+    pass
+  try:
+    return os.get_terminal_size().columns
+  except OSError:
+    return fallback
+
+
+def _ms(value: Optional[float]) -> str:
+  """A latency cell; '-' for a figure not measured (no warmup file to replay)."""
+  return '-' if value is None else f'{value:.2f}'

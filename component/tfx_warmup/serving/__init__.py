@@ -1,0 +1,42 @@
+"""A replica of TF Serving's model load, request path and warmup replay, in process.
+
+No model server runs where pipelines run, so this package answers "would TF
+Serving accept this model and this warmup file?" by doing what TF Serving's
+TF1-session path does (tensorflow_serving/servables/tensorflow/), module for
+module: `servable` loads as saved_model_bundle_factory does; `classifier`,
+`regressor`, `predict` and `multi_inference` are the API handlers;
+`batching_session` is the server-side batching wrapper; `warmup` the replay;
+`warmup_file` the reader. It imports nothing from the rest of tfx-warmup, so a
+TF Serving user without TFX can use it alone:
+
+    from tfx_warmup import serving
+    result = serving.replay_warmup('models/ctr/3')   # raises what would fail the load
+
+The face is lazy: `tfx_warmup.serving.contract` and `.errors` import without
+TensorFlow.
+"""
+
+import importlib
+
+# Public name -> the module that defines it.
+_FACE = {
+    'load': 'servable', 'read_meta_graph': 'servable', 'Servable': 'servable',
+    'replay_warmup': 'warmup', 'replay_records': 'warmup', 'ReplayResult': 'warmup',
+    'inspect_warmup': 'inspection', 'Inspection': 'inspection', 'Problem': 'inspection',
+    'read_warmup_file': 'warmup_file', 'write_warmup_file': 'warmup_file',
+    'warmup_records': 'warmup_file',
+    'RecordKey': 'records', 'record_key': 'records', 'summarize': 'records',
+    'resolve_model': 'model_paths', 'ModelPath': 'model_paths',
+    'BatchingConfig': 'batching_config',
+    'MAX_RECORDS': 'contract', 'Api': 'contract', 'warmup_file_path': 'contract',
+    'ServingError': 'errors', 'ServingConfigError': 'errors', 'ModelError': 'errors',
+    'LoadError': 'errors', 'RequestError': 'errors', 'WarmupReplayError': 'errors',
+}
+__all__ = sorted(_FACE)
+
+
+def __getattr__(name):
+  if name not in _FACE:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  module = importlib.import_module(f'{__name__}.{_FACE[name]}')
+  return getattr(module, name)

@@ -1,0 +1,271 @@
+"""A TF1 session that behaves as TF Serving's C++ `Session::Run` does, not as Python's.
+
+Python's `Session.run` checks each fed value's shape against its placeholder
+and converts its dtype before C++ sees it; TF Serving hands tensors straight to
+C++ `Session::Run`, which does neither. So Python refuses requests TF Serving
+answers (a `[1]` fed to a `[None, 1]` placeholder) and accepts some it refuses
+(float64 values converted for a float32 graph). This module therefore:
+  * creates the session with TF Serving's session options: a plain ConfigProto,
+    so no soft placement (TF2's Python default would place a GPU-pinned graph on
+    the CPU), plus the `disable_meta_optimizer` override of
+    `assets.extra/saved_model_config.pb`;
+  * turns request TensorProtos into tensors with TensorFlow's own C++
+    `Tensor::FromProto` (the ParseTensor kernel), so over-long `*_val` lists keep
+    their first N values and short ones repeat the last, exactly as there;
+  * runs through the C API below the Python client's checks (the call
+    `tf.compat.v1.Session` itself makes), so shape and dtype errors are C++'s;
+  * writes outputs with `Tensor::AsProtoField`'s layout (`float_val`, not
+    `tensor_content`), as TF Serving's Predict does.
+"""
+
+import functools
+import logging
+from typing import Dict, List, Sequence
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pool
+from google.protobuf import message as message_lib
+from google.protobuf import message_factory
+from google.protobuf.internal import decoder
+from tensorflow.core.framework import resource_handle_pb2
+from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import config_pb2
+from tfx.dsl.io import fileio
+
+from tfx_warmup.serving.errors import TensorParseError
+
+# Where TF Serving reads per-model session overrides (saved_model_config_util.cc).
+SAVED_MODEL_CONFIG_PATH = 'assets.extra/saved_model_config.pb'
+
+# Dtypes NumPy cannot hold: fetched through SerializeTensor, kept as element protos.
+_OPAQUE_DTYPES = {types_pb2.DT_RESOURCE: resource_handle_pb2.ResourceHandleProto,
+                  types_pb2.DT_VARIANT: tensor_pb2.VariantTensorDataProto}
+
+# Tensor::AsProtoField: the repeated field each dtype's values go to.
+_PROTO_FIELDS = {
+    types_pb2.DT_FLOAT: 'float_val', types_pb2.DT_DOUBLE: 'double_val',
+    types_pb2.DT_INT32: 'int_val', types_pb2.DT_INT16: 'int_val', types_pb2.DT_INT8: 'int_val',
+    types_pb2.DT_UINT8: 'int_val', types_pb2.DT_UINT16: 'int_val',
+    types_pb2.DT_QINT8: 'int_val', types_pb2.DT_QUINT8: 'int_val',
+    types_pb2.DT_QINT16: 'int_val', types_pb2.DT_QUINT16: 'int_val',
+    types_pb2.DT_QINT32: 'int_val',
+    types_pb2.DT_INT64: 'int64_val', types_pb2.DT_UINT32: 'uint32_val',
+    types_pb2.DT_UINT64: 'uint64_val', types_pb2.DT_BOOL: 'bool_val',
+    types_pb2.DT_STRING: 'string_val', types_pb2.DT_HALF: 'half_val',
+    types_pb2.DT_BFLOAT16: 'half_val', types_pb2.DT_COMPLEX64: 'scomplex_val',
+    types_pb2.DT_COMPLEX128: 'dcomplex_val', types_pb2.DT_RESOURCE: 'resource_handle_val',
+    types_pb2.DT_VARIANT: 'variant_val',
+}
+
+
+def session_config(export_dir: str) -> config_pb2.ConfigProto:
+  """TF Serving's session options for the model at `export_dir`.
+
+  A default ConfigProto (no soft placement), with `assets.extra/
+  saved_model_config.pb`'s `disable_meta_optimizer` applied. Its other session
+  overrides configure grappler optimizers that only TF Serving's binary
+  registers; an unreadable file is ignored with a warning, as TF Serving does.
+  """
+  config = config_pb2.ConfigProto()
+  path = f'{export_dir.rstrip("/")}/{SAVED_MODEL_CONFIG_PATH}'
+  if not fileio.exists(path):
+    return config
+  with fileio.open(path, 'rb') as f:
+    content = f.read()
+  saved_model_config = saved_model_config_class()()
+  try:
+    saved_model_config.ParseFromString(content)
+  except message_lib.DecodeError:
+    logging.warning('Failed to load saved model config: INTERNAL: Unable to parse '
+                    'SavedModelConfig: %s', path)
+    return config
+  if saved_model_config.HasField('session_overrides'):
+    config.graph_options.rewrite_options.disable_meta_optimizer = (
+        saved_model_config.session_overrides.disable_meta_optimizer)
+  return config
+
+
+@functools.lru_cache(maxsize=None)
+def saved_model_config_class():
+  """tensorflow.serving.SavedModelConfig, which the pip packages do not ship.
+
+  Built from its field numbers (saved_model_config.proto); the nested optimizer
+  and TFRT configs are kept as bytes, which parses the same wire format.
+  """
+  pool = descriptor_pool.DescriptorPool()
+  file_proto = descriptor_pb2.FileDescriptorProto(
+      name='tfx_warmup/saved_model_config.proto', package='tensorflow.serving',
+      syntax='proto2')
+  field = descriptor_pb2.FieldDescriptorProto
+  overrides = file_proto.message_type.add(name='SessionOverrides')
+  overrides.field.add(name='remote_op_remap_config', number=1, type=field.TYPE_BYTES,
+                      label=field.LABEL_OPTIONAL)
+  overrides.field.add(name='batch_op_rewriter_config', number=2, type=field.TYPE_BYTES,
+                      label=field.LABEL_OPTIONAL)
+  overrides.field.add(name='disable_meta_optimizer', number=3, type=field.TYPE_BOOL,
+                      label=field.LABEL_OPTIONAL)
+  config = file_proto.message_type.add(name='SavedModelConfig')
+  config.field.add(name='session_overrides', number=1, type=field.TYPE_MESSAGE,
+                   type_name='.tensorflow.serving.SessionOverrides',
+                   label=field.LABEL_OPTIONAL)
+  config.field.add(name='tfrt_runtime_config', number=2, type=field.TYPE_BYTES,
+                   label=field.LABEL_OPTIONAL)
+  config.field.add(name='critical', number=3, type=field.TYPE_BOOL,
+                   label=field.LABEL_OPTIONAL)
+  pool.Add(file_proto)
+  return message_factory.MessageFactory(pool).GetPrototype(
+      pool.FindMessageTypeByName('tensorflow.serving.SavedModelConfig'))
+
+
+def tensor_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+  """The tensor C++ `Tensor::FromProto` makes of `proto`, as a NumPy array.
+
+  Raises TensorParseError where FromProto returns false.
+  """
+  if proto.dtype == types_pb2.DT_INVALID or proto.dtype in _OPAQUE_DTYPES:
+    raise TensorParseError(f'unsupported dtype {types_pb2.DataType.Name(proto.dtype)}')
+  try:
+    dtype = tf.dtypes.as_dtype(proto.dtype)
+    return tf.io.parse_tensor(proto.SerializeToString(), dtype).numpy()
+  except (tf.errors.OpError, TypeError, ValueError) as e:
+    raise TensorParseError(str(e)) from e
+
+
+def prime_tensor_parsing(dtypes) -> None:
+  """Runs `tensor_from_proto` once per dtype, so no request pays for the kernel's creation.
+
+  TF Serving's FromProto is a plain C++ function; here it is an eager kernel,
+  created lazily per dtype. Priming at load keeps that cost out of the first
+  request measured, with or without warmup.
+  """
+  for dtype in sorted(set(dtypes) - {types_pb2.DT_INVALID} - set(_OPAQUE_DTYPES)):
+    try:
+      tensor_from_proto(tensor_pb2.TensorProto(dtype=dtype))
+    except TensorParseError:
+      pass  # A dtype FromProto cannot read fails the same way in every request.
+
+
+def tensor_to_proto(value: np.ndarray, dtype: int) -> tensor_pb2.TensorProto:
+  """`value` as C++ `Tensor::AsProtoField` writes a tensor of `dtype`."""
+  proto = tensor_pb2.TensorProto(dtype=dtype)
+  proto.tensor_shape.SetInParent()  # A scalar has an empty shape, not none.
+  for size in value.shape:
+    proto.tensor_shape.dim.add(size=size)
+  field = _PROTO_FIELDS.get(dtype)
+  if field is None or value.size == 0:
+    return proto
+  flat = value.reshape(-1)
+  if field in ('half_val',):
+    values = flat.view(np.uint16).astype(np.int32).tolist()
+  elif field in ('scomplex_val', 'dcomplex_val'):
+    values = np.stack([flat.real, flat.imag], axis=-1).reshape(-1).tolist()
+  elif field in ('string_val', 'resource_handle_val', 'variant_val'):
+    values = list(flat)
+  else:
+    values = flat.tolist()
+  getattr(proto, field).extend(values)
+  return proto
+
+
+def run_error(error: tf.errors.OpError) -> tuple:
+  """(TF Serving status name, message) of a TensorFlow error."""
+  return _CODE_NAMES.get(error.error_code, 'UNKNOWN'), error.message
+
+
+_CODE_NAMES = {v: k for k, v in vars(tf.errors).items() if k.isupper() and isinstance(v, int)}
+
+# Parse kernels' messages that quote the offending bytes (example_proto_fast_parsing.cc).
+_QUOTING_PARSE_ERRORS = ('Could not parse example input', 'Name: ')
+
+
+def undecodable_error(error: UnicodeDecodeError) -> tf.errors.OpError:
+  """The status behind a message TF's Python binding could not decode.
+
+  A C++ status quoting non-UTF-8 request bytes (a corrupt serialized example)
+  reaches Python as a UnicodeDecodeError holding the raw message, its code lost.
+  The message is recovered with the bytes escaped; the parse kernels that quote
+  input raise INVALID_ARGUMENT, anything else is reported as UNKNOWN.
+  """
+  message = bytes(error.object).decode('utf-8', 'backslashreplace')
+  code = (tf.errors.INVALID_ARGUMENT if message.startswith(_QUOTING_PARSE_ERRORS)
+          else tf.errors.UNKNOWN)
+  return tf.errors.OpError(None, None, message, code)
+
+
+class Session:
+  """One TF1 graph and session, run as TF Serving runs it."""
+
+  def __init__(self, graph: tf.Graph, session: tf.compat.v1.Session):
+    self.graph = graph
+    self.session = session
+    self._serialized: Dict[str, tf.Tensor] = {}
+
+  def close(self) -> None:
+    self.session.close()
+
+  def dtype(self, name: str) -> int:
+    """The graph dtype (DataType enum) of tensor `name`."""
+    return self._tensor(name, 'FetchOutputs').dtype.base_dtype.as_datatype_enum
+
+  def run(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> List[np.ndarray]:
+    """C++ `Session::Run(feeds, fetches)`; raises tf.errors.OpError as it fails.
+
+    Tensor names may omit `:0`, as in C++. Resource and variant outputs come back
+    as arrays of their element protos (ResourceHandleProto, VariantTensorDataProto).
+    """
+    feed_dict = {self._tensor(name, 'FeedInputs')._as_tf_output(): value  # pylint: disable=protected-access
+                 for name, value in feeds.items()}
+    targets = [self._fetchable(name) for name in fetches]
+    try:
+      outputs = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
+          None, feed_dict, [t._as_tf_output() for t in targets], [], None)  # pylint: disable=protected-access
+    except UnicodeDecodeError as e:
+      raise undecodable_error(e) from e
+    return [self._opaque(name, value) if name in self._serialized else _as_array(value)
+            for name, value in zip(fetches, outputs)]
+
+  def _tensor(self, name: str, stage: str) -> tf.Tensor:
+    full = name if ':' in name else f'{name}:0'
+    try:
+      return self.graph.get_tensor_by_name(full)
+    except (KeyError, ValueError) as e:
+      message = (f'FeedInputs: unable to find feed output {name}' if stage == 'FeedInputs'
+                 else f'FetchOutputs node {name}: not found')
+      raise tf.errors.NotFoundError(None, None, message) from e
+
+  def _fetchable(self, name: str) -> tf.Tensor:
+    tensor = self._tensor(name, 'FetchOutputs')
+    if tensor.dtype.base_dtype.as_datatype_enum not in _OPAQUE_DTYPES:
+      return tensor
+    if name not in self._serialized:
+      with self.graph.as_default():
+        self._serialized[name] = tf.io.serialize_tensor(tensor)
+      self.session._extend_graph()  # pylint: disable=protected-access
+    return self._serialized[name]
+
+  def _opaque(self, name: str, serialized: bytes) -> np.ndarray:
+    """Element protos of a SerializeTensor result (its tensor_content encodes the list:
+    a varint length per element, then the serialized elements)."""
+    proto = tensor_pb2.TensorProto.FromString(serialized)
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = int(np.prod(shape, dtype=np.int64))
+    element_class = _OPAQUE_DTYPES[self.dtype(name)]
+    content, position, sizes = proto.tensor_content, 0, []
+    for _ in range(count):
+      size, position = decoder._DecodeVarint(content, position)  # pylint: disable=protected-access
+      sizes.append(size)
+    values = np.empty(count, dtype=object)
+    for i, size in enumerate(sizes):
+      values[i] = element_class.FromString(content[position:position + size])
+      position += size
+    return values.reshape(shape)
+
+
+def _as_array(value) -> np.ndarray:
+  """Fetched values as arrays: the C API returns 0-d strings as bytes, 0-d numbers as scalars."""
+  if isinstance(value, bytes):
+    return np.array(value, dtype=object)
+  return np.asarray(value)
