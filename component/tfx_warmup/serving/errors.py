@@ -56,18 +56,11 @@ class WarmupReplayError(ServingError):
     self.cause = cause
 
 
-class BatchingError(Exception):
+class BatchingError(RequestError):
   """A status of TF Serving's BatchingSession, before or after the model runs.
 
-  `code` is the status name; `tensor` the input or output it concerns, if one.
-  Inside the replica only: the servable answers it as a RequestError.
+  `tensor` names the input or output it concerns, if one.
   """
-
-  def __init__(self, code: str, message: str, tensor: str = ''):
-    super().__init__(f'{code}: {message}')
-    self.code = code
-    self.message = message
-    self.tensor = tensor
 
 
 class TensorParseError(ValueError):

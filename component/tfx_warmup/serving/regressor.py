@@ -14,17 +14,9 @@ OUTPUTS = 'outputs'
 
 def prepare(signatures: util.Signatures, request: regression_pb2.RegressionRequest,
             method_name_check: bool, dtype_of: util.DtypeOf) -> util.Call:
-  """RunRegress up to its Session::Run: validate, feed the serialized examples, post-process."""
-  name, signature = util.lookup(signatures, request.model_spec.signature_name)
-  input_name, output_names = tensors(signature, method_name_check)
-  response = regression_pb2.RegressionResponse()
-  util.set_model_spec(response.model_spec, request.model_spec.name, name)
-  examples = util.serialized_examples(request.input)
-
-  def respond(outputs):
-    fill(signature, util.typed(output_names, outputs, dtype_of), len(examples), response.result)
-    return response
-  return util.Call({input_name: examples}, output_names, respond)
+  """RunRegress up to its Session::Run."""
+  return util.one_shot(signatures, request, regression_pb2.RegressionResponse(), tensors, fill,
+                       method_name_check, dtype_of)
 
 
 def tensors(signature, method_name_check: bool) -> Tuple[str, List[str]]:

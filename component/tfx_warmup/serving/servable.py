@@ -38,7 +38,7 @@ from tfx_warmup.serving import session as session_lib
 from tfx_warmup.serving import util
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.serving.contract import Api
-from tfx_warmup.serving.errors import BatchingError, LoadError, RequestError
+from tfx_warmup.serving.errors import LoadError, RequestError
 
 _HANDLERS = ((classification_pb2.ClassificationRequest, classifier.prepare),
              (regression_pb2.RegressionRequest, regressor.prepare),
@@ -208,11 +208,8 @@ class Servable:
     if request is None:
       return
     call = self.prepare(request)
-    if self.batching is not None:
-      try:
-        batching_session.check_request(call.feeds, self.batching)
-      except BatchingError as e:
-        raise RequestError(e.code, e.message, e.tensor) from e
+    if self.batching is not None:  # Its BatchingError is the status TF Serving answers.
+      batching_session.check_request(call.feeds, self.batching)
 
   def _dtype(self, name: str) -> int:
     return self.session.dtype(name)
@@ -223,5 +220,3 @@ class Servable:
       return self.session.run(feeds, fetches)
     except tf.errors.OpError as e:
       raise request_error(e) from e
-    except BatchingError as e:
-      raise RequestError(e.code, e.message, e.tensor) from e

@@ -49,6 +49,24 @@ def lookup(signatures: Signatures, signature_name: str
   return name, signatures[name]
 
 
+def one_shot(signatures: Signatures, request, response, tensors, fill,
+             method_name_check: bool, dtype_of: DtypeOf) -> Call:
+  """Classify's and Regress's shared path (RunClassify, RunRegress) up to Session::Run.
+
+  Look the signature up, check it (`tensors` gives its input and output tensors),
+  feed the serialized examples, and let `fill` check and write the outputs.
+  """
+  name, signature = lookup(signatures, request.model_spec.signature_name)
+  input_name, output_names = tensors(signature, method_name_check)
+  set_model_spec(response.model_spec, request.model_spec.name, name)
+  examples = serialized_examples(request.input)
+
+  def respond(outputs):
+    fill(signature, typed(output_names, outputs, dtype_of), len(examples), response.result)
+    return response
+  return Call({input_name: examples}, output_names, respond)
+
+
 def set_model_spec(model_spec, model_name: str, signature_name: str) -> None:
   model_spec.name = model_name
   model_spec.signature_name = signature_name
