@@ -6,10 +6,12 @@ unless --verbose asks for them. What the user must fix is one line naming the
 cause and the fix, and a non-zero exit.
 """
 
+import contextlib
 import os
 import sys
+import tempfile
 import warnings
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from tfx_warmup import progress
 from tfx_warmup.cli.parser import PROG, build_parser
@@ -24,7 +26,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     interactive = sys.stderr.isatty() and not args.verbose
     reporter = progress.TerminalReporter() if interactive else progress.Reporter()
     try:
-      with progress.reporting_to(reporter):
+      with progress.reporting_to(reporter), _scratch_temp_dir():
         status = commands.run(args)
       if log_path and status == 0:  # Nothing went wrong: nothing to look at.
         from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
@@ -34,6 +36,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       details = f' (library logs: {log_path})' if log_path else ''
       print(f'{PROG} {args.command}: error: {e}{details}', file=sys.stderr)
       return 1
+
+
+@contextlib.contextmanager
+def _scratch_temp_dir() -> Iterator[None]:
+  """The command's process stages in one temporary directory, removed when the command ends.
+
+  Beam's in-process runners leave what they stage (a job server's root, a
+  requirements cache) in the system temp directory and never remove it. A command
+  line owns its process: it points the process's temp directory (and, through
+  TMPDIR, the measuring child processes') at a directory of its own for the
+  command's duration. The library does no such thing; a pipeline's runner
+  manages its own temp space.
+  """
+  saved_dir, saved_env = tempfile.tempdir, os.environ.get('TMPDIR')
+  with tempfile.TemporaryDirectory(prefix=f'{PROG}-') as scratch:
+    tempfile.tempdir = os.environ['TMPDIR'] = scratch
+    try:
+      yield
+    finally:
+      tempfile.tempdir = saved_dir
+      if saved_env is None:
+        del os.environ['TMPDIR']
+      else:
+        os.environ['TMPDIR'] = saved_env
 
 
 def _quiet_libraries(verbose: bool) -> None:
