@@ -37,9 +37,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     # before its TFX imports (below), so they happen here, into the log file.
     from pipelines import demo_pipeline as demo
     pushed = demo.run(root, args.runner, beam_pipeline_args=args.beam_args or None)
-    if log_path:
-      print(f'Pipeline logs: {log_path}')
-    demo.print_summary(pushed, os.path.join(root, 'metadata.sqlite'))
+    summary = demo.summary_text(pushed, os.path.join(root, 'metadata.sqlite'))
+  if log_path:
+    print(f'Pipeline logs: {log_path}')
+  print(summary)
   return 0
 
 
@@ -164,15 +165,21 @@ def pushed_model_dir(metadata_path: str) -> str:
 
 def print_summary(pushed: str, metadata_path: str) -> None:
   """Prints the pushed model, what its warmup file holds and the cold start it removes."""
+  print(summary_text(pushed, metadata_path))
+
+
+def summary_text(pushed: str, metadata_path: str) -> str:
+  """The pushed model, what its warmup file holds and the cold start it removes."""
   path = serving.warmup_file_path(pushed)
   section = warmup_file_section(path, serving.read_warmup_file(path))
-  print(f'\nPushed warmed model: {pushed}')
-  print(f'Warmup file: {path}\n')
-  print(report_text.format_summary(section.summary))
+  lines = [f'\nPushed warmed model: {pushed}', f'Warmup file: {path}\n',
+           report_text.format_summary(section.summary)]
   props = warmer_properties(metadata_path)
   if spec.FIRST_MS_WITH_WARMUP_PROPERTY in props:
-    print(f'\nSlowest first request after load: '
-          f'{props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY]:.1f} ms without warmup, '
-          f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
-          f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
-          f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
+    lines.append(
+        f'\nSlowest first request after load: '
+        f'{props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY]:.1f} ms without warmup, '
+        f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
+        f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
+        f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
+  return '\n'.join(lines)

@@ -42,6 +42,7 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
   options = options or WarmupOptions()
   make_pipeline = make_pipeline or beam.Pipeline
   final_model_dir = os.path.join(output_dir, model_subdir) if model_subdir else output_dir
+  final_path = warmup_file_path(final_model_dir)
   keep_existing = options.existing_warmup == 'keep'
   if options.existing_warmup == 'replace':
     output.warn_replaced(model_dir)
@@ -54,11 +55,11 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
     sample = sample_examples(examples, options, make_pipeline, staged.scratch_dir)
     # 3. Build the records, strip each to what its signature reads, prove it.
     built = build_records(plan, sample)
-    file_section = warmup_file_section(warmup_file_path(final_model_dir), built.records)
+    file_section = warmup_file_section(final_path, built.records)
     logging.info('Warmup file:\n%s', text.format_summary(file_section.summary))
     # 4. Replay them on the loaded model as TF Serving's load would.
     validation = validate_records(plan.servable, built.records, options.num_request_iterations,
-                                  warmup_file_path(final_model_dir)) if options.validate else None
+                                  final_path) if options.validate else None
     # 5. Write the warmed copy (the model's own file as it is, for existing_warmup='keep').
     staged.write_model(model_dir, None if keep_existing else built.records)
     # 6. Measure the cold start it removes, in fresh processes, on the written copy.
