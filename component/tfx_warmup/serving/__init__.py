@@ -9,7 +9,7 @@ module: `servable` loads as saved_model_bundle_factory does; `classifier`,
 `warmup_file` the reader. It imports nothing from the rest of tfx-warmup, so a
 TF Serving user without TFX can use it alone:
 
-    from tfx_warmup import serving
+    import tfx_warmup.serving as serving
     result = serving.replay_warmup('models/ctr/3')   # raises what would fail the load
 
 The face is lazy: `tfx_warmup.serving.contract` and `.errors` import without
