@@ -14,6 +14,7 @@ import pytest
 
 from pipelines import demo_pipeline
 from tests.pipelines import checks as pipeline_checks
+from tfx_warmup.component import spec
 
 # Runs a whole pipeline: slow; `make test-fast` leaves it out.
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,11 @@ def test_demo_prints_only_its_progress_and_summary(tmp_path):
   log = re.search(r'^Pipeline logs: (\S+)$', done.stdout, re.M).group(1)
   with open(log) as f:
     assert re.search(r'\d+/\d+ - .*val_auc', f.read())
+  # The local DAG runner's run, checked as every orchestrator's is.
   metadata_path = str(tmp_path / 'metadata.sqlite')
   pipeline_checks.check_components_completed(metadata_path)
   pipeline_checks.check_pushed_model(demo_pipeline.pushed_model_dir(metadata_path))
+  props = demo_pipeline.warmer_properties(metadata_path)
+  assert props[spec.VALIDATED_PROPERTY] == 1
+  assert props[spec.FIRST_MS_WITH_WARMUP_PROPERTY] > 0
+  assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY] > 0

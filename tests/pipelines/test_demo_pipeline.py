@@ -19,21 +19,6 @@ pytestmark = pytest.mark.e2e
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _check_cold_start_recorded(root) -> None:
-  props = demo_pipeline.warmer_properties(str(root / 'metadata.sqlite'))
-  assert props[spec.VALIDATED_PROPERTY] == 1
-  assert props[spec.FIRST_MS_WITH_WARMUP_PROPERTY] > 0
-  assert props[spec.FIRST_MS_WITHOUT_WARMUP_PROPERTY] > 0
-
-
-def test_demo_pipeline_local_dag_runner(tmp_path):
-  pushed = demo_pipeline.run(str(tmp_path), 'local', train_steps=50)
-  assert pushed.startswith(str(tmp_path / 'serving_model'))
-  pipeline_checks.check_components_completed(str(tmp_path / 'metadata.sqlite'))
-  pipeline_checks.check_pushed_model(pushed)
-  _check_cold_start_recorded(tmp_path)
-
-
 # The README's BeamDagRunner command: Beam's DirectRunner with two worker processes.
 BEAM_MULTI_PROCESSING = ('.venv/bin/python -m pipelines.demo_pipeline --runner beam '
                          '--beam-arg=--direct_running_mode=multi_processing '
