@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo test test-fast docs install benchmark benchmark-sampling benchmark-stripping constraints clean
+PYTHON310 = $(shell for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
+  "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+
+.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-stripping constraints clean
 
 # The demo's terminal is for its progress and summary (libraries log to a file). Only here:
 # PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
@@ -53,8 +56,26 @@ $(STAMP): pyproject.toml constraints.txt
 	echo "Using $$py"; \
 	[ -x $(PY) ] || "$$py" -m venv $(VENV); \
 	$(PY) -m pip install -q --upgrade pip setuptools==84.2.1 wheel==0.48.0; \
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,kfp,airflow]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,docs,kfp,airflow]'
 	touch $(STAMP)
+
+# The other TFX releases users run (Python 3.10): each pinned stack (constraints/tfx-<v>.txt) in a
+# venv of its own, the fast tests and the demo pipeline. Without TF_USE_LEGACY_KERAS: those stacks'
+# Keras 2 is tf.keras (tfx_warmup.compat sets it only beside tf_keras). CI runs it after `make test`.
+COMPAT_TFX := 1.14 1.15
+test-compat: $(foreach v,$(COMPAT_TFX),.venv-tfx$(v)/.installed)
+	@set -e; for v in $(COMPAT_TFX); do \
+	  echo "== TFX $$v: fast tests, then the demo pipeline"; \
+	  env -u TF_USE_LEGACY_KERAS .venv-tfx$$v/bin/python -m pytest -m "not e2e" -p no:cacheprovider tests; \
+	  env -u TF_USE_LEGACY_KERAS PYTHONWARNINGS=ignore .venv-tfx$$v/bin/python -m pipelines.demo_pipeline --root runs/demo-tfx$$v; \
+	done
+
+.venv-tfx%/.installed: pyproject.toml constraints/tfx-%.txt
+	@[ -n "$(PYTHON310)" ] || { echo "error: Python 3.10 not found (see 'make install')." >&2; exit 1; }
+	[ -x .venv-tfx$*/bin/python ] || $(PYTHON310) -m venv .venv-tfx$*
+	.venv-tfx$*/bin/python -m pip install -q --upgrade pip setuptools==84.2.1 wheel==0.48.0
+	.venv-tfx$*/bin/python -m pip install -q -c constraints/tfx-$*.txt -e '.[test]'
+	touch $@
 
 # Re-pin after changing dependencies in pyproject.toml.
 constraints: $(STAMP)
@@ -63,4 +84,4 @@ constraints: $(STAMP)
 	  $(PY) -m pip freeze --exclude-editable | grep -vi '^tfx-warmup' ) > constraints.txt
 
 clean:
-	rm -rf $(VENV) runs site
+	rm -rf $(VENV) .venv-tfx* runs site

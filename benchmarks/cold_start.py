@@ -33,7 +33,9 @@ import sys
 import tempfile
 from typing import Dict, List, Sequence
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # pylint: disable=g-import-not-at-top

@@ -15,7 +15,9 @@ and Pusher. Outputs and ML Metadata go under $TFX_WARMUP_AIRFLOW_ROOT
 import datetime
 import os
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
 # pylint: disable=g-import-not-at-top
 from tfx.orchestration.airflow import airflow_dag_runner

@@ -11,7 +11,9 @@ import os
 import sys
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
 # pylint: disable=g-import-not-at-top
 from tfx_warmup import progress  # absl only: no TensorFlow yet

@@ -20,11 +20,14 @@ the Pusher changes, to wait for the blessing.
 """
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from typing import List, Optional
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
 # pylint: disable=g-import-not-at-top
 from docker import errors as docker_errors
@@ -35,9 +38,9 @@ from tfx.orchestration import metadata
 from pipelines import demo_pipeline
 
 PIPELINE_NAME = 'tfx-warmup-infra-validated'
-# TF Serving of the stack's TensorFlow (2.16) and tensorflow-serving-api (2.16.1).
+# TF Serving of the stack's TensorFlow and tensorflow-serving-api (2.16.1 with constraints.txt).
 TF_SERVING_IMAGE = 'tensorflow/serving'
-TF_SERVING_TAG = '2.16.1'
+TF_SERVING_TAG = importlib.metadata.version('tensorflow-serving-api')
 # The Docker engine InfraValidator's client talks to (default: the local socket).
 LOCAL_DOCKER = tfx.proto.LocalDockerConfig()
 

@@ -9,13 +9,17 @@ Together they exercise every request kind ModelWarmer builds.
 
 import os
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
 # pylint: disable=g-import-not-at-top
 import tensorflow as tf
-import tf_keras as keras
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx import v1 as tfx
+
+# Keras 2, as TFX trains with it: tf_keras on TensorFlow >= 2.16, tf.keras before.
+keras = compat.legacy_keras()
 
 NUMERIC = {'age': tf.int64, 'income': tf.float32, 'daily_minutes': tf.float32}
 CATEGORICAL = {

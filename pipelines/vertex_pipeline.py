@@ -21,7 +21,9 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
 # pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx

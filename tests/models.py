@@ -9,11 +9,13 @@ import random
 import shutil
 from typing import Dict, List, Sequence
 
+import pytest
 import tensorflow as tf
 from tfx import components as tfx_components
 from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
+from tfx_warmup import compat
 from tfx_warmup.component import spec
 from tfx_warmup.component import executor
 from tfx_warmup.serving import warmup_file
@@ -118,8 +120,7 @@ def build_tf1_model(export_dir: str) -> str:
 
 
 def _keras():
-  import tf_keras  # pylint: disable=g-import-not-at-top
-  return tf_keras
+  return compat.legacy_keras()
 
 
 RAW_FEATURE_SPEC = {
@@ -179,6 +180,8 @@ def build_keras3_model(export_dir: str, use_export: bool) -> str:
   in TF Serving but every request fails ("Could not find variable").
   use_export=True is the fix: model.export (Keras 3's ExportArchive).
   """
+  if compat.keras_major_version() < 3:
+    pytest.skip('Keras 3 is installed only beside TensorFlow >= 2.16 (TFX >= 1.16)')
   import keras  # pylint: disable=g-import-not-at-top  (Keras 3, beside tf_keras)
   inputs = keras.Input(shape=(3,), name='embedding')
   model = keras.Model(inputs, keras.layers.Dense(2, name='dense')(inputs))
@@ -270,3 +273,11 @@ def run_executor(model_uri: str, examples: standard_artifacts.Examples, out_uri:
 # (an Estimator export under trainer/current, a Keras penguin under trainer/keras, ExampleGen
 # outputs under csv_example_gen and penguin/data).
 TFX_TESTDATA = os.path.join(os.path.dirname(tfx_components.__file__), 'testdata')
+
+
+def tfx_testdata(*parts: str) -> str:
+  """A path under TFX_TESTDATA; skips the test where the wheel lacks it (tfx < 1.16 ships none)."""
+  path = os.path.join(TFX_TESTDATA, *parts)
+  if not os.path.exists(path):
+    pytest.skip(f'the installed tfx wheel ships no components/testdata/{"/".join(parts)}')
+  return path

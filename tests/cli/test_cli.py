@@ -369,6 +369,8 @@ def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir,
       'tfx penguin': (os.path.join(testdata, 'trainer', 'keras'),
                       os.path.join(testdata, 'penguin', 'data'), ['eval']),
   }
+  if not os.path.isdir(os.path.join(testdata, 'trainer')):  # tfx < 1.16 ships no models.
+    cases = {name: case for name, case in cases.items() if not name.startswith('tfx ')}
   procs = _run_all({name: ['generate', '--model', model, '--examples', path, '--output',
                            str(tmp_path / name.replace(' ', '_')), '--batch-sizes', '1',
                            '--num-examples', '8', '--json']
@@ -382,8 +384,9 @@ def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir,
     # Whatever the input layout, the output is the warmed SavedModel itself.
     output = tmp_path / name.replace(' ', '_')
     assert (output / 'saved_model.pb').exists() and (output / 'variables').is_dir(), name
-  taxi = json.loads(procs['tfx taxi'].stdout)
-  assert {r['signature'] for r in taxi['warmup_file']['summary']} >= {'predict', 'regression'}
+  if 'tfx taxi' in procs:
+    taxi = json.loads(procs['tfx taxi'].stdout)
+    assert {r['signature'] for r in taxi['warmup_file']['summary']} >= {'predict', 'regression'}
 
 
 def test_inspect_and_verify_take_every_model_form(generated, tmp_path):

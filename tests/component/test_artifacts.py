@@ -7,6 +7,7 @@ from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 
 from tests import models
+from tfx_warmup import compat
 from tfx_warmup.component import artifacts
 from tfx_warmup.errors import ExamplesError
 
@@ -22,8 +23,7 @@ def test_split_directories_become_one_pattern_each(tmp_path):
 
 def test_custom_split_patterns_are_read_as_tfx_reads_them(tmp_path):
   artifact = models.write_examples_artifact(str(tmp_path), {})
-  artifact.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(
-      {'live': 'files/live-*.gz'}))
+  compat.set_custom_split_patterns(artifact, {'live': 'files/live-*.gz'})
   assert artifacts.examples_source(artifact).patterns == {
       'live': os.path.join(str(tmp_path), 'files/live-*.gz')}
 

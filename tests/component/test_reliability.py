@@ -82,6 +82,7 @@ TFX_OLD_TAXI_EXPORT = os.path.join(os.path.dirname(tfx.__file__), 'components', 
 
 
 def _unloadable_model(inputs: Inputs):
+  models.tfx_testdata('pusher', 'model_push', '1584391735')  # Skips where tfx ships no testdata.
   # With a corrupt shard too: the model must be refused before any data is read.
   return {'model': TFX_OLD_TAXI_EXPORT,
           **_damaged_shard(inputs, 'unread', lambda d: b'x' * 50)}

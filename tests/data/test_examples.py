@@ -132,7 +132,7 @@ def test_a_directory_of_plain_and_gzip_files_is_read_whole(tmp_path):
 
 
 def test_tfx_shipped_example_gen_outputs_resolve_as_the_component_reads_them():
-  root = os.path.join(models.TFX_TESTDATA, 'csv_example_gen')
+  root = models.tfx_testdata('csv_example_gen')
   found = examples_io.resolve_examples(root)
   # Split-train and Split-eval; its 'unlabelled' directory is not a split.
   assert (found.form, found.splits) == ('Examples artifact', ['eval', 'train'])
@@ -140,7 +140,7 @@ def test_tfx_shipped_example_gen_outputs_resolve_as_the_component_reads_them():
   split = examples_io.resolve_examples(os.path.join(root, 'Split-eval'))
   assert (split.form, split.patterns) == ('Split-eval directory',
                                           {'eval': os.path.join(root, 'Split-eval', '*')})
-  penguin = examples_io.resolve_examples(os.path.join(models.TFX_TESTDATA, 'penguin', 'data'))
+  penguin = examples_io.resolve_examples(models.tfx_testdata('penguin', 'data'))
   assert penguin.choose_splits(None) == ['eval']
   with beam.Pipeline() as p:
     count = _read_all(p, split, ['eval']) | beam.combiners.Count.Globally()

@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+# The [docs] extra (`make install` has it; the other TFX stacks of `make test-compat` do not).
+pytest.importorskip('mkdocs')
+
 from tfx_warmup.cli import parser as cli_parser
 from tfx_warmup.options import parameters
 
@@ -23,7 +26,7 @@ README_LIMIT = 12 * 1024  # bytes: a newcomer reads it in two minutes
 def site(tmp_path_factory):
   """The site, built as `make docs` builds it (--strict: any warning or broken link fails)."""
   site_dir = tmp_path_factory.mktemp('site')
-  env = dict(os.environ, NO_MKDOCS_2_WARNING='1', TF_USE_LEGACY_KERAS='1',
+  env = dict(os.environ, NO_MKDOCS_2_WARNING='1',
              TF_CPP_MIN_LOG_LEVEL='2')
   proc = subprocess.run([*_MKDOCS, 'build', '--strict', '--site-dir', str(site_dir)],
                         cwd=_REPO, env=env, capture_output=True, text=True, check=False)

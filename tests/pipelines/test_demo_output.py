@@ -33,7 +33,6 @@ def test_demo_prints_only_its_progress_and_summary(tmp_path):
   # PYTHONWARNINGS): the README's direct commands run without them.
   env = {k: v for k, v in os.environ.items()
          if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
-  env['TF_USE_LEGACY_KERAS'] = '1'
   done = subprocess.run([sys.executable, '-m', 'pipelines.demo_pipeline', '--root', str(tmp_path)],
                         cwd=_REPO, env=env, capture_output=True, text=True, timeout=1800,
                         check=False)

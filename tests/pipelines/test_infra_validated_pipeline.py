@@ -79,10 +79,10 @@ def test_serving_spec_runs_the_pinned_tf_serving_in_local_docker(nodes):
                                   infra_validator_pb2.ServingSpec())
   assert serving_spec.WhichOneof('serving_platform') == 'local_docker'
   assert serving_spec.local_docker == infra_validator_pb2.LocalDockerConfig()
-  assert serving_spec.tensorflow_serving.tags == ['2.16.1']
+  assert serving_spec.tensorflow_serving.tags == [ivp.TF_SERVING_TAG]
   # The image InfraValidator itself resolves from the spec: exactly one, pinned.
   (binary,) = serving_bins.parse_serving_binaries(serving_spec)
-  assert binary.image == 'tensorflow/serving:2.16.1'
+  assert binary.image == f'tensorflow/serving:{ivp.TF_SERVING_TAG}'
   # The same TF Serving release as the stack's tensorflow-serving-api.
   assert importlib.metadata.version('tensorflow-serving-api') == ivp.TF_SERVING_TAG
   validation_spec = _proto_parameter(nodes['InfraValidator'], 'validation_spec',
@@ -154,7 +154,8 @@ def test_a_model_tf_serving_refused_is_reported_not_pushed(tmp_path, capsys, mon
   monkeypatch.setattr(demo_pipeline, 'run', run)
   assert ivp.main(['--root', str(tmp_path)]) == 1
   err = capsys.readouterr().err
-  assert 'TF Serving 2.16.1 (tensorflow/serving:2.16.1) did not load the warmed model' in err
+  tag = ivp.TF_SERVING_TAG
+  assert f'TF Serving {tag} (tensorflow/serving:{tag}) did not load the warmed model' in err
   assert 'nothing was pushed' in err
 
 
@@ -167,7 +168,8 @@ def test_a_blessed_model_is_reported_with_its_warmup_summary(tmp_path, capsys, m
   monkeypatch.setattr(demo_pipeline, 'warmer_properties', lambda path: {})
   assert ivp.main(['--root', str(tmp_path)]) == 0
   out = capsys.readouterr().out
-  assert ('TF Serving 2.16.1 (tensorflow/serving:2.16.1) loaded the warmed model and '
+  tag = ivp.TF_SERVING_TAG
+  assert (f'TF Serving {tag} (tensorflow/serving:{tag}) loaded the warmed model and '
           'replayed its warmup file: InfraValidator blessed it.') in out
   assert f'Pushed warmed model: {pushed}' in out
 

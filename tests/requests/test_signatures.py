@@ -195,10 +195,10 @@ def test_an_unrecognised_model_path_is_one_clear_error(tmp_path, layout, message
 
 def test_resolve_model_on_the_models_tfx_ships():
   """TFX's Chicago-taxi Estimator (old export layout) and Keras model, as Trainer left them."""
-  taxi = serving.resolve_model(os.path.join(models.TFX_TESTDATA, 'trainer', 'current'))
+  taxi = serving.resolve_model(models.tfx_testdata('trainer', 'current'))
   assert taxi.saved_model_dir.endswith('Format-Serving/export/chicago-taxi/1646034756')
   assert 'predict' in serving.read_meta_graph(taxi.saved_model_dir, ['serve']).signature_def
-  keras = serving.resolve_model(os.path.join(models.TFX_TESTDATA, 'trainer', 'keras'))
+  keras = serving.resolve_model(models.tfx_testdata('trainer', 'keras'))
   assert (keras.saved_model_dir, keras.form) == (
       os.path.join(models.TFX_TESTDATA, 'trainer', 'keras', 'Format-Serving'), 'Model artifact')
 

@@ -10,7 +10,9 @@ import os
 
 # TFX's stack runs legacy Keras; this must be set before TensorFlow is imported
 # (conftest.py does the same; this plugin may be loaded on its own with -p).
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+
+compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import pytest  # pylint: disable=g-import-not-at-top

@@ -13,6 +13,7 @@ import tempfile
 import warnings
 from typing import Iterator, Optional, Sequence
 
+from tfx_warmup import compat
 from tfx_warmup import progress
 from tfx_warmup.cli.parser import PROG, build_parser
 from tfx_warmup.errors import USER_ERRORS
@@ -66,7 +67,7 @@ def _quiet_libraries(verbose: bool) -> None:
   """Before TensorFlow is imported: no C++ start-up lines (errors still come back as Python
   exceptions), TFX's legacy Keras, and no third-party deprecation warnings unless verbose."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+  compat.prefer_legacy_keras()
   if not verbose:
     for category in (DeprecationWarning, FutureWarning, UserWarning):
       warnings.filterwarnings('ignore', category=category)

@@ -9,8 +9,8 @@ from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.types import artifact_utils
-from tfx.utils import json_utils
 
+from tfx_warmup import compat
 from tfx_warmup.data.examples import ExamplesSource
 from tfx_warmup.serving import model_paths
 
@@ -24,12 +24,9 @@ def saved_model_dir(model: types.Artifact) -> str:
 
 def examples_source(examples: types.Artifact) -> ExamplesSource:
   """The files of each split of an Examples artifact, as TFX's own readers find them."""
-  if examples.has_custom_property(examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME):
-    splits = list(json_utils.loads(examples.get_string_custom_property(
-        examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME)))
-  else:
-    splits = artifact_utils.decode_split_names(examples.split_names)
+  patterns = compat.custom_split_patterns(examples)
+  splits = (list(patterns) if patterns is not None
+            else artifact_utils.decode_split_names(examples.split_names))
   return ExamplesSource(
-      examples.uri,
-      {split: examples_utils.get_split_file_patterns([examples], split)[0] for split in splits},
+      examples.uri, {split: compat.split_file_pattern(examples, split) for split in splits},
       payload_format=examples_utils.get_payload_format(examples), form='Examples artifact')

@@ -41,7 +41,8 @@ def prepare(signatures: util.Signatures, request: predict_pb2.PredictRequest,
 def _feeds(signature, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
   """PreProcessPrediction: each signature input from the request, or its default."""
   sent, expected = set(request.inputs), set(signature.inputs)
-  if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
+  defaults = _defaults(signature)
+  if len(sent) > len(expected) or (len(sent) < len(expected) and not defaults):
     raise util.invalid(
         f'input size does not match signature: {len(sent)}!={len(expected)} '
         f'len({{{",".join(sorted(sent))}}}) != len({{{",".join(sorted(expected))}}}). '
@@ -52,14 +53,14 @@ def _feeds(signature, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarr
     info = signature.inputs[alias]
     if alias in request.inputs:
       proto = request.inputs[alias]
-    elif alias in signature.defaults:
-      proto = signature.defaults[alias]
+    elif alias in defaults:
+      proto = defaults[alias]
     else:
       raise util.invalid(
           f'Signature input alias: {alias}(feed name: {info.name}) not found in '
           'request and no default value provided. Inputs expected to be in the '
           f'request {{{",".join(sorted(sent))}}}, or default input alias set: '
-          f'{",".join(sorted(signature.defaults))}')
+          f'{",".join(sorted(defaults))}')
     try:
       # The request's own dtype is fed: a mismatch with the graph is Session::Run's error.
       feeds[info.name] = session_lib.tensor_from_proto(proto)
@@ -71,6 +72,13 @@ def _feeds(signature, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarr
         'Inputs contains invalid name. Used request inputs: '
         f'{",".join(sorted(sent & expected))}, request input: {",".join(sorted(sent))}')
   return feeds
+
+
+def _defaults(signature):
+  """The signature's default inputs; none where TensorFlow (2.13, TFX 1.14) has no such field."""
+  if 'defaults' not in signature.DESCRIPTOR.fields_by_name:
+    return {}
+  return signature.defaults
 
 
 def _output_aliases(signature, output_filter: Sequence[str]) -> List[str]:
