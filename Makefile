@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PYTHON310 = $(shell for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
   "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-stripping constraints clean
+.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-stripping benchmark-swap benchmark-warmup-size constraints clean
 
 # The demo's terminal is for its progress and summary (libraries log to a file). Only here:
 # PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
@@ -40,6 +40,15 @@ benchmark-sampling: $(STAMP)
 
 benchmark-stripping: $(STAMP)
 	$(PY) -m benchmarks.stripping
+
+# The version swap on the demo model, TFX's taxi Estimator and a ~1 GB model: the serving
+# version's p99 while the next loads and warms, per server config (~40 min, ~2 GB in /tmp).
+benchmark-swap: $(STAMP)
+	$(PY) -m benchmarks.swap
+
+# Replay time and cold start against records per combination: the default's choice (~15 min).
+benchmark-warmup-size: $(STAMP)
+	$(PY) -m benchmarks.warmup_size
 
 # Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
 # pip, setuptools and wheel are upgraded first: the bundled pip 23.0 backtracks for minutes, and

@@ -71,6 +71,7 @@ class DemoComponents(NamedTuple):
   """The demo's components, in run order; variants reuse them."""
   example_gen: tfx.components.CsvExampleGen
   trainer: tfx.components.Trainer
+  baseline: tfx.dsl.Resolver
   warmer: ModelWarmer
   pusher: tfx.components.Pusher
 
@@ -85,17 +86,26 @@ def create_components(serving_model_dir: str, data_root: str = DATA_ROOT,
       examples=example_gen.outputs['examples'],
       train_args=tfx.proto.TrainArgs(num_steps=train_steps),
       eval_args=tfx.proto.EvalArgs(num_steps=20))
+  # The version being served, resolved as Evaluator's baseline is: the swap is measured
+  # from it (without one, e.g. on the first run, from the new model itself).
+  baseline = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
   warmer = ModelWarmer(
       model=trainer.outputs['model'],
       examples=example_gen.outputs['examples'],
       num_examples=64,
-      batch_sizes=[1, 8, 32])
+      batch_sizes=[1, 8, 32],
+      measure_swap=True,
+      baseline_model=baseline.outputs['model'])
   pusher = tfx.components.Pusher(
       model=warmer.outputs['warmed_model'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir)))
-  return DemoComponents(example_gen, trainer, warmer, pusher)
+  return DemoComponents(example_gen, trainer, baseline, warmer, pusher)
 
 
 def assemble_pipeline(components: Sequence[base_node.BaseNode], pipeline_root: str,
@@ -184,4 +194,12 @@ def summary_text(pushed: str, metadata_path: str) -> str:
         f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
         f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
         f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
+  if spec.SWAP_P99_MS_DEFAULTS_PROPERTY in props:
+    recommended = props.get(spec.SWAP_RECOMMENDED_PROPERTY)
+    lines.append(
+        f"Serving version's p99 while this one loads and warms: "
+        f"{props[spec.SWAP_P99_MS_DEFAULTS_PROPERTY]:.2f} ms with TF Serving's defaults"
+        + (f", {props[spec.SWAP_P99_MS_RECOMMENDED_PROPERTY]:.2f} ms with '{recommended}' "
+           '(platform_config.pbtxt beside the warmed model)' if recommended else
+           '; no server config measured better here') + '.')
   return '\n'.join(lines)

@@ -70,7 +70,7 @@ def create_pipeline(pipeline_root: str, serving_model_dir: str,
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=serving_model_dir)))
   return demo_pipeline.assemble_pipeline(
-      [demo.example_gen, demo.trainer, warmer, infra_validator, pusher],
+      [demo.example_gen, demo.trainer, demo.baseline, warmer, infra_validator, pusher],
       pipeline_root, metadata_path, beam_pipeline_args, pipeline_name=PIPELINE_NAME)
 
 

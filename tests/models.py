@@ -7,7 +7,7 @@ embedding (float, 3), history (int64, variable length) and label (int64, 1).
 import os
 import random
 import shutil
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import pytest
 import tensorflow as tf
@@ -86,8 +86,9 @@ def build_tf1_model(export_dir: str) -> str:
         'hours': tf.io.FixedLenFeature([1], tf.int64, default_value=[0]),
         'color': tf.io.FixedLenFeature([1], tf.string, default_value=['']),
     })
+    # TextFileInitializer registers the file in ASSET_FILEPATHS itself; adding it again
+    # would list it twice, and TF Serving's C++ loader refuses a tensor fed twice.
     vocab_tensor = tf.constant(vocab, name='color_vocab')
-    tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.ASSET_FILEPATHS, vocab_tensor)
     table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
         vocab_tensor, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
         tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), default_value=-1)
@@ -254,18 +255,20 @@ def build_scalar_model(export_dir: str) -> str:
 
 
 def run_executor(model_uri: str, examples: standard_artifacts.Examples, out_uri: str,
-                 **options) -> standard_artifacts.Model:
+                 baseline_uri: Optional[str] = None, **options) -> standard_artifacts.Model:
   """Runs ModelWarmer's executor as TFX does; returns the `warmed_model` artifact.
 
   `options` are WarmupOptions fields; measuring (two fresh processes) is off
-  unless asked for.
+  unless asked for. `baseline_uri`: a Model artifact for the baseline_model input.
   """
   options.setdefault('measure', False)
   warmed = standard_artifacts.Model()
   warmed.uri = out_uri
-  executor.Executor().Do(
-      {spec.MODEL_KEY: [model_artifact(model_uri)], spec.EXAMPLES_KEY: [examples]},
-      {spec.WARMED_MODEL_KEY: [warmed]}, WarmupOptions(**options).to_exec_properties())
+  inputs = {spec.MODEL_KEY: [model_artifact(model_uri)], spec.EXAMPLES_KEY: [examples]}
+  if baseline_uri:
+    inputs[spec.BASELINE_MODEL_KEY] = [model_artifact(baseline_uri)]
+  executor.Executor().Do(inputs, {spec.WARMED_MODEL_KEY: [warmed]},
+                         WarmupOptions(**options).to_exec_properties())
   return warmed
 
 

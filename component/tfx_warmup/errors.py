@@ -15,7 +15,8 @@ from tfx_warmup.serving.errors import ServingError
 from tfx_warmup.serving.errors import WarmupReplayError
 
 __all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
-           'OutputError', 'RecordBudgetError', 'MeasureError', 'UsageError', 'USER_ERRORS',
+           'OutputError', 'RecordBudgetError', 'MeasureError', 'SwapError', 'UsageError',
+           'USER_ERRORS',
            'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
            'WarmupReplayError']
 
@@ -46,6 +47,10 @@ class RecordBudgetError(ConfigurationError):
 
 class MeasureError(WarmupError):
   """A measurement process failed."""
+
+
+class SwapError(MeasureError):
+  """A version swap that cannot be measured as asked (rate, deadline, a version that fails)."""
 
 
 class UsageError(WarmupError):

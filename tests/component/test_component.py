@@ -41,9 +41,11 @@ def test_construction_with_defaults():
       spec.SAMPLING_KEY: 'coverage', spec.STRATIFY_FEATURE_KEY: None,
       spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
       spec.MAX_RECORDS_KEY: 1000,
-      spec.REQUESTS_PER_COMBINATION_KEY: 4,
+      spec.REQUESTS_PER_COMBINATION_KEY: 1,
       spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1,
-      spec.STRIP_UNREAD_FEATURES_KEY: 1, spec.DROP_FEATURES_KEY: None}
+      spec.STRIP_UNREAD_FEATURES_KEY: 1, spec.DROP_FEATURES_KEY: None,
+      spec.MEASURE_SWAP_KEY: 0, spec.SWAP_QPS_KEY: None, spec.SWAP_DEADLINE_MS_KEY: None}
+  assert spec.BASELINE_MODEL_KEY not in warmer.inputs  # Optional: the swap is from `model`.
 
 
 def test_exec_properties_round_trip():
@@ -53,7 +55,8 @@ def test_exec_properties_round_trip():
                           stratify_feature='label', output_filters={'a': [['x'], []]},
                           max_records=10, requests_per_combination=2, existing_warmup='merge',
                           num_request_iterations=3, strip_unread_features=False,
-                          drop_features=['user_email'])
+                          drop_features=['user_email'], measure_swap=True, swap_qps=300,
+                          swap_deadline_ms=20)
   assert WarmupOptions.from_exec_properties(options.to_exec_properties()) == options
 
 
@@ -88,7 +91,8 @@ def test_signature_is_the_declaration():
   """ModelWarmer's keyword arguments and defaults are the declared parameters, in order."""
   signature = inspect.signature(ModelWarmer.__init__).parameters
   assert list(signature)[:3] == ['self', 'model', 'examples']
-  assert [(name, p.default) for name, p in list(signature.items())[3:]] == [
+  assert list(signature)[-1] == 'baseline_model'  # The optional input channel, last.
+  assert [(name, p.default) for name, p in list(signature.items())[3:-1]] == [
       (p.name, p.default) for p in parameters.PARAMETERS]
 
 
@@ -101,7 +105,8 @@ def test_docstring_documents_every_parameter():
 def test_spec_keys_and_types_as_orchestrators_carry_them():
   """The key constants pipelines use, and ints for numbers and flags, strings for the rest."""
   ints = ['num_examples', 'seed', 'validate', 'measure', 'max_records',
-          'requests_per_combination', 'num_request_iterations', 'strip_unread_features']
+          'requests_per_combination', 'num_request_iterations', 'strip_unread_features',
+          'measure_swap', 'swap_qps', 'swap_deadline_ms']
   strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
              'stratify_feature', 'batching_parameters_file', 'output_filters',
              'existing_warmup', 'drop_features']

@@ -38,7 +38,7 @@ def _model_root(model_dir):
 
 def test_warmed_model_keeps_the_layout_and_replays(tf1_model_dir, examples_artifact, tmp_path):
   warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
-                num_examples=8, batch_sizes=[1, 4])
+                num_examples=8, batch_sizes=[1, 4], requests_per_combination=4)
   out_dir = os.path.join(warmed.uri, 'Format-Serving')
   assert sorted(os.listdir(warmed.uri)) == ['Format-Serving', 'warmup_report.json']
   assert sorted(os.listdir(out_dir)) == ['assets', 'assets.extra', 'saved_model.pb', 'variables']
@@ -91,8 +91,9 @@ def test_keras_raw_signature_is_warmed(keras_model_dir, examples_artifact, tmp_p
   warmed = _run(_model_root(keras_model_dir), examples_artifact, str(tmp_path / 'out'),
                 num_examples=4, batch_sizes=[2])
   result = serving.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
-  assert result.summary == {RecordKey('predict', 'predict_raw', 2): 2,
-                            RecordKey('predict', 'serving_default', 2): 2}
+  # The default: one record per combination.
+  assert result.summary == {RecordKey('predict', 'predict_raw', 2): 1,
+                            RecordKey('predict', 'serving_default', 2): 1}
 
 
 def test_existing_warmup_file_is_replaced(tf1_model_dir, examples_artifact, tmp_path):
@@ -105,7 +106,7 @@ def test_existing_warmup_file_is_replaced(tf1_model_dir, examples_artifact, tmp_
   warmed = _run(str(source), examples_artifact, str(tmp_path / 'out'),
                 num_examples=2, signature_names=['regress'], batch_sizes=[1])
   result = serving.replay_warmup(os.path.join(warmed.uri, 'Format-Serving'))
-  assert result.summary == {RecordKey('regress', 'regress', 1): 2}
+  assert result.summary == {RecordKey('regress', 'regress', 1): 1}
 
 
 def test_estimator_export_layout_is_found(tf1_model_dir, examples_artifact, tmp_path):
@@ -139,7 +140,7 @@ def test_over_budget_fails_before_reading(tf1_model_dir, examples_artifact, tmp_
 
 def test_report_and_cold_start_measurement(tf1_model_dir, examples_artifact, tmp_path):
   warmed = _run(_model_root(tf1_model_dir), examples_artifact, str(tmp_path / 'out'),
-                num_examples=8, batch_sizes=[1, 4], measure=True)
+                num_examples=8, batch_sizes=[1, 4], requests_per_combination=4, measure=True)
   with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
     report = json.load(f)
   assert report['warmup_file']['records'] == 24

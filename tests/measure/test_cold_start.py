@@ -5,6 +5,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tfx_warmup.errors import MeasureError
 from tfx_warmup.measure import cold_start as measure
+from tfx_warmup.measure import figures
 from tfx_warmup.serving import batching_config
 from tfx_warmup.serving import warmup_file
 
@@ -20,9 +21,10 @@ def test_a_failing_measurement_process_reports_its_error(tmp_path):
 
 def test_percentile_picks_the_nearest_rank():
   values = [float(v) for v in range(1, 101)]
-  assert measure._percentile(values, 50) == 51.0  # pylint: disable=protected-access
-  assert measure._percentile(values, 99) == 99.0  # pylint: disable=protected-access
-  assert measure._percentile([3.0], 99) == 3.0  # pylint: disable=protected-access
+  assert figures.percentile(values, 50) == 51.0
+  assert figures.percentile(values, 99) == 99.0
+  assert figures.percentile([3.0], 99) == 3.0
+  assert figures.percentile([], 50) != figures.percentile([], 50)  # nan: nothing measured
 
 
 _KEYS = [dict(api='predict', signature='serving_default', batch_size=1, output_filter=''),

@@ -14,7 +14,8 @@ from tfx_warmup.options.warmup_options import WarmupOptions
 from tests.pipelines import checks as pipeline_checks
 
 # Only the component takes these: the command line samples every split and warms every output.
-COMPONENT_ONLY = {'splits', 'output_filters'}
+# The swap's: the command line measures it with `tfx-warmup swap`.
+COMPONENT_ONLY = {'splits', 'output_filters', 'measure_swap', 'swap_qps', 'swap_deadline_ms'}
 
 
 def _cli_page_section(title: str) -> str:
@@ -109,5 +110,6 @@ def test_spec_keys_are_the_declared_names():
   from tfx_warmup.component import spec  # pylint: disable=g-import-not-at-top
   written = {name[:-len('_KEY')].lower(): value for name, value in vars(spec).items()
              if name.endswith('_KEY') and name not in ('MODEL_KEY', 'EXAMPLES_KEY',
+                                                       'BASELINE_MODEL_KEY',
                                                        'WARMED_MODEL_KEY')}
   assert written == {p.name: p.name for p in parameters.PARAMETERS}

@@ -14,6 +14,9 @@ from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving import warmup_file
 
 DEMO_COMPONENTS = ('CsvExampleGen', 'Trainer', 'ModelWarmer', 'Pusher')
+# The pipeline's nodes: the components and the resolver of the version being served.
+BASELINE_RESOLVER = 'latest_blessed_model_resolver'
+DEMO_NODES = ('CsvExampleGen', BASELINE_RESOLVER, 'Trainer', 'ModelWarmer', 'Pusher')
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(REPO, 'README.md')
 ORCHESTRATORS_DOC = os.path.join(REPO, 'docs', 'orchestrators.md')

@@ -27,7 +27,8 @@ from tfx_warmup import serving
 from tfx_warmup.component import spec
 from tfx_warmup.serving import warmup_file
 
-COMPONENTS = ['CsvExampleGen', 'Trainer', 'ModelWarmer', 'InfraValidator', 'Pusher']
+COMPONENTS = ['CsvExampleGen', pipeline_checks.BASELINE_RESOLVER, 'Trainer', 'ModelWarmer',
+              'InfraValidator', 'Pusher']
 # The README's command; it needs Docker, so the test runs it up to the Docker check.
 COMMAND = '.venv/bin/python -m pipelines.infra_validated_pipeline'
 
@@ -95,10 +96,13 @@ def test_the_demo_itself_is_unchanged(tmp_path):
   ir = compiler.Compiler().compile(demo_pipeline.create_pipeline(
       str(tmp_path / 'pipeline'), str(tmp_path / 'serving_model')))
   nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in ir.nodes}
-  assert list(nodes) == list(pipeline_checks.DEMO_COMPONENTS)
+  assert list(nodes) == list(pipeline_checks.DEMO_NODES)
   assert ir.pipeline_info.id == demo_pipeline.PIPELINE_NAME
   assert _producers(nodes['Pusher'], 'model') == [('ModelWarmer', spec.WARMED_MODEL_KEY)]
   assert 'infra_blessing' not in nodes['Pusher'].inputs.inputs
+  # The swap is measured from the latest blessed model, as Evaluator's baseline.
+  assert _producers(nodes['ModelWarmer'], spec.BASELINE_MODEL_KEY) == [
+      (pipeline_checks.BASELINE_RESOLVER, 'model')]
 
 
 def test_readme_shows_the_variant_as_tested_code():

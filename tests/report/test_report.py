@@ -47,7 +47,8 @@ def test_unknown_sections_are_null():
   data = json.loads(report_lib.WarmupReport(
       warmup_file=report_lib.warmup_file_section(None, [])).to_json())
   assert data['schema_version'] == report_lib.SCHEMA_VERSION
-  for section in ('model', 'signatures', 'sample', 'validation', 'cold_start', 'stripping'):
+  for section in ('model', 'signatures', 'sample', 'validation', 'cold_start', 'stripping',
+                  'swap'):
     assert data[section] is None
   assert data['warmup_file'] == {'path': None, 'records': 0, 'summary': [], 'problems': [],
                                  'features': {}}
@@ -56,7 +57,7 @@ def test_unknown_sections_are_null():
 def test_another_schema_version_is_refused_by_name():
   data = _full_report().to_dict()
   data['schema_version'] = 3
-  with pytest.raises(ValueError, match='schema 3; this tfx-warmup reads schema 4'):
+  with pytest.raises(ValueError, match='schema 3; this tfx-warmup reads schema 5'):
     report_lib.WarmupReport.from_dict(data)
 
 

@@ -70,6 +70,8 @@ def inspect(args: argparse.Namespace) -> int:
       print(f'\nTF Serving would accept all {report.warmup_file.records} records'
             + ('.' if model_dir else
                ' (signatures not checked: pass --model or a model directory).'))
+    if model_dir:
+      _print_swap_lines(model_dir)
   return 1 if result.problems else 0
 
 
@@ -129,9 +131,91 @@ def verify(args: argparse.Namespace) -> int:
     print(text.format_report(report))
     print(f'\nOK: TF Serving would load {model_dir} and replay its '
           f'{validation.records} warmup records ({validation.seconds:.2f} s).')
+    _print_swap_lines(model_dir)
   if args.plot and cold_start and not args.json:
     print(f'Latency plot: {args.plot}')
   return 0 if validation.ok else 1
+
+
+def swap(args: argparse.Namespace) -> int:
+  """Measures the swap --old -> --new; writes the config that keeps it flat to --output."""
+  import os
+  import tempfile
+  from tfx.dsl.io import fileio
+  from tfx_warmup import serving
+  from tfx_warmup.library import output
+  from tfx_warmup.library import swap as swap_lib
+  from tfx_warmup.report import WarmupReport, text, warmup_file_section
+
+  if args.output and fileio.exists(args.output) and fileio.listdir(args.output) and (
+      not args.overwrite):
+    raise UsageError(f'{args.output} is not empty. Pass --overwrite to replace it, or '
+                     'choose another --output.')
+  if args.repetitions < 1:
+    raise UsageError(f'--repetitions must be at least 1, got {args.repetitions}.')
+  old = serving.resolve_model(args.old).saved_model_dir
+  new = serving.resolve_model(args.new).saved_model_dir
+  path = serving.warmup_file_path(new)
+  records = serving.read_warmup_file(path) if fileio.exists(path) else []
+  if not records and not args.requests:
+    raise UsageError(
+        f'{new} has no warmup file ({path}), so there is no traffic to send. Pass '
+        f'--requests FILE (a TFRecord of PredictionLogs), or warm it first with `{PROG} '
+        'generate`.')
+  live = serving.read_warmup_file(args.requests) if args.requests else _one_record_per_key(
+      records)
+  with tempfile.TemporaryDirectory() as scratch:
+    target = args.output or os.path.join(scratch, 'swap')
+    with output.staged_output(target) as staged:  # Nothing at --output unless all succeeds.
+      fileio.makedirs(staged.root)
+      section = swap_lib.measure_swap(
+          old, new, live, qps=args.qps, deadline_ms=args.deadline_ms, tags=args.tag_set,
+          batching=_batching(args), num_request_iterations=args.num_request_iterations,
+          repetitions=args.repetitions,
+          plot_path=os.path.join(staged.root, swap_lib.PLOT_FILE) if args.plot else None)
+      if args.output:
+        section = swap_lib.write_server_config(section, staged.root, args.model_name,
+                                               args.batching_parameters,
+                                               args.num_request_iterations)
+      report = WarmupReport(model=new, warmup_file=warmup_file_section(
+          path if records else None, records), swap=section)
+      with fileio.open(os.path.join(staged.root, swap_lib.REPORT_FILE), 'w') as f:
+        f.write(report.to_json())
+    if args.plot:
+      fileio.copy(os.path.join(target, swap_lib.PLOT_FILE), args.plot, overwrite=True)
+  if args.json:
+    print(report.to_json())
+  else:
+    print(text.format_swap(section))
+    if args.output:
+      print(f'\nWrote {swap_lib.REPORT_FILE}'
+            + (f' and {section.platform_config}' if section.platform_config else '')
+            + f' to {args.output}')
+  return 0
+
+
+def _print_swap_lines(model_dir: str) -> None:
+  """The swap measured when the model was warmed, from the Model artifact's report, if any."""
+  import os
+  from tfx.dsl.io import fileio
+  from tfx_warmup.library import output
+  from tfx_warmup.library import swap as swap_lib
+  from tfx_warmup.report import WarmupReport
+  root = os.path.dirname(model_dir.rstrip('/'))  # A Model artifact: Format-Serving/'s parent.
+  path = os.path.join(root, output.REPORT_FILE)
+  if not fileio.exists(path):
+    return
+  try:
+    with fileio.open(path) as f:
+      swap = WarmupReport.from_json(f.read()).swap
+  except ValueError:  # Another schema version: its swap figures are not read.
+    return
+  if swap is None:
+    return
+  print(f'Version swap, measured when it was warmed: {swap.recommendation}')
+  if swap.platform_config:
+    print(f'  {os.path.join(root, swap_lib.PLATFORM_CONFIG_FILE)}; serve with: '
+          f'{swap.server_command}')
 
 
 def _one_record_per_key(records: List) -> List:
@@ -174,5 +258,6 @@ def _beam_pipeline_factory(beam_args: List[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-  return {'generate': generate, 'inspect': inspect, 'verify': verify}[args.command](args)
+  return {'generate': generate, 'inspect': inspect, 'verify': verify,
+          'swap': swap}[args.command](args)
 

@@ -37,6 +37,14 @@ _EXAMPLES = {
           tfx-warmup verify models/ctr/3 --measure --requests requests.tfrecord  # no warmup
         exit status: 0 if TF Serving would load the model and replay every record, 1 otherwise.
         """,
+    'swap': """\
+        examples:
+          tfx-warmup swap --old models/ctr/2 --new warmed/ctr/3 --output swap/
+          tfx-warmup swap --old models/ctr/2 --new warmed/ctr/3 --qps 400 --deadline-ms 20 \\
+              --requests traffic.tfrecord --output swap/ --plot swap/latency.png
+        writes: swap/platform_config.pbtxt when a config measured better than TF Serving's
+        defaults, and swap/swap_report.json.
+        """,
 }
 
 
@@ -113,6 +121,33 @@ def build_parser() -> argparse.ArgumentParser:
                       "TF Serving's --batching_parameters_file; the replay runs under that "
                       'server-side batching, as TF Serving with --enable_batching')
   _add_parameter_flag(ver, 'num_request_iterations')
+
+  swp = command('swap',
+                "Measure a version swap as TF Serving performs it: the serving version's "
+                'latency while the next one loads and replays its warmup file, under TF '
+                "Serving's defaults and candidate configs, each in fresh processes; write the "
+                'config that keeps it flat.')
+  swp.add_argument('--old', required=True, help='the version being served: ' + _MODEL_HELP)
+  swp.add_argument('--new', required=True, help='the version to swap to (its warmup file is '
+                   'replayed)')
+  swp.add_argument('--output', help='directory for platform_config.pbtxt and '
+                   'swap_report.json (default: print only)')
+  swp.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
+  swp.add_argument('--qps', type=int, help=parameters.BY_NAME['swap_qps'].help)
+  swp.add_argument('--deadline-ms', type=float,
+                   help=parameters.BY_NAME['swap_deadline_ms'].help)
+  swp.add_argument('--requests',
+                   help='a TFRecord of PredictionLogs to send as traffic (default: one record '
+                        "of each kind, signature and batch size in the new version's warmup "
+                        'file)')
+  swp.add_argument('--repetitions', type=int, default=3,
+                   help='fresh-process runs per case (default %(default)s)')
+  swp.add_argument('--plot', help='write a PNG of the latency through the swap')
+  _add_parameter_flag(swp, 'batching_parameters_file',
+                      "TF Serving's --batching_parameters_file; both versions serve under "
+                      'that server-side batching')
+  _add_parameter_flag(swp, 'num_request_iterations')
+  _add_parameter_flag(swp, 'model_name', 'the model name in the server command written')
   return parser
 
 

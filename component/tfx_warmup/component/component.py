@@ -52,11 +52,15 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
                batching_parameters_file: Optional[Union[str, RuntimeParameter]] = None,
                output_filters: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                max_records: Union[int, RuntimeParameter] = 1000,
-               requests_per_combination: Union[int, RuntimeParameter] = 4,
+               requests_per_combination: Union[int, RuntimeParameter] = 1,
                existing_warmup: Union[str, RuntimeParameter] = 'replace',
                num_request_iterations: Union[int, RuntimeParameter] = 1,
                strip_unread_features: Union[bool, RuntimeParameter] = True,
-               drop_features: Optional[Sequence[str]] = None):
+               drop_features: Optional[Sequence[str]] = None,
+               measure_swap: Union[bool, RuntimeParameter] = False,
+               swap_qps: Optional[Union[int, RuntimeParameter]] = None,
+               swap_deadline_ms: Optional[Union[int, RuntimeParameter]] = None,
+               baseline_model: Optional[types.BaseChannel] = None):
     """Constructs a ModelWarmer.
 
     Args:
@@ -103,6 +107,18 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
       drop_features: features never to ship in the warmup file, e.g.
         ['user_email']: removed from every record; the run fails, naming the
         feature and signature, if a warmed signature needs one.
+      measure_swap: measure the version swap as TF Serving performs it, in
+        fresh processes: the serving version's latency while this one loads
+        and warms, under TF Serving's defaults and candidate server configs;
+        writes `platform_config.pbtxt` beside the report when one measured
+        better. Off by default: it takes longer than the rest of the step.
+      swap_qps: requests per second during the swap (default half the
+        serving version's measured capacity).
+      swap_deadline_ms: a request answered later counts as late (default 4x
+        the serving version's steady p99).
+      baseline_model: the version being served, resolved as Evaluator's
+        baseline is (a Resolver with LatestBlessedModelStrategy); the swap is
+        measured from it. Without it, from the input model (version N to N+1).
 
     A parameter of a single int or str (not the lists and `output_filters`)
     also takes a `tfx.dsl.experimental.RuntimeParameter` of that ptype (int,
@@ -114,7 +130,7 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
     """
     arguments = locals()  # Each parameter goes through its one declaration.
     super().__init__(spec=ModelWarmerSpec(
-        model=model, examples=examples,
+        model=model, examples=examples, baseline_model=baseline_model,
         warmed_model=types.Channel(type=standard_artifacts.Model),
         **parameters.component_exec_properties(
             {p.name: arguments[p.name] for p in parameters.PARAMETERS},

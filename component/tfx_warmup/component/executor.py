@@ -35,10 +35,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       input_dict: Input dict from input key to a list of artifacts:
         - model: a `Model` (Format-Serving layout, or the older Estimator one).
         - examples: an `Examples` of serialized tf.Example or tf.SequenceExample.
+        - baseline_model: optional, the `Model` being served: with
+          measure_swap, the swap is measured from it.
       output_dict: Output dict from output key to a list of artifacts:
         - warmed_model: a `Model` holding the same SavedModel in the
           Format-Serving layout plus its warmup file (Pusher consumes it), and
-          `warmup_report.json` beside it.
+          `warmup_report.json` beside it (and, with measure_swap, the
+          recommended `platform_config.pbtxt`).
       exec_properties: A dict of execution properties: ModelWarmer's
         parameters (`tfx_warmup.options.parameters.PARAMETERS`), encoded by
         `WarmupOptions.to_exec_properties`; checked here too, since a
@@ -50,13 +53,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
     examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
     warmed = artifact_utils.get_single_instance(output_dict[spec.WARMED_MODEL_KEY])
+    baseline = input_dict.get(spec.BASELINE_MODEL_KEY)
+
 
     # 2. Warm: plan, sample on this component's Beam pipeline, build, strip, replay, write
     #    the Format-Serving copy and its report into the output artifact, measure.
     report = library.warm_model(
         artifacts.saved_model_dir(model), artifacts.examples_source(examples), warmed.uri,
         options, make_pipeline=self._make_beam_pipeline,
-        model_subdir=path_constants.SERVING_MODEL_DIR, write_report=True)
+        model_subdir=path_constants.SERVING_MODEL_DIR, write_report=True,
+        baseline_model_dir=artifacts.saved_model_dir(
+            artifact_utils.get_single_instance(baseline)) if baseline else None)
 
     # 3. Record what was warmed on the output artifact in ML Metadata.
     metadata.record_properties(warmed, report)

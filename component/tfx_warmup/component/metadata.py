@@ -43,3 +43,12 @@ def record_properties(warmed: types.Artifact, report: WarmupReport) -> None:
     warmed.set_float_custom_property(spec.FIRST_MS_WITH_WARMUP_PROPERTY,
                                      cold_start.max_first_ms_with_warmup)
     warmed.set_float_custom_property(spec.STEADY_P50_MS_PROPERTY, cold_start.steady_p50_ms)
+  swap = report.swap
+  if swap:
+    by_name = {case.name: case for case in swap.cases}
+    warmed.set_float_custom_property(spec.SWAP_P99_MS_DEFAULTS_PROPERTY,
+                                     by_name['defaults'].window_p99_ms)
+    warmed.set_string_custom_property(spec.SWAP_RECOMMENDED_PROPERTY, swap.recommended or '')
+    if swap.recommended:
+      warmed.set_float_custom_property(spec.SWAP_P99_MS_RECOMMENDED_PROPERTY,
+                                       by_name[swap.recommended].window_p99_ms)

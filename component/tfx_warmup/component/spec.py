@@ -17,6 +17,8 @@ from tfx_warmup.options import parameters
 # Inputs (the standard keys, so a ModelWarmer reads like a Pusher or Evaluator).
 MODEL_KEY = standard_component_specs.MODEL_KEY
 EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
+# Optional: the version being served, which the swap is measured from (Evaluator's key).
+BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
 
 # Output.
 WARMED_MODEL_KEY = 'warmed_model'
@@ -42,6 +44,9 @@ EXISTING_WARMUP_KEY = 'existing_warmup'
 NUM_REQUEST_ITERATIONS_KEY = 'num_request_iterations'
 STRIP_UNREAD_FEATURES_KEY = 'strip_unread_features'
 DROP_FEATURES_KEY = 'drop_features'
+MEASURE_SWAP_KEY = 'measure_swap'
+SWAP_QPS_KEY = 'swap_qps'
+SWAP_DEADLINE_MS_KEY = 'swap_deadline_ms'
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -63,6 +68,11 @@ REPLAY_SECONDS_PROPERTY = 'warmup_replay_seconds'
 FIRST_MS_WITHOUT_WARMUP_PROPERTY = 'cold_start_first_request_ms_without_warmup'
 FIRST_MS_WITH_WARMUP_PROPERTY = 'cold_start_first_request_ms_with_warmup'
 STEADY_P50_MS_PROPERTY = 'steady_state_p50_ms'
+# The swap: the serving version's p99 while this one loads and warms, under TF Serving's
+# defaults and under the recommended config (name, or '' when none measured better).
+SWAP_P99_MS_DEFAULTS_PROPERTY = 'swap_p99_ms_defaults'
+SWAP_P99_MS_RECOMMENDED_PROPERTY = 'swap_p99_ms_recommended'
+SWAP_RECOMMENDED_PROPERTY = 'swap_recommended_config'
 
 
 class ModelWarmerSpec(ComponentSpec):
@@ -75,6 +85,7 @@ class ModelWarmerSpec(ComponentSpec):
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
       EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
   }
   OUTPUTS = {
       WARMED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

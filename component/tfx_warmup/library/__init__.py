@@ -9,6 +9,8 @@ options and returning typed values:
     built = build_records(plan, sample)                 # build, strip, prove
     validation = validate_records(plan.servable, built.records)   # replay
     cold_start = measure_cold_start(written_model_dir, built.live)   # fresh processes
+    swap = measure_swap(serving_model_dir, written_model_dir, built.live)   # the swap
+    swap = write_server_config(swap, output_dir, model_name)   # platform_config.pbtxt
 """
 
 from tfx_warmup.data.examples import ExamplesSource
@@ -22,6 +24,8 @@ from tfx_warmup.library.records import BuiltRecords
 from tfx_warmup.library.run import warm_model
 from tfx_warmup.library.sampling import Sample
 from tfx_warmup.library.sampling import sample_examples
+from tfx_warmup.library.swap import measure_swap
+from tfx_warmup.library.swap import write_server_config
 from tfx_warmup.library.validation import validate_records
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.report import WarmupReport

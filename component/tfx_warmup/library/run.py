@@ -6,6 +6,7 @@ function of its own (`plan_warmup`, `sample_examples`, `build_records`,
 one; this module only passes each value, computed once, to the next.
 """
 
+import dataclasses
 import os
 from typing import Callable, Optional
 
@@ -18,6 +19,9 @@ from tfx_warmup.library.measurement import measure_cold_start
 from tfx_warmup.library.plan import plan_warmup
 from tfx_warmup.library.records import build_records
 from tfx_warmup.library.sampling import sample_examples
+from tfx_warmup.library.swap import PLOT_FILE
+from tfx_warmup.library.swap import measure_swap
+from tfx_warmup.library.swap import write_server_config
 from tfx_warmup.library.validation import validate_records
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.report import text
@@ -30,13 +34,17 @@ from tfx_warmup.serving.records import record_signatures
 def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
                options: Optional[WarmupOptions] = None, *,
                make_pipeline: Optional[Callable[[], beam.Pipeline]] = None,
-               model_subdir: str = '', write_report: bool = False) -> WarmupReport:
+               model_subdir: str = '', write_report: bool = False,
+               baseline_model_dir: Optional[str] = None) -> WarmupReport:
   """Writes a copy of the SavedModel at `model_dir` whose warmup file comes from `examples`.
 
   The copy goes to `output_dir` (or its `model_subdir`, e.g. a Model artifact's
   Format-Serving/), with `warmup_report.json` beside it when `write_report`;
   nothing is written there unless every step succeeds. `make_pipeline` makes
   the Beam pipeline that samples (default: Beam's DirectRunner in process).
+  With `options.measure_swap`, the swap from `baseline_model_dir` (the version
+  being served; default `model_dir`) to the copy is measured, and the config
+  that keeps it flat is written beside the report.
   Returns the report; raises the error naming the cause and the fix otherwise.
   """
   options = options or WarmupOptions()
@@ -65,6 +73,18 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
     # 6. Measure the cold start it removes, in fresh processes, on the written copy.
     cold_start = measure_cold_start(staged.model_dir, built.live, options.tag_set,
                                     plan.batching) if options.measure else None
+    # 7. Measure the version swap to the copy; beside a Model artifact's Format-Serving/
+    #    (never inside the SavedModel), write the config that keeps it flat, and a plot.
+    swap = measure_swap(baseline_model_dir or model_dir, staged.model_dir, built.live,
+                        qps=options.swap_qps, deadline_ms=options.swap_deadline_ms,
+                        tags=options.tag_set, batching=plan.batching,
+                        num_request_iterations=options.num_request_iterations,
+                        plot_path=os.path.join(staged.root, PLOT_FILE) if model_subdir
+                        else None) if options.measure_swap else None
+    if swap and model_subdir:
+      swap = write_server_config(swap, staged.root, options.model_name,
+                                 options.batching_parameters_file,
+                                 options.num_request_iterations)
     report = WarmupReport(
         model=final_model_dir,
         warmup_file=file_section,
@@ -75,7 +95,8 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
         sample=SampleSection(sample.splits, options.num_examples, options.seed, options.sampling),
         validation=validation, cold_start=cold_start,
         stripping=built.stripped.section(options.strip_unread_features, options.drop_features)
-        if built.stripped else None)
+        if built.stripped else None,
+        swap=dataclasses.replace(swap, new_model=final_model_dir) if swap else None)
     if write_report:
       staged.write_report(report)
   return report

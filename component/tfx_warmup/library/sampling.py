@@ -32,7 +32,8 @@ class Sample:
 
 def sample_examples(source: examples_lib.ExamplesSource, options: WarmupOptions,
                     make_pipeline: Callable[[], beam.Pipeline], scratch_dir: str) -> Sample:
-  """Samples `options.num_examples` (and, when measuring, NUM_LIVE_EXAMPLES more) with Beam.
+  """Samples `options.num_examples` (and, when measuring the cold start or the swap,
+  NUM_LIVE_EXAMPLES more) with Beam.
 
   Live examples are chosen uniformly among the records the warmup sample did
   not take, so the two never overlap and the warmup file is the same with or
@@ -41,7 +42,8 @@ def sample_examples(source: examples_lib.ExamplesSource, options: WarmupOptions,
   """
   splits = source.choose_splits(options.splits)
   n = options.num_examples
-  if options.existing_warmup == 'keep' and not options.measure:
+  live = options.measure or options.measure_swap
+  if options.existing_warmup == 'keep' and not live:
     return Sample(splits, [], [])
   path = os.path.join(scratch_dir, 'sample.tfrecord')
   with progress.reporter().stage('Sampling examples'), (
@@ -50,7 +52,7 @@ def sample_examples(source: examples_lib.ExamplesSource, options: WarmupOptions,
       _ = (examples_lib.read_splits(pipeline, source, splits)
            | 'SampleExamples' >> sample_lib.SampleExamples(
                n, options.seed, options.sampling, options.stratify_feature,
-               held_back=NUM_LIVE_EXAMPLES if options.measure else 0)
+               held_back=NUM_LIVE_EXAMPLES if live else 0)
            | 'WriteSample' >> examples_lib.WriteSample(path))
   sampled = examples_lib.read_sample(path)
   return Sample(splits, sampled[:n], sampled[n:])

@@ -1,8 +1,6 @@
 """A PNG of per-request latency right after a model load, without and with warmup."""
 
-import io
-from tfx.dsl.io import fileio
-
+from tfx_warmup.measure import figures
 from tfx_warmup.report.model import ColdStartSection
 
 
@@ -30,9 +28,4 @@ def plot_first_requests(cold_start: ColdStartSection, path: str, title: str = ''
                      ha='right', fontsize=7)
   ax.set_title(title or 'First request of each kind after load')
   ax.legend()
-  fig.tight_layout()
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format='png', dpi=110)
-  plt.close(fig)
-  with fileio.open(path, 'wb') as f:
-    f.write(buffer.getvalue())
+  figures.save_png(fig, path)

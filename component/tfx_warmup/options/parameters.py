@@ -124,6 +124,12 @@ def _positive_int(fix: str = '') -> Check:
   return check
 
 
+def _optional_positive_int(p: Parameter, value: Any) -> Optional[str]:
+  if value is None or (_is_int(value) and value >= 1):
+    return None
+  return f'{p.name} must be a positive integer, or None for the default; got {value!r}.'
+
+
 def _integer(p: Parameter, value: Any) -> Optional[str]:
   return None if _is_int(value) else f'{p.name} must be an integer, got {value!r}.'
 
@@ -238,7 +244,9 @@ PARAMETERS: Tuple[Parameter, ...] = (
               _output_filters),
     Parameter('max_records', int, MAX_RECORDS, f'record budget, at most {MAX_RECORDS}', INT,
               _record_budget, Flag('--max-records')),
-    Parameter('requests_per_combination', int, 4,
+    # One: the replay is part of every version swap, and more records per combination
+    # lengthen it without lowering the cold start (benchmarks/warmup_size.py).
+    Parameter('requests_per_combination', int, 1,
               'records per signature x batch size x fetch set, budget permitting', INT,
               _positive_int(), Flag('--requests-per-combination')),
     Parameter('existing_warmup', str, 'replace',
@@ -262,6 +270,18 @@ PARAMETERS: Tuple[Parameter, ...] = (
               'features never to ship in a warmup file (e.g. user_email); the run fails if '
               'a warmed signature needs one', JSON, _names('user_email'),
               Flag('--drop-features', parse=lambda t: _split(t, str))),
+    # The swap: component-only (the command line has `tfx-warmup swap`). Off by default:
+    # 16 fresh processes take longer than the rest of the step (docs/benchmarks.md).
+    Parameter('measure_swap', bool, False,
+              "measure the version swap as TF Serving performs it (the serving version's "
+              'p99 while this one loads and warms, under each server config) and write the '
+              'platform config that keeps it flat', BOOL, _boolean),
+    Parameter('swap_qps', Optional[int], None,
+              'requests per second sent during the swap (default: a quarter of the serving '
+              "version's measured capacity)", INT, _optional_positive_int),
+    Parameter('swap_deadline_ms', Optional[int], None,
+              'a request answered later counts as late (default: 4x the serving '
+              "version's steady p99)", INT, _optional_positive_int),
 )
 BY_NAME: Dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 

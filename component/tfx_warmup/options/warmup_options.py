@@ -34,11 +34,14 @@ class WarmupOptions:
   batching_parameters_file: Optional[str] = None
   output_filters: Optional[Dict[str, List[List[str]]]] = None
   max_records: int = parameters.MAX_RECORDS
-  requests_per_combination: int = 4
+  requests_per_combination: int = 1
   existing_warmup: str = 'replace'
   num_request_iterations: int = 1
   strip_unread_features: bool = True
   drop_features: Optional[List[str]] = None
+  measure_swap: bool = False
+  swap_qps: Optional[int] = None
+  swap_deadline_ms: Optional[int] = None
 
   def __post_init__(self):
     for name, value in parameters.normalize(self.values()).items():

@@ -17,7 +17,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving.inspection import Problem
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 T = TypeVar('T')
 
 
@@ -143,6 +143,63 @@ class StrippingSection:
 
 
 @dataclasses.dataclass
+class SwapPhase:
+  """The serving traffic during one phase of a swap (requests grouped by when they were due)."""
+  phase: str = _field("'steady', 'load', 'warmup', 'first' (on the new version), 'after' "
+                      '(the old one unloaded)')
+  seconds: float = _field('how long the phase lasted')
+  sent: int = _field('requests due in it')
+  answered: int = _field('requests answered without an error status')
+  late: int = _field('requests answered after the deadline, or with an error')
+  p50_ms: Optional[float] = _field('median latency, from when each request was due')
+  p99_ms: Optional[float] = _field('99th percentile latency')
+  max_ms: Optional[float] = _field('worst latency')
+
+
+@dataclasses.dataclass
+class SwapCase:
+  """One server configuration, its swap repeated in fresh processes."""
+  name: str = _field("'defaults', 'load-pool', 'named-pools', 'session-pools', 'no-warmup'")
+  role: str = _field("(a) TF Serving's defaults, (b) a candidate config, (c) no warmup file")
+  description: str = _field('what the configuration does')
+  warmup: bool = _field('whether the new version replayed its warmup file')
+  window_p99_ms: float = _field(
+      "the serving version's p99 while the new one loads and warms (median of the runs)")
+  window_p99_ms_runs: List[float] = _field('that p99 in each run: the spread')
+  window_seconds: float = _field('load plus warmup replay, median of the runs')
+  load_seconds: float = _field('the load alone, median')
+  warmup_seconds: float = _field('the warmup replay alone, median')
+  warmup_records: int = _field('records replayed (times num_request_iterations)')
+  first_max_ms: float = _field('worst latency on the new version in its first seconds, median')
+  late: int = _field('requests past the deadline from the load on, median of the runs')
+  phases: List[SwapPhase] = _field('per phase, from the run with the median window p99')
+
+
+@dataclasses.dataclass
+class SwapSection:
+  """A version swap measured as TF Serving performs it, under each configuration."""
+  old_model: str = _field('the version serving before the swap')
+  new_model: str = _field('the version swapped to')
+  qps: float = _field('requests per second sent throughout, open loop')
+  qps_source: str = _field('where the rate came from')
+  clients: int = _field('client threads sharing that rate')
+  capacity_qps: float = _field(
+      "the old version's closed-loop capacity here, with TF Serving's defaults")
+  deadline_ms: float = _field('a request answered later than this counts as late')
+  deadline_source: str = _field('where the deadline came from')
+  repetitions: int = _field('fresh-process runs per case')
+  phase_seconds: Dict[str, float] = _field('seconds of steady traffic, on the new version, and '
+                                           'after the unload')
+  cases: List[SwapCase] = _field('(a), the (b) candidates, (c)')
+  recommended: Optional[str] = _field('the candidate measured better than the defaults; null '
+                                      'when none was')
+  recommendation: str = _field('the recommendation, or why there is none, with the figures')
+  platform_config: Optional[str] = _field(
+      'the --platform_config_file written beside the report; null when nothing is recommended')
+  server_command: Optional[str] = _field('the tensorflow_model_server command that uses it')
+
+
+@dataclasses.dataclass
 class WarmupReport:
   """The report of one run of `generate` (ModelWarmer), `inspect` or `verify`."""
   warmup_file: WarmupFileSection = _field('the warmup file')
@@ -153,6 +210,7 @@ class WarmupReport:
   validation: Optional[ValidationSection] = _field('the replay in the replica', default=None)
   cold_start: Optional[ColdStartSection] = _field('the cold start measured', default=None)
   stripping: Optional[StrippingSection] = _field('stripping to what is read', default=None)
+  swap: Optional[SwapSection] = _field('the version swap measured', default=None)
   schema_version: int = _field('this schema\'s version', default=SCHEMA_VERSION)
 
   def to_dict(self) -> Dict[str, Any]:

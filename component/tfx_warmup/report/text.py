@@ -4,7 +4,7 @@ import os
 import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tfx_warmup.report.model import RecordCount, WarmupReport
+from tfx_warmup.report.model import RecordCount, SwapSection, WarmupReport
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -75,7 +75,27 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None) -
     parts.append(f'First requests: {cold_start.first_ms_meaning}.')
   elif cold_start:
     parts.append(f'\nCold start not measured: {cold_start.skipped}.')
+  if report.swap:
+    parts.append('\n' + format_swap(report.swap))
   return '\n'.join(parts)
+
+
+def format_swap(swap: SwapSection) -> str:
+  """Per configuration, the serving version's tail while the next version loads and warms."""
+  lines = [f'Version swap ({swap.qps:g} QPS open loop, {swap.qps_source}; deadline '
+           f'{swap.deadline_ms:g} ms, {swap.deadline_source}; {swap.repetitions} fresh-process '
+           'runs per case, medians):']
+  lines.append(format_table(
+      [('case', 'p99 during load+warmup (runs)', 'load+warmup s', 'late', 'first on new max')] +
+      [(f'({c.role}) {c.name}',
+        f"{c.window_p99_ms:.2f} ms ({', '.join(f'{p:.2f}' for p in c.window_p99_ms_runs)})",
+        f'{c.window_seconds:.2f}', str(c.late), f'{c.first_max_ms:.2f} ms')
+       for c in swap.cases]))
+  lines.append(swap.recommendation)
+  if swap.platform_config:
+    lines.append(f'Server config: {swap.platform_config} (beside the report); serve with:\n'
+                 f'  {swap.server_command}')
+  return '\n'.join(lines)
 
 
 def format_features(features: Dict[str, List[str]], width: Optional[int] = None) -> str:

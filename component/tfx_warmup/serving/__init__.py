@@ -6,8 +6,10 @@ TF1-session path does (tensorflow_serving/servables/tensorflow/), module for
 module: `servable` loads as saved_model_bundle_factory does; `classifier`,
 `regressor`, `predict` and `multi_inference` are the API handlers;
 `batching_session` is the server-side batching wrapper; `warmup` the replay;
-`warmup_file` the reader. It imports nothing from the rest of tfx-warmup, so a
-TF Serving user without TFX can use it alone:
+`warmup_file` the reader; `platform_config` the --platform_config_file. `native`
+runs the same calls through TensorFlow's C++ (the wheel's C API), to time them.
+It imports nothing from the rest of tfx-warmup, so a TF Serving user without
+TFX can use it alone:
 
     import tfx_warmup.serving as serving
     result = serving.replay_warmup('models/ctr/3')   # raises what would fail the load
@@ -20,7 +22,10 @@ import importlib
 
 # Public name -> the module that defines it.
 _FACE = {
-    'load': 'servable', 'read_meta_graph': 'servable', 'Servable': 'servable',
+    'load': 'servable', 'load_native': 'servable', 'read_meta_graph': 'servable',
+    'Servable': 'servable',
+    'ServerConfig': 'platform_config', 'ThreadPool': 'platform_config',
+    'platform_config_text': 'platform_config', 'read_platform_config': 'platform_config',
     'replay_warmup': 'warmup', 'replay_records': 'warmup', 'ReplayResult': 'warmup',
     'inspect_warmup': 'inspection', 'Inspection': 'inspection', 'Problem': 'inspection',
     'read_warmup_file': 'warmup_file', 'write_warmup_file': 'warmup_file',

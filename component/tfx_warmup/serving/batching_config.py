@@ -6,59 +6,22 @@ sizes that need warming; with no allowed sizes listed, batches take any size up
 to `max_batch_size`, and powers of two up to it are warmed.
 
 The pip package tensorflow-serving-api does not ship the BatchingParameters
-proto, so its schema (field names and numbers of
-tensorflow_serving/servables/tensorflow/session_bundle_config.proto) is built
-here: the file is parsed exactly as strictly as TF Serving parses it.
+proto, so its schema is declared in `protos`: the file is parsed exactly as
+strictly as TF Serving parses it.
 """
 
 import dataclasses
-import functools
 from typing import List, Tuple
 
-from google.protobuf import descriptor_pb2
-from google.protobuf import descriptor_pool
-from google.protobuf import message_factory
 from google.protobuf import text_format
-from google.protobuf import wrappers_pb2
 from tfx.dsl.io import fileio
 
+from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import ServingConfigError
 
-_FIELDS = (  # name, number, type, label
-    ('max_batch_size', 1, '.google.protobuf.Int64Value', 'optional'),
-    ('batch_timeout_micros', 2, '.google.protobuf.Int64Value', 'optional'),
-    ('max_enqueued_batches', 3, '.google.protobuf.Int64Value', 'optional'),
-    ('num_batch_threads', 4, '.google.protobuf.Int64Value', 'optional'),
-    ('thread_pool_name', 5, '.google.protobuf.StringValue', 'optional'),
-    ('allowed_batch_sizes', 6, 'int64', 'repeated'),
-    ('pad_variable_length_inputs', 7, 'bool', 'optional'),
-    ('enable_large_batch_splitting', 8, '.google.protobuf.BoolValue', 'optional'),
-    ('max_execution_batch_size', 9, '.google.protobuf.Int64Value', 'optional'),
-)
-
-
-@functools.lru_cache(maxsize=None)
 def batching_parameters_class():
   """The tensorflow.serving.BatchingParameters message class."""
-  pool = descriptor_pool.DescriptorPool()
-  wrappers = descriptor_pb2.FileDescriptorProto()
-  wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
-  pool.Add(wrappers)
-  file_proto = descriptor_pb2.FileDescriptorProto(
-      name='tfx_warmup/batching_parameters.proto', package='tensorflow.serving',
-      syntax='proto3', dependency=[wrappers.name])
-  message = file_proto.message_type.add(name='BatchingParameters')
-  for name, number, type_name, label in _FIELDS:
-    field = message.field.add(name=name, number=number, label=getattr(
-        descriptor_pb2.FieldDescriptorProto, f'LABEL_{label.upper()}'))
-    if type_name.startswith('.'):
-      field.type = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
-      field.type_name = type_name
-    else:
-      field.type = getattr(descriptor_pb2.FieldDescriptorProto, f'TYPE_{type_name.upper()}')
-  pool.Add(file_proto)
-  return message_factory.MessageFactory(pool).GetPrototype(
-      pool.FindMessageTypeByName('tensorflow.serving.BatchingParameters'))
+  return protos.message_class('BatchingParameters')
 
 
 # TF Serving's defaults where the file leaves a field unset (SharedBatchScheduler::QueueOptions).

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.saved_model import loader_impl  # pylint: disable=g-direct-tensorflow-import
 from tensorflow_serving.apis import classification_pb2
@@ -57,6 +58,7 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   """
   loader = _loader(saved_model_dir)
   meta_graph_def = _matching_meta_graph(loader, saved_model_dir, tags)
+  _check_assets_fed_once(saved_model_dir, meta_graph_def)
   graph = tf.Graph()
   session = tf.compat.v1.Session(graph=graph,
                                  config=session_lib.session_config(saved_model_dir))
@@ -71,6 +73,26 @@ def load(saved_model_dir: str, tags: Sequence[str] = ('serve',),
       for info in signature.inputs.values())
   return Servable(saved_model_dir, session_lib.Session(graph, session), meta_graph_def,
                   method_name_check, batching)
+
+
+def load_native(saved_model_dir: str, tags: Sequence[str] = ('serve',),
+                batching: Optional[BatchingConfig] = None,
+                config: Optional[config_pb2.ConfigProto] = None,
+                run_options: Optional[config_pb2.RunOptions] = None,
+                meta_graph_def: Optional[meta_graph_pb2.MetaGraphDef] = None) -> 'Servable':
+  """Loads `saved_model_dir` through TensorFlow's C++, as TF Serving's binary does.
+
+  The servable checks requests as `load`'s does, but loads and runs them with
+  C++ `LoadSavedModel` and `Session::Run` (`native`): what to time. `config`
+  defaults to TF Serving's session options for the model, `run_options` are the
+  load's (session_run_load_threadpool_index); `meta_graph_def`, read beforehand,
+  spares a Python parse of saved_model.pb while something else is being timed.
+  """
+  from tfx_warmup.serving import native  # pylint: disable=g-import-not-at-top  (ctypes)
+  meta_graph_def = meta_graph_def or read_meta_graph(saved_model_dir, tags)
+  config = session_lib.session_config(saved_model_dir) if config is None else config
+  session = native.NativeSession.load(saved_model_dir, tags, config, run_options)
+  return Servable(saved_model_dir, session, meta_graph_def, batching=batching)
 
 
 def read_meta_graph(saved_model_dir: str,
@@ -102,6 +124,40 @@ def _matching_meta_graph(loader: loader_impl.SavedModelLoader, saved_model_dir: 
       f'The SavedModel at {saved_model_dir} has no MetaGraph with tag set '
       f'{sorted(wanted)}; it has {available}. Pass the tag set TF Serving loads '
       "(--saved_model_tags) as one of those, or export the model with the 'serve' tag.")
+
+
+def _check_assets_fed_once(saved_model_dir: str,
+                           meta_graph_def: meta_graph_pb2.MetaGraphDef) -> None:
+  """C++ LoadSavedModel feeds each asset_file_def entry to the restore and init ops.
+
+  A tensor listed twice (put in ASSET_FILEPATHS by hand and again by a lookup
+  table's initializer) is fed twice, which C++ Session::Run refuses, so TF
+  Serving fails the load; Python's loader keys the feeds by name and hides it.
+  """
+  seen = set()
+  for name in _asset_tensor_names(meta_graph_def):
+    if name in seen:
+      raise LoadError(
+          f'TF Serving would fail to load {saved_model_dir}: INVALID_ARGUMENT: Endpoint '
+          f'"{name}" fed more than once. The MetaGraph lists that asset tensor twice '
+          '(e.g. added to ASSET_FILEPATHS by hand, and again by a lookup table\'s '
+          'initializer); export the model with each asset listed once.')
+    seen.add(name)
+
+
+def _asset_tensor_names(meta_graph_def: meta_graph_pb2.MetaGraphDef) -> List[str]:
+  """The asset tensors C++ feeds (loader_util GetAssetFileDefs): the MetaGraph's
+  asset_file_def, else the TF1 builder's 'saved_model_assets' collection."""
+  if meta_graph_def.asset_file_def:
+    return [a.tensor_info.name for a in meta_graph_def.asset_file_def]
+  names = []
+  if 'saved_model_assets' not in meta_graph_def.collection_def:
+    return names
+  for value in meta_graph_def.collection_def['saved_model_assets'].any_list.value:
+    asset = meta_graph_pb2.AssetFileDef()
+    value.Unpack(asset)
+    names.append(asset.tensor_info.name)
+  return names
 
 
 # What C++ reports for an op this TensorFlow build lacks (Python's saver wraps it).
@@ -145,11 +201,12 @@ def request_error(error: tf.errors.OpError) -> RequestError:
 class Servable:
   """A loaded SavedModel answering TF Serving requests."""
 
-  def __init__(self, export_dir: str, session: Optional[session_lib.Session],
+  def __init__(self, export_dir: str, session,
                meta_graph_def: meta_graph_pb2.MetaGraphDef,
                method_name_check: bool = False,
                batching: Optional[BatchingConfig] = None):
-    """With `batching`, requests run through TF Serving's BatchingSession."""
+    """`session`: the replica's `session.Session`, `native.NativeSession`, or None (checks
+    only). With `batching`, requests run through TF Serving's BatchingSession."""
     self.export_dir = export_dir
     self.session = (batching_session.BatchingSession(session, batching)
                     if batching is not None and session is not None else session)

@@ -18,16 +18,12 @@ answers (a `[1]` fed to a `[None, 1]` placeholder) and accepts some it refuses
     `tensor_content`), as TF Serving's Predict does.
 """
 
-import functools
 import logging
 from typing import Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import descriptor_pb2
-from google.protobuf import descriptor_pool
 from google.protobuf import message as message_lib
-from google.protobuf import message_factory
 from google.protobuf.internal import decoder
 from tensorflow.core.framework import resource_handle_pb2
 from tensorflow.core.framework import tensor_pb2
@@ -35,6 +31,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import config_pb2
 from tfx.dsl.io import fileio
 
+from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import TensorParseError
 
 # Where TF Serving reads per-model session overrides (saved_model_config_util.cc).
@@ -88,36 +85,13 @@ def session_config(export_dir: str) -> config_pb2.ConfigProto:
   return config
 
 
-@functools.lru_cache(maxsize=None)
 def saved_model_config_class():
   """tensorflow.serving.SavedModelConfig, which the pip packages do not ship.
 
-  Built from its field numbers (saved_model_config.proto); the nested optimizer
-  and TFRT configs are kept as bytes, which parses the same wire format.
+  Its nested optimizer and TFRT configs are bytes (see `protos`), which parse
+  the same wire format.
   """
-  pool = descriptor_pool.DescriptorPool()
-  file_proto = descriptor_pb2.FileDescriptorProto(
-      name='tfx_warmup/saved_model_config.proto', package='tensorflow.serving',
-      syntax='proto2')
-  field = descriptor_pb2.FieldDescriptorProto
-  overrides = file_proto.message_type.add(name='SessionOverrides')
-  overrides.field.add(name='remote_op_remap_config', number=1, type=field.TYPE_BYTES,
-                      label=field.LABEL_OPTIONAL)
-  overrides.field.add(name='batch_op_rewriter_config', number=2, type=field.TYPE_BYTES,
-                      label=field.LABEL_OPTIONAL)
-  overrides.field.add(name='disable_meta_optimizer', number=3, type=field.TYPE_BOOL,
-                      label=field.LABEL_OPTIONAL)
-  config = file_proto.message_type.add(name='SavedModelConfig')
-  config.field.add(name='session_overrides', number=1, type=field.TYPE_MESSAGE,
-                   type_name='.tensorflow.serving.SessionOverrides',
-                   label=field.LABEL_OPTIONAL)
-  config.field.add(name='tfrt_runtime_config', number=2, type=field.TYPE_BYTES,
-                   label=field.LABEL_OPTIONAL)
-  config.field.add(name='critical', number=3, type=field.TYPE_BOOL,
-                   label=field.LABEL_OPTIONAL)
-  pool.Add(file_proto)
-  return message_factory.MessageFactory(pool).GetPrototype(
-      pool.FindMessageTypeByName('tensorflow.serving.SavedModelConfig'))
+  return protos.message_class('SavedModelConfig')
 
 
 def tensor_from_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:

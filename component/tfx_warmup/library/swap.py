@@ -1,0 +1,83 @@
+"""Step 7: measure the version swap, and write the server config that keeps it flat.
+
+The swap goes from the version being served (`baseline_model_dir`, else the
+input model itself: version N to N+1) to the written warmed copy, as TF Serving
+performs it (`tfx_warmup.swap`). When a candidate config measured better than
+TF Serving's defaults, its `--platform_config_file` and the
+`tensorflow_model_server` command that uses it are written beside the report,
+never inside the SavedModel the Pusher copies.
+"""
+
+import dataclasses
+import os
+from typing import Optional, Sequence
+
+from absl import logging
+from tensorflow_serving.apis import prediction_log_pb2
+from tfx.dsl.io import fileio
+
+from tfx_warmup import progress
+from tfx_warmup.report.model import SwapSection
+from tfx_warmup.serving import platform_config
+from tfx_warmup.serving.batching_config import BatchingConfig
+from tfx_warmup.swap import cases as cases_lib
+from tfx_warmup.swap import measure
+from tfx_warmup.swap import plot
+
+PLATFORM_CONFIG_FILE = 'platform_config.pbtxt'
+PLOT_FILE = 'swap_latency.png'
+REPORT_FILE = 'swap_report.json'  # what `tfx-warmup swap --output` writes
+# Where the server command expects things: the usual mounts of TF Serving's Docker image.
+SERVED_CONFIG_PATH = '/config/' + PLATFORM_CONFIG_FILE
+
+
+def measure_swap(old_model_dir: str, new_model_dir: str,
+                 live: Sequence[prediction_log_pb2.PredictionLog], *,
+                 qps: Optional[float] = None, deadline_ms: Optional[float] = None,
+                 tags: Sequence[str] = ('serve',), batching: Optional[BatchingConfig] = None,
+                 num_request_iterations: int = 1,
+                 repetitions: int = measure.DEFAULT_REPETITIONS,
+                 plot_path: Optional[str] = None) -> SwapSection:
+  """The swap `old_model_dir` -> `new_model_dir` under each case, in fresh processes.
+
+  `live` is the traffic mix; `plot_path`, if given, receives a PNG of the latency
+  through the swap. Raises SwapError naming the cause (see `swap.measure`).
+  """
+  timelines = {}
+  count = 1 + repetitions * len(cases_lib.cases())
+  with progress.reporter().stage(f'Measuring the version swap ({count} fresh processes)',
+                                 total=count) as advance:
+    section = measure.measure_swap(
+        old_model_dir, new_model_dir, live, qps=qps, deadline_ms=deadline_ms, tags=tags,
+        batching=batching, num_request_iterations=num_request_iterations,
+        repetitions=repetitions, on_process=advance, keep_timelines=timelines)
+  if plot_path:
+    plot.plot_swap(section, timelines, plot_path)
+  logging.info('Swap: %s', section.recommendation)
+  return section
+
+
+def write_server_config(section: SwapSection, output_dir: str, model_name: str,
+                        batching_parameters_file: Optional[str] = None,
+                        num_request_iterations: int = 1) -> SwapSection:
+  """Writes the recommended `platform_config.pbtxt` into `output_dir`; the section naming it.
+
+  Nothing is written when no candidate measured better: the defaults need no file.
+  The --batching_parameters_file's settings go into it: with a platform config
+  file TF Serving reads batching from that file alone.
+  """
+  server = measure.recommended_server(section, num_request_iterations)
+  if server is None:
+    return section
+  batching_parameters = None
+  if batching_parameters_file:
+    with fileio.open(batching_parameters_file, 'r') as f:
+      batching_parameters = f.read()
+  path = os.path.join(output_dir, PLATFORM_CONFIG_FILE)
+  with fileio.open(path, 'w') as f:
+    f.write(platform_config.platform_config_text(server, batching_parameters))
+  name = model_name or 'model'
+  return dataclasses.replace(
+      section, platform_config=PLATFORM_CONFIG_FILE,
+      server_command=platform_config.server_command(name, f'/models/{name}',
+                                                    SERVED_CONFIG_PATH))

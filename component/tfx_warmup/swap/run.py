@@ -1,0 +1,241 @@
+"""One version swap, performed as TF Serving performs it, in this process.
+
+TF Serving's AvailabilityPreservingPolicy loads (and warms) the new version
+while the old one serves, moves traffic to it, then unloads the old one. Here,
+with TensorFlow's C++ doing the loads and runs (`serving.native`):
+
+  1. load the old version under the case's config, replay its warmup file as
+     its own load did, and send every request once: it has been serving;
+  2. open-loop traffic on it (`traffic`), for `steady` seconds;
+  3. load the new version with the load RunOptions, then replay its warmup
+     file with them, `num_request_iterations` times per record;
+  4. move the traffic, wait `first` seconds, unload the old version once its
+     last request is answered, and go on for `after` seconds.
+
+Each run is one fresh process (`python -m tfx_warmup.swap.run`): TensorFlow's
+caches and named thread pools live as long as the process, as in a server.
+
+  python -m tfx_warmup.swap.run --old DIR --new DIR --requests FILE --case JSON \
+      --qps N --output JSON [--calibrate]
+"""
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from tfx.dsl.io import fileio
+
+from tfx_warmup.measure.figures import percentile
+from tfx_warmup.serving.batching_config import BatchingConfig
+from tfx_warmup.swap.cases import Case
+
+PHASES = ('steady', 'load', 'warmup', 'first', 'after')
+CALIBRATION_SECONDS = 1.5
+# The default rate, as a share of the old version's closed-loop capacity: the headroom a
+# production server keeps, so a queue that forms is the swap's doing.
+CAPACITY_SHARE = 0.25
+# Seconds a client may fall behind its schedule before the swap: more is a rate the old
+# version cannot answer (the queue would grow without end).
+LAG_LIMIT = 1.0
+
+
+class OverloadError(RuntimeError):
+  """The traffic's rate is more than the old version answers before the swap."""
+
+
+@dataclasses.dataclass
+class Timeline:
+  """What one swap process saw. `marks`: each phase's start, and 'end', in seconds."""
+  case: str
+  marks: Dict[str, float]
+  # Per request: [due s, done s, version (1 old, 2 new), ok 0/1].
+  requests: List[List[float]]
+  load_seconds: float
+  warmup_seconds: float
+  warmup_records: int
+  errors: List[str]
+
+
+@dataclasses.dataclass
+class Calibration:
+  """The old version's capacity and latency, alone, under TF Serving's defaults."""
+  capacity_qps: float
+  clients: int
+  p50_ms: float
+  p99_ms: float
+
+
+def _native_session(servable):
+  """The native session under a servable (inside its BatchingSession, if any)."""
+  from tfx_warmup.serving import native  # pylint: disable=g-import-not-at-top
+  session = servable.session
+  return session if isinstance(session, native.NativeSession) else session.session
+
+
+def _traffic(requests_path: str):
+  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import warmup_file  # pylint: disable=g-import-not-at-top
+  return [r for r in (servable_lib.log_request(log)
+                      for log in warmup_file.read_warmup_file(requests_path)) if r is not None]
+
+
+def _warmup_records(model_dir: str):
+  from tfx_warmup.serving import contract, warmup_file  # pylint: disable=g-import-not-at-top
+  path = contract.warmup_file_path(model_dir)
+  return list(warmup_file.warmup_records(path)) if fileio.exists(path) else []
+
+
+def _load(model_dir: str, case: Case, tags: Sequence[str], batching, meta_graph_def=None):
+  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import session as session_lib  # pylint: disable=g-import-not-at-top
+  return servable_lib.load_native(
+      model_dir, tags, batching, case.server.session_config(session_lib.session_config(model_dir)),
+      case.server.load_run_options(), meta_graph_def)
+
+
+def _replay(servable, records, case: Case) -> float:
+  """TF Serving's warmup replay, on the load's RunOptions; its seconds."""
+  from tfx_warmup.serving import native, warmup  # pylint: disable=g-import-not-at-top
+  session = _native_session(servable)
+  session.run_options = native.run_options_buffer(case.server.load_run_options())
+  start = time.perf_counter()
+  try:
+    warmup.replay_records(servable, records, case.server.num_request_iterations)
+  finally:
+    session.run_options = None
+  return time.perf_counter() - start
+
+
+def _quiet_gc() -> None:
+  # TF Serving has no garbage collector: keep Python's out of the timings.
+  gc.collect()
+  gc.freeze()
+  gc.disable()
+
+
+def calibrate(old_dir: str, requests_path: str, case: Case, clients: int,
+              tags: Sequence[str] = ('serve',),
+              batching: Optional[BatchingConfig] = None) -> Calibration:
+  """The old version's closed-loop capacity, then its latency at CAPACITY_SHARE of it."""
+  from tfx_warmup.swap import traffic as traffic_lib  # pylint: disable=g-import-not-at-top
+  requests = _traffic(requests_path)
+  servable = _load(old_dir, case, tags, batching)
+  _replay(servable, _warmup_records(old_dir), case)
+  version = traffic_lib.Version(1, servable, requests)
+  for i in range(2 * len(requests)):
+    version.send(i)
+  _quiet_gc()
+  capacity = traffic_lib.closed_loop_capacity(version, clients, CALIBRATION_SECONDS)
+  loop = traffic_lib.OpenLoop(traffic_lib.Target(version), capacity * CAPACITY_SHARE,
+                              clients)
+  loop.start()
+  time.sleep(CALIBRATION_SECONDS)
+  latencies = sorted(s.latency_ms for s in loop.stop())
+  version.close()
+  return Calibration(capacity_qps=capacity, clients=clients,
+                     p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99))
+
+
+def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
+         clients: int, steady: float, first: float, after: float,
+         tags: Sequence[str] = ('serve',),
+         batching: Optional[BatchingConfig] = None) -> Timeline:
+  """Performs the swap from `old_dir` to `new_dir` under `case`, traffic running throughout."""
+  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import servable as servable_lib
+  from tfx_warmup.swap import traffic as traffic_lib
+  requests = _traffic(requests_path)
+  # Read before anything is timed: TF Serving parses these in C++, here Python would.
+  new_meta = servable_lib.read_meta_graph(new_dir, tags)
+  new_records = _warmup_records(new_dir) if case.warmup else []
+
+  old_servable = _load(old_dir, case, tags, batching)
+  if case.warmup:
+    _replay(old_servable, _warmup_records(old_dir), case)
+  old = traffic_lib.Version(1, old_servable, requests)
+  for i in range(2 * len(requests)):
+    old.send(i)
+  _quiet_gc()
+  loop = traffic_lib.OpenLoop(traffic_lib.Target(old), qps, clients, lag_limit=LAG_LIMIT)
+  marks = {'steady': 0.0}
+  loop.start()
+  time.sleep(steady)
+  loop.lag_limit = None  # From the load on, a queue is what is measured.
+  if loop.overloaded:
+    sent = loop.stop()
+    held = sum(1 for s in sent if s.done <= steady) / steady
+    raise OverloadError(
+        f'the old version fell {LAG_LIMIT:g} s behind {qps:.0f} QPS before the swap: it '
+        f'answered {held:.0f} per second')
+
+  marks['load'] = loop.now()
+  new_servable = _load(new_dir, case, tags, batching, new_meta)
+  marks['warmup'] = loop.now()
+  warmup_seconds = _replay(new_servable, new_records, case) if new_records else 0.0
+  marks['first'] = loop.now()
+  new = traffic_lib.Version(2, new_servable, requests)
+  loop.target.switch(new)
+  time.sleep(first)
+
+  marks['after'] = loop.now()
+  old.wait_idle()
+  old.close()  # TF Serving unloads the old version once the new one serves.
+  time.sleep(after)
+  marks['end'] = loop.now()
+  sent = loop.stop()
+  new.close()
+  errors = sorted({s.error for s in sent if not s.ok})
+  return Timeline(case=case.name, marks={k: round(v, 6) for k, v in marks.items()},
+                  requests=[[round(s.due, 6), round(s.done, 6), s.version, int(s.ok)]
+                            for s in sent],
+                  load_seconds=round(marks['warmup'] - marks['load'], 6),
+                  warmup_seconds=round(warmup_seconds, 6),
+                  warmup_records=len(new_records), errors=errors[:5])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--old', required=True, help='the serving version (SavedModel dir)')
+  parser.add_argument('--new', help='the version to swap to (SavedModel dir)')
+  parser.add_argument('--requests', required=True,
+                      help='TFRecord of PredictionLogs: the traffic mix')
+  parser.add_argument('--case', required=True, help='a swap.cases.Case as JSON')
+  parser.add_argument('--output', required=True, help='where to write the result JSON')
+  parser.add_argument('--qps', type=float, default=0.0)
+  parser.add_argument('--clients', type=int, default=2)
+  parser.add_argument('--phases', default='2,2,1',
+                      help='seconds of steady traffic, on the new version, after the unload')
+  parser.add_argument('--tags', default='serve')
+  parser.add_argument('--batching-config', help='BatchingConfig fields as JSON')
+  parser.add_argument('--calibrate', action='store_true',
+                      help="measure the old version's capacity instead of swapping")
+  args = parser.parse_args(argv)
+  case = Case.from_json(json.loads(args.case))
+  tags = args.tags.split(',')
+  batching = (BatchingConfig(**json.loads(args.batching_config))
+              if args.batching_config else None)
+  try:
+    if args.calibrate:
+      result = calibrate(args.old, args.requests, case, args.clients, tags, batching)
+    else:
+      steady, first, after = (float(s) for s in args.phases.split(','))
+      result = swap(args.old, args.new, args.requests, case, args.qps, args.clients,
+                    steady, first, after, tags, batching)
+  except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
+    message = ' '.join(str(getattr(e, 'message', None) or e).split())  # one line
+    print(f'{type(e).__name__}: {message}', file=sys.stderr)
+    return 1
+  with fileio.open(args.output, 'w') as f:
+    json.dump(dataclasses.asdict(result), f)
+  return 0
+
+
+if __name__ == '__main__':
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  sys.exit(main())

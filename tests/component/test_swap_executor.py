@@ -1,0 +1,53 @@
+"""ModelWarmer with measure_swap: the swap from the baseline, its files beside the report."""
+
+import functools
+import json
+import os
+
+import pytest
+
+from tests import models
+from tfx_warmup import report as report_lib
+from tfx_warmup.component import spec
+from tfx_warmup.library import run as run_lib
+from tfx_warmup.library import swap as swap_lib
+from tfx_warmup.serving import platform_config
+from tfx_warmup.swap import measure
+
+# Sixteen fresh processes: slow; `make test-fast` leaves it out.
+pytestmark = pytest.mark.e2e
+
+
+def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
+    tf1_model_dir, examples, tmp_path, monkeypatch):
+  monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS',
+                      {'steady': 0.7, 'first': 0.7, 'after': 0.3})
+  monkeypatch.setattr(run_lib, 'measure_swap',
+                      functools.partial(swap_lib.measure_swap, repetitions=1))
+  serialized = [e.SerializeToString() for e in examples]
+  artifact = models.write_examples_artifact(
+      str(tmp_path / 'examples'), {'train': serialized[:120], 'eval': serialized[120:]})
+  baseline = os.path.dirname(tf1_model_dir)  # <root>/Format-Serving
+  warmed = models.run_executor(baseline, artifact, str(tmp_path / 'out'),
+                               baseline_uri=baseline, num_examples=8, batch_sizes=[1, 4],
+                               measure_swap=True)
+
+  with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
+    report = report_lib.WarmupReport.from_json(f.read())
+  swap = report.swap
+  assert swap.old_model == tf1_model_dir
+  assert swap.new_model == os.path.join(warmed.uri, 'Format-Serving')
+  assert [c.name for c in swap.cases][0] == 'defaults' and len(swap.cases) == 5
+  files = set(os.listdir(warmed.uri))
+  assert 'swap_latency.png' in files
+  assert 'platform_config.pbtxt' not in os.listdir(os.path.join(warmed.uri, 'Format-Serving'))
+  props = warmed.mlmd_artifact.custom_properties
+  assert props[spec.SWAP_P99_MS_DEFAULTS_PROPERTY].double_value == swap.cases[0].window_p99_ms
+  assert props[spec.SWAP_RECOMMENDED_PROPERTY].string_value == (swap.recommended or '')
+  if swap.recommended:
+    assert swap.platform_config == 'platform_config.pbtxt' in files
+    with open(os.path.join(warmed.uri, swap.platform_config)) as f:
+      bundle = platform_config.read_platform_config(f.read())
+    assert bundle.enable_model_warmup
+  else:
+    assert 'platform_config.pbtxt' not in files and swap.platform_config is None
