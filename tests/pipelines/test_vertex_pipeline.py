@@ -70,7 +70,15 @@ def test_model_warmer_runs_our_executor_in_our_image(compiled):
 
 def test_every_step_uses_our_image(compiled):
   _, deployment = compiled
-  assert {e.container.image for e in deployment.executors.values()} == {IMAGE}
+  containers = {name: e.container.image for name, e in deployment.executors.items()
+                if e.WhichOneof('spec') == 'container'}
+  assert set(containers.values()) == {IMAGE}
+  # The rest is the baseline's resolver (a query for the blessing, one for the model),
+  # which Vertex runs itself: no container.
+  others = {name: e.WhichOneof('spec') for name, e in deployment.executors.items()
+            if name not in containers}
+  assert set(others.values()) == {'resolver'} and all(
+      name.startswith('latest_blessed_model_resolver') for name in others), others
 
 
 def test_model_warmer_is_wired_between_trainer_examplegen_and_pusher(compiled):
