@@ -198,7 +198,6 @@ def measure_swap(old_dir: str, new_dir: str,
                  tags: Sequence[str] = ('serve',),
                  batching: Optional[BatchingConfig] = None,
                  num_request_iterations: int = 1,
-                 case_names: Optional[Sequence[str]] = None,
                  on_process: Optional[Callable[[], None]] = None,
                  keep_timelines: Optional[Dict[str, List[Timeline]]] = None) -> SwapSection:
   """Swaps `old_dir` -> `new_dir` under each case, `repetitions` times, traffic from `live`.
@@ -212,8 +211,7 @@ def measure_swap(old_dir: str, new_dir: str,
     raise SwapError('No traffic to send during the swap: the examples hold none beyond the '
                     'warmup sample. Give more examples, or lower num_examples.')
   phase_seconds = dict(DEFAULT_PHASE_SECONDS, **(phase_seconds or {}))
-  chosen = [c for c in cases_lib.cases(num_request_iterations)
-            if case_names is None or c.name in case_names or c.role == 'a']
+  chosen = list(cases_lib.cases(num_request_iterations))
   common = ['--old', old_dir, '--clients', str(clients), '--tags', ','.join(tags)] + (
       ['--batching-config', json.dumps(dataclasses.asdict(batching))] if batching else [])
   with tempfile.TemporaryDirectory() as tmp:
