@@ -200,6 +200,7 @@ def keras3_examples_artifact(tmp_path_factory, examples):
   return models.write_examples_artifact(str(tmp_path_factory.mktemp('k3')), {'eval': records})
 
 
+@pytest.mark.tfx116  # Keras 3
 def test_keras3_trap_model_is_refused_with_the_fix_and_nothing_written(
     keras3_examples_artifact, tmp_path):
   models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=False)
@@ -213,6 +214,7 @@ def test_keras3_trap_model_is_refused_with_the_fix_and_nothing_written(
   assert os.listdir(out) == []
 
 
+@pytest.mark.tfx116  # Keras 3
 def test_keras3_exported_model_is_accepted(keras3_examples_artifact, tmp_path):
   models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=True)
   warmed = _run(str(tmp_path / 'model'), keras3_examples_artifact, str(tmp_path / 'out'),
@@ -220,6 +222,7 @@ def test_keras3_exported_model_is_accepted(keras3_examples_artifact, tmp_path):
   assert warmed.mlmd_artifact.custom_properties[spec.VALIDATED_PROPERTY].int_value == 1
 
 
+@pytest.mark.tfx116  # Keras 3
 def test_validation_is_what_refuses_the_trap(keras3_examples_artifact, tmp_path):
   models.build_keras3_model(str(tmp_path / 'model' / 'Format-Serving'), use_export=False)
   warmed = _run(str(tmp_path / 'model'), keras3_examples_artifact, str(tmp_path / 'out'),

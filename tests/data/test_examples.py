@@ -131,6 +131,7 @@ def test_a_directory_of_plain_and_gzip_files_is_read_whole(tmp_path):
   _assert_reads(found, found.choose_splits(None), RECORDS[:25])
 
 
+@pytest.mark.tfx116  # the tfx wheel's test data
 def test_tfx_shipped_example_gen_outputs_resolve_as_the_component_reads_them():
   root = models.tfx_testdata('csv_example_gen')
   found = examples_io.resolve_examples(root)

@@ -193,6 +193,7 @@ def test_an_unrecognised_model_path_is_one_clear_error(tmp_path, layout, message
     assert 'a Model artifact (holding Format-Serving/), an Estimator export' in str(raised.value)
 
 
+@pytest.mark.tfx116  # the tfx wheel's test models
 def test_resolve_model_on_the_models_tfx_ships():
   """TFX's Chicago-taxi Estimator (old export layout) and Keras model, as Trainer left them."""
   taxi = serving.resolve_model(models.tfx_testdata('trainer', 'current'))
