@@ -15,8 +15,8 @@ from tfx_warmup.serving.errors import ServingError
 from tfx_warmup.serving.errors import WarmupReplayError
 
 __all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
-           'OutputError', 'RecordBudgetError', 'MeasureError', 'SwapError', 'UsageError',
-           'USER_ERRORS',
+           'OutputError', 'RecordBudgetError', 'RunnerError', 'MeasureError',
+           'LiveRequestError', 'SwapError', 'UsageError', 'USER_ERRORS',
            'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
            'WarmupReplayError']
 
@@ -45,8 +45,21 @@ class RecordBudgetError(ConfigurationError):
   """The configuration needs more warmup records than TF Serving accepts."""
 
 
+class RunnerError(WarmupError):
+  """The Beam runner failed while sampling: the runner's name and the cause, in one line."""
+
+
 class MeasureError(WarmupError):
   """A measurement process failed."""
+
+
+class LiveRequestError(MeasureError):
+  """A live request failed in a measuring process: which one, and TF Serving's status."""
+
+  def __init__(self, message: str, code: str = '', signature: str = ''):
+    super().__init__(message)
+    self.code = code
+    self.signature = signature
 
 
 class SwapError(MeasureError):

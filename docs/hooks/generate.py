@@ -5,6 +5,7 @@ A page asks for one with a marker line, replaced when the page is built:
     <!-- generated: parameters -->      ModelWarmer's parameters (tfx_warmup.options.parameters)
     <!-- generated: cli -->             `tfx-warmup --help` and each command's (tfx_warmup.cli.parser)
     <!-- generated: report-schema -->   warmup_report.json's schema (tfx_warmup.report)
+    <!-- generated: runners -->         the Beam runners and their support (tfx_warmup.data.runners)
 
 The benchmark figure is taken from benchmarks/results/ as the build runs, so the
 site shows what `make benchmark` last wrote.
@@ -80,10 +81,16 @@ def report_schema_markdown() -> str:
   return schema_markdown()
 
 
+def runners_markdown() -> str:
+  from tfx_warmup.data.runners import runners_markdown as table  # pylint: disable=g-import-not-at-top
+  return table()
+
+
 GENERATORS: Dict[str, Callable[[], str]] = {
     'parameters': parameters_markdown,
     'cli': cli_markdown,
     'report-schema': report_schema_markdown,
+    'runners': runners_markdown,
 }
 
 

@@ -144,7 +144,9 @@ def test_generate_strips_and_refuses_dropping_a_feature_a_signature_reads(data, 
   args = ['generate', '--model', keras_model_dir, '--examples', str(data / 'eval-*'),
           '--output', str(output), '--batch-sizes', '1']
   line = _one_line_error(run(*args, '--drop-features', 'label,age'), 'generate')
-  assert "drop_features lists 'age', but signature 'predict_raw'" in line
+  # In the command line's words: its flags, not ModelWarmer's parameter names.
+  assert "--drop-features lists 'age', but signature 'predict_raw'" in line
+  assert 'out of --signatures' in line
   assert not output.exists()
   proc = run(*args, '--keep-unread-features', '--json')
   assert proc.returncode == 0, proc.stderr

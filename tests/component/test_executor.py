@@ -7,15 +7,18 @@ import shutil
 import pytest
 
 import apache_beam as beam
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import standard_artifacts
 
 from tests import models
 from tfx_warmup import library
 from tfx_warmup import serving
 from tfx_warmup.component import artifacts
+from tfx_warmup.component import executor as executor_lib
 from tfx_warmup.component import spec
 from tfx_warmup.library import sampling
 from tfx_warmup.serving import warmup_file
-from tfx_warmup.errors import ConversionError, RecordBudgetError
+from tfx_warmup.errors import ConfigurationError, ConversionError, RecordBudgetError
 from tfx_warmup.options.warmup_options import WarmupOptions
 from tfx_warmup.serving.records import RecordKey
 
@@ -228,3 +231,22 @@ def test_validation_is_what_refuses_the_trap(keras3_examples_artifact, tmp_path)
   warmed = _run(str(tmp_path / 'model'), keras3_examples_artifact, str(tmp_path / 'out'),
                 num_examples=4, validate=False)
   assert warmed.mlmd_artifact.custom_properties[spec.VALIDATED_PROPERTY].int_value == 0
+
+
+def test_a_runner_that_cannot_sample_is_refused_before_the_model_loads(tf1_model_dir,
+                                                                        examples_artifact,
+                                                                        tmp_path, monkeypatch):
+  loads = []
+  monkeypatch.setattr(library.run, 'plan_warmup', lambda *a, **k: loads.append(a))
+  warmed = standard_artifacts.Model()
+  warmed.uri = str(tmp_path / 'out')
+  # --extra_package: TFX would otherwise build a package of itself for any Beam args.
+  context = base_beam_executor.BaseBeamExecutor.Context(
+      beam_pipeline_args=['--runner=DaskRunner', '--extra_package=unused.tar.gz'])
+  with pytest.raises(ConfigurationError, match='The Beam runner DaskRunner is not supported: '
+                                               "Beam's DaskRunner has no translation for Read"):
+    executor_lib.Executor(context).Do(
+        {spec.MODEL_KEY: [models.model_artifact(os.path.dirname(tf1_model_dir))],
+         spec.EXAMPLES_KEY: [examples_artifact]}, {spec.WARMED_MODEL_KEY: [warmed]},
+        WarmupOptions(measure=False).to_exec_properties())
+  assert not loads and not os.path.exists(warmed.uri)

@@ -164,6 +164,9 @@ CASES = [
     Case('a truncated TFRecord shard',
          lambda i: _damaged_shard(i, 'truncated', lambda d: d[:-5], gzip=False),
          ExamplesError, 'is corrupt or truncated'),
+    Case('a CSV file where a TFRecord shard should be',
+         lambda i: _damaged_shard(i, 'csv', lambda d: b'age,hours\n31.5,40\n', gzip=False),
+         ExamplesError, 'is a CSV file, not TFRecords of tf.Examples. Run CsvExampleGen'),
     Case('a Parquet (or other non-tf.Example) payload',
          lambda i: _payload(i, example_gen_pb2.PayloadFormat.FORMAT_PARQUET),
          ExamplesError, 'holds FORMAT_PARQUET payloads'),
@@ -173,8 +176,8 @@ CASES = [
     Case('examples whose feature types differ from what a named signature parses',
          lambda i: {'examples': i.mutated('float_hours', _float_hours),
                     'signature_names': ['regress']}, ExamplesError,
-         "do not match what signature 'regress' parses: feature 'hours' is int64 in its "
-         'parse, float in the examples'),
+         "do not match what signature 'regress' parses: feature 'hours' is parsed as int64; "
+         'the examples hold float'),
     Case('examples no signature can parse',
          lambda i: {'examples': i.mutated('float_hours_all', _float_hours)}, ExamplesError,
          'No signature can be warmed with these examples'),

@@ -128,3 +128,11 @@ def test_readme_links_to_every_docs_page():
   pages = {f'docs/{n}' for n in os.listdir(_DOCS) if n.endswith('.md')}
   linked = {link.partition('#')[0] for link in re.findall(r'\]\(([^)\s]+)\)', _readme())}
   assert pages <= linked, f'README does not link: {sorted(pages - linked)}'
+
+
+def test_the_runner_list_is_generated_in_three_groups(site):
+  from tfx_warmup.data import runners  # pylint: disable=g-import-not-at-top
+  page = _page(site, 'scale')
+  for runner in runners.RUNNERS:
+    assert re.search(rf'<td>{runner.name}</td>\s*<td>{runner.support}</td>', page), runner.name
+  assert 'no translation for Read' in page

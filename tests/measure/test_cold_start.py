@@ -14,7 +14,7 @@ def test_a_failing_measurement_process_reports_its_error(tmp_path):
   requests = str(tmp_path / 'requests')
   warmup_file.write_warmup_file(requests, [])
   with pytest.raises(MeasureError,
-                     match=r'measurement process failed \(exit 1\):\nLoadError: No SavedModel'):
+                     match=r'measurement process failed \(exit 1\): LoadError: No SavedModel'):
     measure.time_in_fresh_process(str(tmp_path / 'missing'), requests,
                                   replay_warmup=False, rounds=1)
 

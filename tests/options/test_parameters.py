@@ -113,3 +113,15 @@ def test_spec_keys_are_the_declared_names():
                                                        'BASELINE_MODEL_KEY',
                                                        'WARMED_MODEL_KEY')}
   assert written == {p.name: p.name for p in parameters.PARAMETERS}
+
+
+@pytest.mark.parametrize('message,expected', [
+    ('leave the signature out of signature_names.', 'leave the signature out of --signatures.'),
+    ("Use existing_warmup='replace' instead", 'Use --existing-warmup replace instead'),
+    ('lower num_examples to measure', 'lower --num-examples to measure'),
+    ('the chosen splits hold no examples', 'the chosen splits hold no examples'),  # Prose.
+    ('Fix `seed`.', 'Fix --seed.'),  # A one-word name only in backticks.
+    ('set validate=False', 'set validate=False'),  # --no-validate would read backwards.
+])
+def test_messages_name_parameters_by_their_flags_for_the_command_line(message, expected):
+  assert parameters.in_flag_terms(message) == expected

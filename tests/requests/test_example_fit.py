@@ -32,17 +32,55 @@ def _example(**features) -> tf.train.Example:
 
 
 @pytest.mark.parametrize('example,expected', [
-    (_example(age=[1.0]), "its parse needs feature 'label' (int64), which the sampled "
-                          'examples lack'),
-    (_example(age=[1.0], label=[0.5]), "feature 'label' is int64 in its parse, float in the "
-                                       'examples'),
-    (_example(age=[1.0, 2.0], label=[1]), "feature 'age' is float of shape [1] in its parse, "
-                                          '2 values in the examples'),
+    (_example(age=[1.0]), "feature 'label' is parsed (as int64), but the sampled examples "
+                          'lack it'),
+    (_example(age=[1.0], label=[0.5]), "feature 'label' is parsed as int64; the examples hold "
+                                       'float'),
+    (_example(age=[1.0, 2.0], label=[1]), "feature 'age' is parsed as float of shape [1]; the "
+                                          'examples hold 2 values'),
 ])
 def test_tensorflow_parse_errors_are_read_as_mismatches(example, expected):
   message = _parse_error({'label': tf.io.FixedLenFeature([1], tf.int64),
                           'age': tf.io.FixedLenFeature([1], tf.float32)}, example)
   assert example_fit.diagnose(message).describe() == expected
+
+
+def test_a_varlen_feature_of_another_type_is_a_mismatch():
+  """TF's slow path words it "Expected type: int64, Actual type: float" (TFX's taxi model)."""
+  message = _parse_error({'trip_seconds': tf.io.VarLenFeature(tf.int64)},
+                         _example(trip_seconds=[1.0]))
+  assert 'Actual type' in message
+  assert example_fit.diagnose(message).describe() == (
+      "feature 'trip_seconds' is parsed as int64; the examples hold float")
+
+
+def _sequence(context=None, lists=None) -> bytes:
+  sequence = tf.train.SequenceExample()
+  for key, values in (context or {}).items():
+    sequence.context.feature[key].float_list.value.extend(values)
+  for key, steps in (lists or {}).items():
+    for values in steps:
+      sequence.feature_lists.feature_list[key].feature.add().int64_list.value.extend(values)
+  return sequence.SerializeToString()
+
+
+@pytest.mark.parametrize('context,lists,serialized,expected', [
+    ({'age': tf.io.FixedLenFeature([1], tf.int64)}, {}, _sequence(context={'age': [1.0]}),
+     "feature 'age' is parsed as int64; the examples hold another type"),
+    ({'age': tf.io.FixedLenFeature([1], tf.int64)}, {}, _sequence(context={'x': [1.0]}),
+     "feature 'age' is parsed (as 1 value), but the sampled examples lack it"),
+    ({}, {'clicks': tf.io.FixedLenSequenceFeature([1], tf.int64)},
+     _sequence(lists={'other': [[1]]}),
+     "feature 'clicks' is parsed (as a feature list), but the sampled examples lack it"),
+    ({}, {'clicks': tf.io.FixedLenSequenceFeature([1], tf.int64)},
+     _sequence(lists={'clicks': [[1, 2]]}),
+     "feature 'clicks' is parsed as shape [1]; the examples hold 2 values"),
+])
+def test_sequence_example_parse_errors_are_read_as_mismatches(context, lists, serialized,
+                                                              expected):
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    tf.io.parse_sequence_example([serialized], context, lists)
+  assert example_fit.diagnose(error.value.message).describe() == expected
 
 
 def test_other_errors_are_not_mismatches():
@@ -93,7 +131,7 @@ def test_a_signature_the_data_cannot_feed_is_left_out_with_its_reason(
     report = json.load(f)
   assert report['signatures']['warmed'] == ['serving_default']
   reason = report['signatures']['skipped']['transform_features']
-  assert "needs feature 'label' (int64), which the sampled examples lack" in reason
+  assert "feature 'label' is parsed (as int64), but the sampled examples lack it" in reason
   recorded = json.loads(warmed.get_string_custom_property(spec.SIGNATURES_SKIPPED_PROPERTY))
   assert recorded == {'transform_features': reason}
   assert {row['signature'] for row in report['warmup_file']['summary']} == {'serving_default'}
@@ -102,8 +140,10 @@ def test_a_signature_the_data_cannot_feed_is_left_out_with_its_reason(
 def test_a_named_signature_the_data_cannot_feed_fails_naming_the_feature(
     transform_like_model, serving_data, tmp_path):
   out = tmp_path / 'out'
-  with pytest.raises(ExamplesError, match="do not match what signature 'transform_features' "
-                                          "parses: its parse needs feature 'label'"):
+  with pytest.raises(ExamplesError, match=r"The examples \(the Examples artifact at "
+                     f"{serving_data.uri}\\) do not match what signature 'transform_features' "
+                     r"parses: feature 'label' is parsed \(as int64\), but the sampled "
+                     'examples lack it'):
     models.run_executor(transform_like_model, serving_data, str(out), num_examples=8,
                         batch_sizes=[1], signature_names=['transform_features'])
   assert not out.exists() or not os.listdir(out)
@@ -121,7 +161,10 @@ def test_when_no_signature_is_left_each_is_listed_with_why(tf1_model_dir, exampl
     models.run_executor(os.path.dirname(tf1_model_dir), artifact, str(tmp_path / 'out'),
                         num_examples=8, batch_sizes=[1])
   message = str(error.value)
-  assert message.startswith('No signature can be warmed with these examples')
-  for name in ('classify', 'regress', 'serving_default'):
-    assert f"'{name}': the sampled examples cannot feed it: feature 'hours' is int64 in its " \
-           'parse, float in the examples' in message
+  assert message.startswith(f'No signature can be warmed with these examples (the Examples '
+                            f'artifact at {artifact.uri}).')
+  # Signatures failing alike are listed together, the reason and its fix said once.
+  assert ("Signatures 'classify', 'regress' and 'serving_default': feature 'hours' is parsed "
+          'as int64; the examples hold float.') in message
+  assert message.count('is parsed as int64') == 1
+  assert message.count('another schema') == 1

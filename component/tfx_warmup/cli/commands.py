@@ -103,7 +103,7 @@ def verify(args: argparse.Namespace) -> int:
         records = serving.read_warmup_file(path)
       validation = validation_lib.validate_records(servable, records,
                                                    args.num_request_iterations, path,
-                                                   blame_examples=False)
+                                                   examples=None)
     except serving.WarmupReplayError as e:
       validation = validation_lib.failed_validation(e, args.num_request_iterations, batching)
   if validation.ok and measure:
@@ -235,23 +235,19 @@ def _batching(args: argparse.Namespace):
   return batching_config.config_from_file(args.batching_parameters)
 
 
-# Runners that run in this process's own installation: they need no packaging.
-_LOCAL_RUNNERS = (None, 'DirectRunner', 'direct', 'PrismRunner', 'prism')
-
-
 def _beam_pipeline_factory(beam_args: List[str]):
   """Makes the Beam pipeline that samples: a local runner as is, a remote one packaged.
 
-  Given a remote runner (Dataflow, a Flink or Spark job server), workers must
-  install tfx-warmup: TFX's own packaging flags (an sdist of the installed
-  package) are added unless --setup_file, --extra_package or a container image
-  already provides it.
+  The runner is checked first (`data.runners`: Dask is refused, a misspelt name is
+  one line). Only a runner whose workers run elsewhere (Dataflow, Flink, Spark, a
+  job server) gets TFX's packaging flags (an sdist of the installed package),
+  unless --setup_file, --extra_package or a container image already provides it.
   """
   import apache_beam as beam
-  from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+  from tfx_warmup.data import runners
   args = list(beam_args) or ['--direct_num_workers=1']
-  runner = PipelineOptions(args).view_as(StandardOptions).runner
-  if runner not in _LOCAL_RUNNERS:
+  runners.check_runner(args)
+  if runners.needs_package(args):
     from tfx.utils import dependency_utils
     args = dependency_utils.make_beam_dependency_flags(args)
   return lambda: beam.Pipeline(argv=args)

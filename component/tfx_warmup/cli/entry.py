@@ -7,6 +7,7 @@ cause and the fix, and a non-zero exit.
 """
 
 import contextlib
+import logging as std_logging
 import os
 import sys
 import tempfile
@@ -34,9 +35,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fileio.remove(log_path)
       return status
     except USER_ERRORS as e:
+      # The whole story (a runner's traceback, TF's text) goes to the log file.
+      std_logging.getLogger(PROG).error('%s failed.', args.command, exc_info=e)
       details = f' (library logs: {log_path})' if log_path else ''
-      print(f'{PROG} {args.command}: error: {e}{details}', file=sys.stderr)
+      print(f'{PROG} {args.command}: error: {_in_user_terms(e)}{details}', file=sys.stderr)
       return 1
+
+
+def _in_user_terms(error: Exception) -> str:
+  """The error as one line in this command line's words: parameters named by their flags."""
+  from tfx_warmup.options.parameters import in_flag_terms  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving.errors import one_line  # pylint: disable=g-import-not-at-top
+  return in_flag_terms(one_line(str(error)))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from tfx_warmup import library
 from tfx_warmup.component import artifacts
 from tfx_warmup.component import metadata
 from tfx_warmup.component import spec
+from tfx_warmup.data import runners
 from tfx_warmup.options import WarmupOptions
 
 
@@ -48,13 +49,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         RuntimeParameter's value is known only now.
     """
     self._log_startup(input_dict, output_dict, exec_properties)
-    # 1. Translate: the options, the SavedModel in the Model artifact, the Examples' files.
+    # 1. Translate: the options, the Beam runner, the SavedModel in the Model artifact,
+    #    the Examples' files.
     options = WarmupOptions.from_exec_properties(exec_properties)
+    runners.check_runner(self._beam_pipeline_args)
     model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
     examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
     warmed = artifact_utils.get_single_instance(output_dict[spec.WARMED_MODEL_KEY])
     baseline = input_dict.get(spec.BASELINE_MODEL_KEY)
-
 
     # 2. Warm: plan, sample on this component's Beam pipeline, build, strip, replay, write
     #    the Format-Serving copy and its report into the output artifact, measure.

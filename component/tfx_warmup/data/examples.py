@@ -18,6 +18,7 @@ import tensorflow as tf
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 
+from tfx_warmup.data import file_kinds
 from tfx_warmup.errors import ExamplesError
 
 _DEFAULT_SPLIT = 'eval'
@@ -144,7 +145,8 @@ _CORRUPT_SHARD_MESSAGES = ('Not a valid TFRecord', 'Mismatch of length mask',
 
 @contextlib.contextmanager
 def reading_errors(source: ExamplesSource, splits: Sequence[str]) -> Iterator[None]:
-  """Turns a runner's failure on a corrupt or truncated shard into an ExamplesError."""
+  """Turns a runner's failure on a file it cannot read as TFRecords into an ExamplesError:
+  a file of another kind (CSV, Parquet, ...) named with its ExampleGen, else a damaged shard."""
   try:
     yield
   except Exception as e:  # pylint: disable=broad-except  (runners wrap worker errors)
@@ -152,6 +154,11 @@ def reading_errors(source: ExamplesSource, splits: Sequence[str]) -> Iterator[No
     cause = next((m for m in _CORRUPT_SHARD_MESSAGES if m in text), None)
     if cause is None:
       raise
+    foreign = file_kinds.first_foreign(
+        path for split in splits for path in sorted(fileio.glob(source.patterns[split])))
+    if foreign is not None:
+      within = f' (in {source.described})' if source.location != foreign.path else ''
+      raise ExamplesError(f'{foreign.describe()}{within}') from e
     raise ExamplesError(
         f'A shard of split(s) {list(splits)} in {source.described} is '
         f'corrupt or truncated ({_reader_message(text, cause)}). Re-run the ExampleGen '

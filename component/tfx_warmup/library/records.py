@@ -42,7 +42,8 @@ def build_records(plan: WarmupPlan, sample: Sample) -> BuiltRecords:
     # A signature whose parse the examples cannot satisfy (serving data without the label,
     # another dataset) is left out with its reason, unless it was named.
     combinations, data_skipped = example_fit.combinations_the_sample_feeds(
-        plan.servable, combinations, examples, options.signature_names, options.model_name)
+        plan.servable, combinations, examples, options.signature_names, options.model_name,
+        sample.described)
     for name, reason in data_skipped.items():
       logging.warning("Signature '%s' is not warmed: %s.", name, reason)
     skipped.update(data_skipped)

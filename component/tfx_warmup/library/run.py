@@ -67,12 +67,13 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
     logging.info('Warmup file:\n%s', text.format_summary(file_section.summary))
     # 4. Replay them on the loaded model as TF Serving's load would.
     validation = validate_records(plan.servable, built.records, options.num_request_iterations,
-                                  final_path) if options.validate else None
+                                  final_path, examples.described) if options.validate else None
     # 5. Write the warmed copy (the model's own file as it is, for existing_warmup='keep').
     staged.write_model(model_dir, None if keep_existing else built.records)
     # 6. Measure the cold start it removes, in fresh processes, on the written copy.
     cold_start = measure_cold_start(staged.model_dir, built.live, options.tag_set,
-                                    plan.batching) if options.measure else None
+                                    plan.batching, examples=examples.described
+                                    ) if options.measure else None
     # 7. Measure the version swap to the copy; beside a Model artifact's Format-Serving/
     #    (never inside the SavedModel), write the config that keeps it flat, and a plot.
     swap = measure_swap(baseline_model_dir or model_dir, staged.model_dir, built.live,

@@ -14,6 +14,7 @@ import apache_beam as beam
 
 from tfx_warmup import progress
 from tfx_warmup.data import examples as examples_lib
+from tfx_warmup.data import runners
 from tfx_warmup.data import sample as sample_lib
 from tfx_warmup.options import WarmupOptions
 
@@ -28,6 +29,7 @@ class Sample:
   splits: List[str]
   warmup: List[bytes]
   live: List[bytes]
+  described: str = ''  # Where they came from, for messages: 'the glob at ...'.
 
 
 def sample_examples(source: examples_lib.ExamplesSource, options: WarmupOptions,
@@ -44,15 +46,20 @@ def sample_examples(source: examples_lib.ExamplesSource, options: WarmupOptions,
   n = options.num_examples
   live = options.measure or options.measure_swap
   if options.existing_warmup == 'keep' and not live:
-    return Sample(splits, [], [])
+    return Sample(splits, [], [], source.described)
   path = os.path.join(scratch_dir, 'sample.tfrecord')
-  with progress.reporter().stage('Sampling examples'), (
-      examples_lib.reading_errors(source, splits)):
-    with make_pipeline() as pipeline:
-      _ = (examples_lib.read_splits(pipeline, source, splits)
-           | 'SampleExamples' >> sample_lib.SampleExamples(
-               n, options.seed, options.sampling, options.stratify_feature,
-               held_back=NUM_LIVE_EXAMPLES if live else 0)
-           | 'WriteSample' >> examples_lib.WriteSample(path))
+  with progress.reporter().stage('Sampling examples'):
+    # The runner's failures (making the pipeline, running it) are said in one line naming
+    # it; building the graph is this package's own code, whose errors stay as they are.
+    with runners.runner_failures(lambda: None):
+      pipeline = make_pipeline()
+    _ = (examples_lib.read_splits(pipeline, source, splits)
+         | 'SampleExamples' >> sample_lib.SampleExamples(
+             n, options.seed, options.sampling, options.stratify_feature,
+             held_back=NUM_LIVE_EXAMPLES if live else 0)
+         | 'WriteSample' >> examples_lib.WriteSample(path))
+    with runners.runner_failures(lambda: type(pipeline.runner).__name__), (
+        examples_lib.reading_errors(source, splits)):
+      pipeline.run().wait_until_finish()
   sampled = examples_lib.read_sample(path)
-  return Sample(splits, sampled[:n], sampled[n:])
+  return Sample(splits, sampled[:n], sampled[n:], source.described)

@@ -21,15 +21,18 @@ from tfx_warmup.requests import diagnosis
 def validate_records(servable: serving.Servable,
                      records: Sequence[prediction_log_pb2.PredictionLog],
                      num_request_iterations: int = 1,
-                     path: str = '', blame_examples: bool = True) -> ValidationSection:
+                     path: str = '',
+                     examples: Optional[str] = 'the examples') -> ValidationSection:
   """Replays `records` on `servable`; raises what would fail TF Serving's load, explained.
 
   Each record runs `num_request_iterations` times, under the servable's
   server-side batching when it has one, as at TF Serving's load. `path` names
-  the warmup file in messages. `blame_examples`: the records were built from
-  examples, so an example/parse mismatch is the examples' ExamplesError.
+  the warmup file in messages. `examples` names what the records were built from
+  ('the glob at ...'): an example/parse mismatch is then their ExamplesError. None:
+  the records were not built from examples (a model's own file), so no data is blamed.
   """
-  blame = diagnosis.mismatches_blamed_on_data() if blame_examples else contextlib.nullcontext()
+  blame = (diagnosis.mismatches_blamed_on_data(examples) if examples is not None
+           else contextlib.nullcontext())
   with progress.reporter().stage('Replaying warmup records', total=len(records)) as advance:
     with blame:
       try:

@@ -29,10 +29,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 
-from tfx_warmup.errors import MeasureError
+from tfx_warmup.errors import LiveRequestError, MeasureError, RequestError
 from tfx_warmup.measure.figures import percentile
 from tfx_warmup.report.model import ColdStartRow, ColdStartSection, batching_section
 from tfx_warmup.serving.batching_config import BatchingConfig
+from tfx_warmup.serving.errors import one_line
 
 # What a row's first-request figure is: the requests run in order after one load, so it
 # depends on the rows before it. Said in every report, since the table invites reading
@@ -70,6 +71,7 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
   the replica's BatchingSession, its padding and splitting included.
   """
   # pylint: disable=g-import-not-at-top  (keeps `--help` and the parent light)
+  import tensorflow as tf
   from tfx_warmup import serving
   from tfx_warmup.serving import native
   from tfx_warmup.serving import records
@@ -78,7 +80,12 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
   start = time.perf_counter()
   servable = servable_lib.load_native(model_dir, tags, batching=batching)
   load_seconds = time.perf_counter() - start
-  calls = [servable.prepare(servable_lib.log_request(r)) for r in live]
+  calls = []
+  for index, record in enumerate(live):
+    try:
+      calls.append(servable.prepare(servable_lib.log_request(record)))
+    except serving.RequestError as e:
+      raise _live_request_error(index, record, e) from e
   session = servable.session
   if isinstance(session, native.NativeSession):
     prepared = [session.prepare(c.feeds, c.fetches) for c in calls]
@@ -97,9 +104,12 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
     latencies = []
     for _ in range(rounds):
       row = []
-      for send in sends:
+      for index, send in enumerate(sends):
         start = time.perf_counter()
-        send()
+        try:
+          send()
+        except (tf.errors.OpError, serving.RequestError) as e:
+          raise _live_request_error(index, live[index], e) from e
         row.append((time.perf_counter() - start) * 1000)
       latencies.append(row)
     for p in prepared:
@@ -109,6 +119,19 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
                 replay_records=replayed.records if replayed else 0,
                 keys=[dataclasses.asdict(records.record_key(r)) for r in live],
                 latencies_ms=latencies)
+
+
+def _live_request_error(index: int, record: prediction_log_pb2.PredictionLog,
+                        error: Exception) -> LiveRequestError:
+  """Which live request failed, with TF Serving's status for it."""
+  from tfx_warmup.serving import records  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
+  status = (error if isinstance(error, RequestError) else servable_lib.request_error(error))
+  key = records.record_key(record)
+  return LiveRequestError(
+      f"Live request {index} ({key.api}, signature '{key.signature}', batch size "
+      f'{key.batch_size}) fails in the measurement: {status.code}: {one_line(status.message)}',
+      status.code, key.signature)
 
 
 def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: bool,
@@ -126,10 +149,20 @@ def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: boo
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-      last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
-      raise MeasureError(f'The measurement process failed (exit {proc.returncode}):\n{last_line}')
+      raise child_error(proc, output)
     with fileio.open(output) as f:
       return Timing(**json.load(f))
+
+
+def child_error(proc: subprocess.CompletedProcess, output: str) -> MeasureError:
+  """A measuring process's failure, as the error it raised: a live request's, or one line."""
+  if fileio.exists(output):
+    with fileio.open(output) as f:
+      failure = json.load(f).get('error')
+    if failure:
+      return LiveRequestError(**failure)
+  last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
+  return MeasureError(f'The measurement process failed (exit {proc.returncode}): {last_line}')
 
 
 def cold_start_report(model_dir: str,
@@ -200,8 +233,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   args.rounds, args.tags.split(','),
                                   BatchingConfig(**json.loads(args.batching_config))
                                   if args.batching_config else None)
+  except LiveRequestError as e:  # The parent raises it again, typed.
+    with fileio.open(args.output, 'w') as f:
+      json.dump({'error': {'message': str(e), 'code': e.code, 'signature': e.signature}}, f)
+    return 1
   except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
-    print(f'{type(e).__name__}: {getattr(e, "message", None) or e}', file=sys.stderr)
+    print(f'{type(e).__name__}: {one_line(str(getattr(e, "message", None) or e))}',
+          file=sys.stderr)
     return 1
   with fileio.open(args.output, 'w') as f:
     json.dump(dataclasses.asdict(timing), f)

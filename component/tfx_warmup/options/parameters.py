@@ -12,6 +12,7 @@ builds its parser without importing TensorFlow or TFX.
 import argparse
 import dataclasses
 import json
+import re
 from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Tuple
 
 from tfx_warmup.errors import ConfigurationError
@@ -335,6 +336,26 @@ def _lists(value: Any) -> Any:
   if isinstance(value, Mapping):
     return {k: _lists(v) for k, v in value.items()}
   return value
+
+
+def in_flag_terms(message: str) -> str:
+  """`message` as a command-line user reads it: each parameter it names, as its flag.
+
+  Messages are written once, in ModelWarmer's terms ("leave it out of
+  signature_names", "existing_warmup='keep'"); `tfx-warmup generate` shows them
+  with its flags ("--signatures", "--existing-warmup keep"). Only names no prose
+  uses are replaced (with an underscore, or in backticks); a flag that inverts its
+  parameter (--no-validate) is left alone, since its value would read backwards.
+  """
+  for p in PARAMETERS:
+    if p.flag is None or p.flag.action == 'store_false':
+      continue
+    name = re.escape(p.name)
+    pattern = (rf'`{name}`|\b{name}\b(?:=([\'"]?)([^\s,;.\'"]+)\1)?' if '_' in p.name
+               else rf'`{name}`(?:=([\'"]?)([^\s,;.\'"]+)\1)?')
+    message = re.sub(pattern, lambda m, f=p.flag.name: f'{f} {m.group(2)}' if m.group(2)
+                     else f, message)
+  return message
 
 
 def check(values: Mapping[str, Any], deferred: Collection[str] = ()) -> None:

@@ -25,10 +25,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tfx_warmup.errors import ConfigurationError, RequestError
+from tfx_warmup.requests.diagnosis import diagnose
 from tfx_warmup.requests.parse_keys import SignatureParse
 from tfx_warmup.report.model import StrippingSection
 from tfx_warmup.requests.signatures import SignaturePlan
 from tfx_warmup.serving import records as records_lib
+from tfx_warmup.serving.errors import one_line
 from tfx_warmup.serving.servable import Servable
 
 _DROP_FIX = ("Remove it from drop_features, or leave '{signature}' out of signature_names "
@@ -312,7 +314,10 @@ def _difference(servable: Servable, index: int,
   where = f'record {index}'
   if answer.failed:
     code, text = answer.key
-    return _Difference(f'{where}: stripped, it fails with {code}: {text[:200]}')
+    mismatch = diagnose(text)
+    if mismatch:  # Worded as every path that runs records words it.
+      return _Difference(f'{where}: stripped, {mismatch.describe("the stripped record")}')
+    return _Difference(f'{where}: stripped, it fails with {code}: {one_line(text)[:200]}')
   return _Difference(f'{where}: {_what_differs(whole_answer.response, answer.response)}')
 
 

@@ -13,20 +13,28 @@ the measurement) words a mismatch through `data_error`.
 import contextlib
 import dataclasses
 import re
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Union
 
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx_warmup.errors import ExamplesError, RequestError, WarmupReplayError
+from tfx_warmup.errors import ExamplesError, LiveRequestError, RequestError, WarmupReplayError
 from tfx_warmup.serving import servable as servable_lib
 from tfx_warmup.serving.contract import DEFAULT_SIGNATURE
 
-# TensorFlow's parse kernels' words (example_proto_fast_parsing.cc).
+# TensorFlow's parse kernels' words: the fast path (example_proto_fast_parsing.cc) for
+# dense features, the slow one (example_proto_helper.cc) for VarLen features and the
+# words SequenceExample parsing uses. Each pattern: (regex, what its groups are).
+_KEY = r"(?:Key|Feature|Context feature|Feature list):? '?([^\s,']+?)'?"
 _MISSING = re.compile(r'Feature: (\S+) \(data type: (\w+)\) is required but could not be found')
-_DTYPE = re.compile(r"Key: (\S+), Index: \d+\.\s+Data types don't match\. "
-                    r'Data type: (\w+) but expected type: (\w+)')
-_SIZE = re.compile(r'Key: (\S+), Index: \d+\.\s+Number of (\w+) values != expected\.\s+'
-                   r'Values size: (\d+) but output shape: (\[[^\]]*\])')
+_MISSING_LIST = re.compile(r"Feature list '([^']+)' is required but could not be found")
+_DTYPE_FOUND_NEEDED = re.compile(_KEY + r",(?: Index: \d+\.)?\s+Data types don't match\. "
+                                 r'Data type: (\w+) but expected type: (\w+)')
+_DTYPE_NEEDED_FOUND = re.compile(_KEY + r"(?:, Index: \d+)?\.\s+Data types don't match\. "
+                                 r'Expected type: (\w+)(?:, Actual type: (\w+))?')
+_SIZE = re.compile(_KEY + r', Index: \d+\.\s+Number of (?:(\w+) )?values != expected\.\s+'
+                   r'[Vv]alues size: (\d+) but output shape: (\[[^\]]*\])')
+_COUNT = re.compile(r'Inconsistent max number of elements for feature (\S+): expected (\d+), '
+                    r'but found (\d+)')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +44,27 @@ class Mismatch:
   needed: str
   found: str
 
-  def describe(self) -> str:
+  def describe(self, holder: str = 'the sampled examples') -> str:
+    """The mismatch in the user's terms, true of one signature or several; `holder` is
+    what lacks or holds the feature."""
+    plural = holder.endswith('s')
     if self.found == 'absent':
-      return (f"its parse needs feature '{self.feature}' ({self.needed}), which the sampled "
-              'examples lack')
-    return f"feature '{self.feature}' is {self.needed} in its parse, {self.found} in the examples"
+      return (f"feature '{self.feature}' is parsed (as {self.needed}), but {holder} "
+              f"lack{'' if plural else 's'} it")
+    where = 'the examples' if holder == 'the sampled examples' else holder
+    return (f"feature '{self.feature}' is parsed as {self.needed}; {where} "
+            f"hold{'' if plural else 's'} {self.found}")
+
+  @property
+  def likely_cause(self) -> str:
+    if self.found == 'absent':
+      return 'serving data without the label, or another dataset?'
+    return ('examples written with another schema than the model was trained on: another '
+            'dataset, or an ExampleGen that typed the feature differently?')
+
+  @property
+  def fix(self) -> str:
+    return ABSENT_FIX if self.found == 'absent' else SCHEMA_FIX
 
 
 def diagnose(message: str) -> Optional[Mismatch]:
@@ -48,41 +72,65 @@ def diagnose(message: str) -> Optional[Mismatch]:
   missing = _MISSING.search(message)
   if missing:
     return Mismatch(missing.group(1), missing.group(2), 'absent')
-  dtype = _DTYPE.search(message)
+  missing_list = _MISSING_LIST.search(message)
+  if missing_list:
+    return Mismatch(missing_list.group(1), 'a feature list', 'absent')
+  dtype = _DTYPE_FOUND_NEEDED.search(message)
   if dtype:
     return Mismatch(dtype.group(1), dtype.group(3), dtype.group(2))
+  dtype = _DTYPE_NEEDED_FOUND.search(message)
+  if dtype:
+    return Mismatch(dtype.group(1), dtype.group(2), dtype.group(3) or 'another type')
   size = _SIZE.search(message)
   if size:
-    return Mismatch(size.group(1), f'{size.group(2)} of shape {size.group(4)}',
-                    f'{size.group(3)} values')
+    kind = f'{size.group(2)} of ' if size.group(2) else ''
+    return Mismatch(size.group(1), f'{kind}shape {size.group(4)}', _values(size.group(3)))
+  count = _COUNT.search(message)
+  if count:
+    found = int(count.group(3))
+    return Mismatch(count.group(1), _values(count.group(2)), _values(found) if found else 'absent')
   return None
 
 
-FIX = ('Likely causes: a split or artifact without the label (serving data for a signature '
-        'that parses it, such as transform_features), transformed examples fed to a '
-        'raw-feature model, or another dataset. Point ModelWarmer at the Examples the model '
-        'is served with, or leave the signature out of signature_names.')
+def _values(count) -> str:
+  return f"{count} value{'' if int(count) == 1 else 's'}"
 
 
-def data_error(signature: str, mismatch_or_reason) -> ExamplesError:
-  """The error for a signature the user asked for that the examples cannot feed."""
-  reason = (mismatch_or_reason.describe() if isinstance(mismatch_or_reason, Mismatch)
-            else mismatch_or_reason)
-  return ExamplesError(f"The examples do not match what signature '{signature}' parses: "
-                       f'{reason}. {FIX}')
+_POINT = ('Point ModelWarmer at the Examples the model is served with, or leave the '
+          'signature out of signature_names.')
+ABSENT_FIX = ('Likely causes: a split or artifact without the label (serving data for a '
+              'signature that parses it, such as transform_features), transformed examples fed '
+              'to a raw-feature model, or another dataset. ' + _POINT)
+SCHEMA_FIX = ('The examples were written with another schema than the one the model parses '
+              '(another dataset, or an ExampleGen that inferred another type, as CsvExampleGen '
+              'makes a column with a decimal point float). ' + _POINT)
+FIX = ABSENT_FIX  # For a signature that cannot be fed for a reason that is no parse mismatch.
+
+
+def data_error(signature: str, mismatch_or_reason: Union[Mismatch, str],
+               examples: str = '') -> ExamplesError:
+  """The error for a signature the user asked for that the examples cannot feed.
+
+  `examples` names them ('the glob at ...'), so the message points at the data.
+  """
+  mismatch = mismatch_or_reason if isinstance(mismatch_or_reason, Mismatch) else None
+  reason = mismatch.describe() if mismatch else mismatch_or_reason
+  where = f' ({examples})' if examples else ''
+  return ExamplesError(f"The examples{where} do not match what signature '{signature}' "
+                       f'parses: {reason}. {mismatch.fix if mismatch else FIX}')
 
 
 @contextlib.contextmanager
-def mismatches_blamed_on_data() -> Iterator[None]:
-  """A replay failure that is an example/parse mismatch becomes the ExamplesError saying so."""
+def mismatches_blamed_on_data(examples: str = '') -> Iterator[None]:
+  """A replay or measurement failure that is an example/parse mismatch becomes the
+  ExamplesError saying so; `examples` names what the records were built from."""
   try:
     yield
-  except WarmupReplayError as e:
+  except (WarmupReplayError, LiveRequestError) as e:
     mismatch = diagnose(str(e))
     if mismatch is None:
       raise
-    raise data_error(e.signature or DEFAULT_SIGNATURE, mismatch) from e
-
+    raise data_error(e.signature or DEFAULT_SIGNATURE, mismatch, examples) from e
 
 
 def explained(error: WarmupReplayError, servable: Optional[servable_lib.Servable] = None,

@@ -29,14 +29,16 @@ from tfx_warmup.serving.servable import Servable
 
 def combinations_the_sample_feeds(
     servable: Servable, combinations: Sequence[build.Combination],
-    examples: Sequence[bytes], named: Optional[Sequence[str]], model_name: str = ''
-) -> Tuple[List[build.Combination], Dict[str, str]]:
+    examples: Sequence[bytes], named: Optional[Sequence[str]], model_name: str = '',
+    described: str = '') -> Tuple[List[build.Combination], Dict[str, str]]:
   """(combinations left, {signature: why it was left out}) after one request per signature.
 
   A signature in `named` that the examples cannot feed raises ExamplesError; one
   that fails for another reason (the model's) is left for the full replay to report.
+  `described` names the examples in messages ('the glob at ...').
   """
   skipped: Dict[str, str] = {}
+  causes: Dict[str, Tuple[str, str]] = {}  # Signature -> (reason, fix) it cannot be fed.
   for signature, probe in _probes(combinations):
     try:
       record, = build.build_warmup_records(examples, [probe], 1, 1, model_name)
@@ -44,23 +46,41 @@ def combinations_the_sample_feeds(
     except ConversionError as e:  # Already names the feature, the signature and the fix.
       if named and signature in named:
         raise
-      reason = str(e).rstrip('.')
+      reason, likely, fix = str(e).rstrip('.'), 'another dataset?', FIX
     except RequestError as e:
       mismatch = diagnose(e.message)
       if mismatch is None:
         continue
-      reason = mismatch.describe()
+      if named and signature in named:
+        raise data_error(signature, mismatch, described) from e
+      reason, likely, fix = mismatch.describe(), mismatch.likely_cause, mismatch.fix
     else:
       continue
-    if named and signature in named:
-      raise data_error(signature, reason)
-    skipped[signature] = (f'the sampled examples cannot feed it: {reason} (serving data '
-                          'without the label, or another dataset?)')
+    causes[signature] = (reason, fix)
+    skipped[signature] = f'the sampled examples cannot feed it: {reason} ({likely})'
   left = [c for c in combinations if not any(p.name in skipped for p in c.plans)]
   if not left:
-    raise ExamplesError('No signature can be warmed with these examples: ' + '; '.join(
-        f"'{name}': {why}" for name, why in skipped.items()) + f'. {FIX}')
+    raise _nothing_fed(causes, described)
   return left, skipped
+
+
+def _nothing_fed(causes: Mapping[str, Tuple[str, str]], described: str) -> ExamplesError:
+  """One error for signatures none of which the examples feed, each reason said once."""
+  by_cause: Dict[Tuple[str, str], List[str]] = {}
+  for signature, cause in sorted(causes.items()):
+    by_cause.setdefault(cause, []).append(signature)
+  where = f' ({described})' if described else ''
+  parts = [f"{_signatures(names)}: {reason}" for (reason, _), names in by_cause.items()]
+  fixes = dict.fromkeys(fix for _, fix in by_cause)
+  return ExamplesError(f'No signature can be warmed with these examples{where}. '
+                       + '; '.join(parts) + '. ' + ' '.join(fixes))
+
+
+def _signatures(names: Sequence[str]) -> str:
+  quoted = [f"'{n}'" for n in names]
+  if len(quoted) == 1:
+    return f'Signature {quoted[0]}'
+  return f"Signatures {', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def _probes(combinations: Sequence[build.Combination]

@@ -6,7 +6,23 @@ from "the server cannot load this model". The rest of tfx-warmup re-exports
 these from `tfx_warmup.errors`; nothing here depends on it.
 """
 
+import re
 from typing import Optional
+
+# TensorFlow's wrapping around a kernel's own words: the eager function's name, the op
+# suffix, and the graph node on a line of its own.
+_FUNCTION_NODE = re.compile(r'\{\{function_node [^}]*\}\}\s*')
+_OP_SUFFIX = re.compile(r'\s*\[Op:[^\]]*\]')
+_NODE = re.compile(r'\s*\[\[\{\{node ([^}]+)\}\}\]\]')
+
+
+def one_line(message: str) -> str:
+  """TensorFlow's error text as one line in a person's terms: the kernel's words, and
+  the graph node that raised them as '(node ...)'; TF's internal wrapping dropped."""
+  text = _FUNCTION_NODE.sub('', message)
+  text = _OP_SUFFIX.sub('', text)
+  text = _NODE.sub(r' (node \1)', text)
+  return ' '.join(text.split())
 
 
 class ServingError(ValueError):

@@ -18,6 +18,7 @@ from tfx_warmup.serving import warmup_file
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.serving.contract import MAX_RECORDS, warmup_file_path
 from tfx_warmup.serving.errors import RequestError, ServingConfigError, WarmupReplayError
+from tfx_warmup.serving.errors import one_line
 
 
 @dataclasses.dataclass
@@ -51,7 +52,8 @@ def replay_records(servable: servable_lib.Servable,
     except RequestError as e:
       raise WarmupReplayError(
           f'Warmup record {index} ({key.api}, signature '
-          f"'{key.signature}', batch size {key.batch_size}) fails: {e}. TF "
+          f"'{key.signature}', batch size {key.batch_size}) fails: {e.code}: "
+          f'{one_line(e.message)}. TF '
           'Serving would refuse to load this model.', e.code, index, key.signature,
           cause=e) from e
     record_seconds.append(time.perf_counter() - start)
