@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PYTHON310 = $(shell for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
   "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-stripping benchmark-swap benchmark-warmup-size constraints clean
+.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-reader benchmark-stripping benchmark-swap benchmark-warmup-size constraints clean
 
 # The demo's terminal is for its progress and summary (libraries log to a file). Only here:
 # PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
@@ -37,6 +37,13 @@ benchmark: $(STAMP)
 # Sampling at 1M and 5M examples against a bare Beam read (~20 min, ~1 GB of data in runs/).
 benchmark-sampling: $(STAMP)
 	$(PY) -m benchmarks.sampling
+
+# What checking each record's length costs the read: the component's TFRecord source against
+# Beam's ReadFromTFRecord, bare and under uniform sampling, 1M examples in gzip and
+# uncompressed shards (~10 min).
+benchmark-reader: $(STAMP)
+	$(PY) -m benchmarks.sampling --sizes 1000000 --compression gzip,none --base beam \
+	  --cases beam-read+count,read+count,beam-uniform,uniform --report reader_guard.md
 
 benchmark-stripping: $(STAMP)
 	$(PY) -m benchmarks.stripping

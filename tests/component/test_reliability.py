@@ -30,6 +30,7 @@ from tfx_warmup.library import output as warmed_model
 from tfx_warmup.library import run
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.requests import build
+from tfx_warmup.serving import framing
 from tfx_warmup.serving import warmup_file
 
 
@@ -96,6 +97,9 @@ def _no_splits(inputs: Inputs):
   artifact = inputs.good('no_splits')
   artifact.split_names = '[]'
   return {'examples': artifact}
+
+
+FORGED = framing.header(1 << 40) + bytes(100)
 
 
 def _existing_file(inputs: Inputs, name: str, data: bytes, mode: str):
@@ -217,6 +221,14 @@ CASES = [
     Case('an existing warmup file that is corrupt (keep/merge)',
          lambda i: _existing_file(i, 'bad_model', b'garbage bytes!!', 'keep'), ModelError,
          "existing_warmup='keep', but the input model's warmup file cannot be loaded"),
+    # A valid CRC over a length of 2^40: TensorFlow's reader would allocate it and crash.
+    Case('an existing warmup file with a forged record length (keep/merge)',
+         lambda i: _existing_file(i, 'forged_model', FORGED, 'merge'), ModelError,
+         'claims 1,099,511,627,776 bytes (1.0 TiB), but the file holds 112 bytes'),
+    Case('an Examples shard with a forged record length',
+         lambda i: _damaged_shard(i, 'forged', lambda d: FORGED, gzip=False), ExamplesError,
+         'record 0 (at byte 0) claims 1,099,511,627,776 bytes (1.0 TiB), but the file holds '
+         '112 bytes'),
 ]
 
 

@@ -19,6 +19,7 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 
 from tfx_warmup.data import file_kinds
+from tfx_warmup.data import tfrecord_source
 from tfx_warmup.errors import ExamplesError
 
 _DEFAULT_SPLIT = 'eval'
@@ -168,7 +169,7 @@ def reading_errors(source: ExamplesSource, splits: Sequence[str]) -> Iterator[No
 def _reader_message(text: str, cause: str) -> str:
   """The reader's own line from a runner's (possibly multi-line) error text."""
   line = next(l for l in text.splitlines() if cause in l).strip()
-  return line[:200]
+  return line[:400]
 
 
 def read_splits(pipeline: beam.Pipeline, source: ExamplesSource,
@@ -176,11 +177,11 @@ def read_splits(pipeline: beam.Pipeline, source: ExamplesSource,
   """Split name -> the serialized records of that split, one Beam source per split.
 
   Kept apart so that the sampler counts each split's records (`records_read[split]`).
-  The compression follows each file's suffix, as TFX's readers do.
+  The compression follows each file's suffix, as TFX's readers do; each record's
+  length is checked before it is read (`tfrecord_source`).
   """
-  return {split: pipeline | f'ReadExamples[{split}]' >> beam.io.ReadFromTFRecord(
-      source.patterns[split], coder=beam.coders.BytesCoder(), validate=False)
-          for split in splits}
+  return {split: pipeline | f'ReadExamples[{split}]' >> tfrecord_source.ReadTFRecords(
+      source.patterns[split]) for split in splits}
 
 
 class WriteSample(beam.PTransform):

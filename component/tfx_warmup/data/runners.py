@@ -1,6 +1,6 @@
 """Which Beam runners sample the examples, what each needs, and its failures in one line.
 
-Sampling is one read per split (`ReadFromTFRecord`) and one combiner whose
+Sampling is one read per split (a Beam `Read` of TFRecord shards) and one combiner whose
 accumulators have a fixed size, merged across workers. A runner must translate
 the read and lift the combiner for that to hold; Beam's DaskRunner does neither
 (it translates only Create, ParDo, GroupByKey and Flatten), so it is refused by

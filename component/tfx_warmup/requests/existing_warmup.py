@@ -35,7 +35,7 @@ def existing_records(saved_model_dir: str, mode: str
     records = list(warmup_file.warmup_records(path))
   except WarmupReplayError as e:
     raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file cannot be "
-                     f'loaded by TF Serving: {warmup_file.read_error(path, e)} Use '
+                     f'loaded by TF Serving: {e.code}: {warmup_file.read_error(path, e)} Use '
                      "existing_warmup='replace' to write a new one.") from e
   if len(records) > MAX_RECORDS:
     raise ModelError(f"existing_warmup={mode!r}, but the input model's warmup file holds "

@@ -12,7 +12,7 @@ from typing import Optional
 # TensorFlow's wrapping around a kernel's own words: the eager function's name, the op
 # suffix, and the graph node on a line of its own.
 _FUNCTION_NODE = re.compile(r'\{\{function_node [^}]*\}\}\s*')
-_OP_SUFFIX = re.compile(r'\s*\[Op:[^\]]*\]')
+_OP_SUFFIX = re.compile(r'\s*\[Op:[^\]]*\](?: name:(?: \S+)?)?')
 _NODE = re.compile(r'\s*\[\[\{\{node ([^}]+)\}\}\]\]')
 
 

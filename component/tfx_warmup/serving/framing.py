@@ -8,7 +8,9 @@ it, and so TF Serving, try to allocate a terabyte. Checking the headers first is
 cheap: a warmup file holds at most 1000 records.
 """
 
+import dataclasses
 import struct
+from typing import BinaryIO, Optional
 
 import google_crc32c
 
@@ -35,3 +37,48 @@ def header(length: int) -> bytes:
   """The 12-byte header of a record of `length` bytes."""
   encoded = struct.pack('<Q', length)
   return encoded + struct.pack('<I', masked_crc32c(encoded))
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrun:
+  """A record whose header (its CRC valid) claims more bytes than the file holds after it."""
+  record: int
+  offset: int  # where its header starts
+  length: int  # what the header claims
+  file_size: int
+
+  def describe(self) -> str:
+    return (f'record {self.record} (at byte {self.offset:,}) claims {size_text(self.length)}, '
+            f'but the file holds {self.file_size:,} bytes')
+
+
+def first_overrun(f: BinaryIO, size: int, most: int) -> Optional[Overrun]:
+  """The first of the first `most` records of the open file `f` (of `size` bytes) whose
+  header claims more than the file holds; None if every header fits.
+
+  A header whose CRC does not match, or one cut short, ends the scan: TensorFlow's
+  reader reports those itself ("corrupted record", "truncated record") without
+  allocating what they claim.
+  """
+  offset = 0
+  for index in range(most):
+    if size - offset < HEADER_BYTES:
+      return None
+    f.seek(offset)
+    length = record_length(f.read(HEADER_BYTES))
+    if length < 0:
+      return None
+    end = offset + HEADER_BYTES + length + FOOTER_BYTES
+    if end > size:
+      return Overrun(index, offset, length, size)
+    offset = end
+  return None
+
+
+def size_text(length: int) -> str:
+  """'112 bytes'; '1,099,511,627,776 bytes (1.0 TiB)'."""
+  text = f'{length:,} byte{"" if length == 1 else "s"}'
+  for unit, power in (('TiB', 40), ('GiB', 30), ('MiB', 20)):
+    if length >= 1 << power:
+      return f'{text} ({length / (1 << power):.1f} {unit})'
+  return text

@@ -5,7 +5,9 @@ it must be an *uncompressed* TFRecord of serialized PredictionLog protos, and a
 record that is not one fails the load.
 """
 
+import io
 import os
+import zlib
 from typing import Iterable, Iterator, List
 
 from google.protobuf import message
@@ -14,10 +16,11 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 
 from tfx_warmup.serving.contract import MAX_RECORDS, warmup_file_path
-from tfx_warmup.serving.errors import WarmupReplayError
+from tfx_warmup.serving import framing
+from tfx_warmup.serving.errors import WarmupReplayError, one_line
 
 __all__ = ['warmup_file_path', 'write_warmup_file', 'read_records', 'read_warmup_file',
-           'warmup_records', 'too_many_records', 'read_error']
+           'warmup_records', 'too_many_records', 'read_error', 'check_file']
 
 
 def write_warmup_file(path: str,
@@ -34,9 +37,43 @@ def write_warmup_file(path: str,
 
 
 def read_records(path: str) -> Iterator[bytes]:
-  """Raw records of an uncompressed TFRecord; DataLossError where TF Serving's reader fails."""
+  """Raw records of an uncompressed TFRecord; DataLossError where TF Serving's reader fails.
+
+  The file is checked first (`check_file`): TensorFlow's reader must never see a
+  directory, or a record whose header claims more than the file holds.
+  """
+  check_file(path)
   for record in tf.data.TFRecordDataset(path):
     yield record.numpy()
+
+
+# Read whole to check the framing up to this size; larger files are checked by seeking.
+_IN_MEMORY_BYTES = 64 << 20
+
+
+def check_file(path: str) -> None:
+  """Raises WarmupReplayError for a file TF Serving's record reader must not be given.
+
+  A directory fails TF Serving's load. A record header with a valid CRC and a
+  length beyond the file's end (forged, or a damaged file) makes TensorFlow's C++
+  reader allocate that length first: a length of 2^40 crashes the reading process,
+  here and in TF Serving. Only the first MAX_RECORDS + 1 headers matter: TF Serving
+  stops reading there.
+  """
+  if fileio.isdir(path):
+    raise WarmupReplayError(
+        f'FAILED_PRECONDITION: {path} is a directory; TF Serving reads the warmup file as a '
+        'file and fails the load. Remove the directory, or write the warmup records there '
+        'as one uncompressed TFRecord file (tfx-warmup generate does).', 'FAILED_PRECONDITION')
+  size = fileio.stat(path).length
+  with fileio.open(path, 'rb') as f:
+    source = io.BytesIO(f.read()) if size <= _IN_MEMORY_BYTES else f
+    overrun = framing.first_overrun(source, size, MAX_RECORDS + 1)
+  if overrun is not None:
+    raise WarmupReplayError(
+        f'DATA_LOSS: Warmup {overrun.describe()}: the file is damaged or forged. TF Serving '
+        'would refuse (or crash on) this file: its record reader allocates the claimed '
+        'length before checking that the file holds it.', 'DATA_LOSS', overrun.record)
 
 
 def read_warmup_file(path: str) -> List[prediction_log_pb2.PredictionLog]:
@@ -62,7 +99,7 @@ def warmup_records(path: str) -> Iterator[prediction_log_pb2.PredictionLog]:
       return
     except tf.errors.DataLossError as e:
       raise WarmupReplayError(
-          f'DATA_LOSS: {e.message}. Please verify your warmup data is in '
+          f'DATA_LOSS: {one_line(e.message)}. Please verify your warmup data is in '
           f'TFRecord format. ({path} must be an uncompressed TFRecord: '
           'TF Serving does not read GZIP/ZLIB warmup files.)', 'DATA_LOSS', index) from e
     try:
@@ -82,13 +119,26 @@ def _quoted(raw: bytes, limit: int = 200) -> str:
   return text + ('…' if len(raw) > limit else '')
 
 
+_COMPRESSIONS = (('GZIP', 16 + zlib.MAX_WBITS), ('ZLIB', zlib.MAX_WBITS))
+_HEAD_BYTES = 64 << 10
+
+
 def read_error(path: str, error: WarmupReplayError) -> str:
-  """The reader's error, naming the compression when that is the cause."""
-  for compression in ('GZIP', 'ZLIB'):
+  """The reader's error (without its status name), naming the compression when that is
+  the cause. The compression is told in Python, from the first bytes decompressed:
+  TensorFlow's reader never sees a stream whose headers were not checked."""
+  message = str(error)
+  message = message[len(error.code) + 2:] if message.startswith(f'{error.code}: ') else message
+  if fileio.isdir(path):
+    return message
+  with fileio.open(path, 'rb') as f:
+    head = f.read(_HEAD_BYTES)
+  for compression, wbits in _COMPRESSIONS:
     try:
-      for _ in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
-        return (f'The file is {compression}-compressed; TF Serving reads only uncompressed '
-                'TFRecords. Rewrite it uncompressed (tfx-warmup generate does).')
-    except tf.errors.OpError:
+      content = zlib.decompressobj(wbits).decompress(head, framing.HEADER_BYTES)
+    except zlib.error:
       continue
-  return str(error)
+    if not content or framing.record_length(content) >= 0:
+      return (f'The file is {compression}-compressed; TF Serving reads only uncompressed '
+              'TFRecords. Rewrite it uncompressed (tfx-warmup generate does).')
+  return message
