@@ -122,6 +122,8 @@ def test_spec_keys_are_the_declared_names():
     ('the chosen splits hold no examples', 'the chosen splits hold no examples'),  # Prose.
     ('Fix `seed`.', 'Fix --seed.'),  # A one-word name only in backticks.
     ('set validate=False', 'set validate=False'),  # --no-validate would read backwards.
+    ('No files match /data/batch_sizes/eval-*', 'No files match /data/batch_sizes/eval-*'),
+    ('see my_signature_names_list', 'see my_signature_names_list'),
 ])
 def test_messages_name_parameters_by_their_flags_for_the_command_line(message, expected):
   assert parameters.in_flag_terms(message) == expected

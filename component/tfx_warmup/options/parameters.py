@@ -351,7 +351,9 @@ def in_flag_terms(message: str) -> str:
     if p.flag is None or p.flag.action == 'store_false':
       continue
     name = re.escape(p.name)
-    pattern = (rf'`{name}`|\b{name}\b(?:=([\'"]?)([^\s,;.\'"]+)\1)?' if '_' in p.name
+    # Not inside a path or another identifier: /data/batch_sizes/ stays as it is.
+    pattern = (rf'`{name}`|(?<![\w/.-]){name}(?![\w/-])(?:=([\'"]?)([^\s,;.\'"]+)\1)?'
+               if '_' in p.name
                else rf'`{name}`(?:=([\'"]?)([^\s,;.\'"]+)\1)?')
     message = re.sub(pattern, lambda m, f=p.flag.name: f'{f} {m.group(2)}' if m.group(2)
                      else f, message)
