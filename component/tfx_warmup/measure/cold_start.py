@@ -84,7 +84,7 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
   for index, record in enumerate(live):
     try:
       calls.append(servable.prepare(servable_lib.log_request(record)))
-    except serving.RequestError as e:
+    except RequestError as e:
       raise _live_request_error(index, record, e) from e
   session = servable.session
   if isinstance(session, native.NativeSession):
@@ -108,7 +108,7 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
         start = time.perf_counter()
         try:
           send()
-        except (tf.errors.OpError, serving.RequestError) as e:
+        except (tf.errors.OpError, RequestError) as e:
           raise _live_request_error(index, live[index], e) from e
         row.append((time.perf_counter() - start) * 1000)
       latencies.append(row)
