@@ -5,7 +5,6 @@ Serving would) with live requests built from examples the warmup file does not
 hold, under the server-side batching the run was given.
 """
 
-import contextlib
 from typing import Optional, Sequence
 
 from absl import logging
@@ -35,8 +34,7 @@ def measure_cold_start(model_dir: str, live: Sequence[prediction_log_pb2.Predict
     logging.warning('Cold start not measured: %s.', NO_LIVE_TRAFFIC)
     return ColdStartSection(skipped=NO_LIVE_TRAFFIC)
   processes = 2 if with_warmup else 1
-  blame = (diagnosis.mismatches_blamed_on_data(examples) if examples is not None
-           else contextlib.nullcontext())
+  blame = diagnosis.mismatches_blamed_on_data(examples)
   with progress.reporter().stage(
       f'Measuring cold start ({processes} fresh process{"es" if processes > 1 else ""})',
       total=processes) as advance, blame:

@@ -6,7 +6,6 @@ feature, and a failure with a known cause (a Keras 3 export, an output that
 server-side batching cannot split) says what to do.
 """
 
-import contextlib
 from typing import Optional, Sequence
 
 from absl import logging
@@ -31,8 +30,7 @@ def validate_records(servable: serving.Servable,
   ('the glob at ...'): an example/parse mismatch is then their ExamplesError. None:
   the records were not built from examples (a model's own file), so no data is blamed.
   """
-  blame = (diagnosis.mismatches_blamed_on_data(examples) if examples is not None
-           else contextlib.nullcontext())
+  blame = diagnosis.mismatches_blamed_on_data(examples)
   with progress.reporter().stage('Replaying warmup records', total=len(records)) as advance:
     with blame:
       try:

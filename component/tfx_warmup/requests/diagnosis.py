@@ -121,13 +121,14 @@ def data_error(signature: str, mismatch_or_reason: Union[Mismatch, str],
 
 
 @contextlib.contextmanager
-def mismatches_blamed_on_data(examples: str = '') -> Iterator[None]:
+def mismatches_blamed_on_data(examples: Optional[str] = '') -> Iterator[None]:
   """A replay or measurement failure that is an example/parse mismatch becomes the
-  ExamplesError saying so; `examples` names what the records were built from."""
+  ExamplesError saying so; `examples` names what the records were built from. None:
+  they were not built from examples (a model's own file), so nothing is blamed."""
   try:
     yield
   except (WarmupReplayError, LiveRequestError) as e:
-    mismatch = diagnose(str(e))
+    mismatch = diagnose(str(e)) if examples is not None else None
     if mismatch is None:
       raise
     raise data_error(e.signature or DEFAULT_SIGNATURE, mismatch, examples) from e
