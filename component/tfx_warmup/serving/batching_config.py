@@ -14,7 +14,7 @@ import dataclasses
 from typing import List, Tuple
 
 from google.protobuf import text_format
-from tfx.dsl.io import fileio
+import tensorflow as tf
 
 from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import ServingConfigError
@@ -58,11 +58,11 @@ class BatchingConfig:
 
 def config_from_file(path: str) -> BatchingConfig:
   """Reads TF Serving's --batching_parameters_file."""
-  if not fileio.exists(path):
+  if not tf.io.gfile.exists(path):
     raise ServingConfigError(
         f'batching_parameters_file {path} does not exist. Pass the file given to '
         "TF Serving's --batching_parameters_file.")
-  with fileio.open(path, 'r') as f:
+  with tf.io.gfile.GFile(path, 'r') as f:
     text = f.read()
   return config_from_text(text, path)
 

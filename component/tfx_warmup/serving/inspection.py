@@ -11,8 +11,8 @@ side batching cannot split) is found by `verify` alone.
 import dataclasses
 from typing import Dict, List, Optional, Sequence
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving import servable as servable_lib
@@ -62,7 +62,7 @@ def inspect_warmup(path: str, model_dir: Optional[str] = None,
   if model_dir is not None:
     checker = servable_lib.Servable.for_checks(
         model_dir, servable_lib.read_meta_graph(model_dir, tags), batching=batching)
-  if not fileio.exists(path):  # Not a problem: TF Serving loads the model, warming nothing.
+  if not tf.io.gfile.exists(path):  # Not a problem: TF Serving loads the model, warming nothing.
     return Inspection(path, model_dir, [], [], exists=False)
   problems, records = [], []
   try:

@@ -6,10 +6,11 @@ users point at a SavedModel directly. One resolver serves every entry point.
 """
 
 import dataclasses
+import errno
+import os
 from typing import List, Optional, Tuple
 
 import tensorflow as tf
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving.contract import warmup_file_path
 from tfx_warmup.serving.errors import ModelError
@@ -39,18 +40,18 @@ def resolve_model(path: str) -> ModelPath:
   of numbered versions, where the highest wins as in TF Serving.
   """
   path = path.rstrip('/') or '/'
-  if not fileio.exists(path):
+  if not tf.io.gfile.exists(path):
     raise ModelError(f'No model at {path}. Pass {MODEL_FORMS}.')
-  if not fileio.isdir(path):
+  if not tf.io.gfile.isdir(path):
     raise ModelError(f'{path} is a file, not a model directory. Pass {MODEL_FORMS}.')
   if _is_saved_model(path):
     return ModelPath(path, 'SavedModel directory')
   for name in _ARTIFACT_DIRS:
     serving = f'{path}/{name}'
-    if fileio.isdir(serving):
+    if tf.io.gfile.isdir(serving):
       if _is_saved_model(serving):
         return ModelPath(serving, 'Model artifact')
-      if fileio.isdir(f'{serving}/{_ESTIMATOR_EXPORT}'):
+      if tf.io.gfile.isdir(f'{serving}/{_ESTIMATOR_EXPORT}'):
         return ModelPath(_estimator_export(f'{serving}/{_ESTIMATOR_EXPORT}'),
                          'Model artifact (Estimator export)')
       raise ModelError(f'{path} is a Model artifact, but its {name}/ holds neither a '
@@ -58,7 +59,7 @@ def resolve_model(path: str) -> ModelPath:
                        'the Trainer run to completion?')
   if path.rsplit('/', 1)[-1] == _ESTIMATOR_EXPORT:
     return ModelPath(_estimator_export(path), 'Estimator export')
-  if fileio.isdir(f'{path}/{_ESTIMATOR_EXPORT}'):
+  if tf.io.gfile.isdir(f'{path}/{_ESTIMATOR_EXPORT}'):
     return ModelPath(_estimator_export(f'{path}/{_ESTIMATOR_EXPORT}'), 'Estimator export')
   versions = _versions(path)
   if versions:
@@ -70,13 +71,18 @@ def resolve_model(path: str) -> ModelPath:
 
 
 def _is_saved_model(path: str) -> bool:
-  return any(fileio.exists(f'{path}/{name}') for name in (
+  return any(tf.io.gfile.exists(f'{path}/{name}') for name in (
       tf.saved_model.SAVED_MODEL_FILENAME_PB, tf.saved_model.SAVED_MODEL_FILENAME_PBTXT))
 
 
 def _subdirs(path: str) -> List[str]:
-  return sorted(e.rstrip('/') for e in fileio.listdir(path)
-                if e.endswith('/') or fileio.isdir(f'{path}/{e}'))
+  """The directories in `path` (on GCS listed with a trailing '/'; elsewhere checked)."""
+  try:
+    entries = tf.io.gfile.listdir(path)
+  except tf.errors.NotFoundError as e:  # Removed since it was found: an OSError, as open's.
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from e
+  return sorted(e.rstrip('/') for e in entries
+                if e.endswith('/') or tf.io.gfile.isdir(f'{path}/{e}'))
 
 
 def _versions(path: str) -> List[str]:
@@ -101,10 +107,10 @@ def _estimator_export(export_dir: str) -> str:
 
 def resolve_warmup_file(path: str) -> Tuple[str, Optional[str]]:
   """(warmup file, SavedModel dir or None) for a warmup file, or a model in any accepted form."""
-  if fileio.isdir(path):
+  if tf.io.gfile.isdir(path):
     model_dir = resolve_model(path).saved_model_dir
     return warmup_file_path(model_dir), model_dir
-  if not fileio.exists(path):
+  if not tf.io.gfile.exists(path):
     raise ModelError(f'No warmup file or model at {path}. Pass a warmup file, or '
                      f'{MODEL_FORMS}.')
   return path, None

@@ -28,7 +28,6 @@ from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.apis import regression_pb2
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving import batching_session
 from tfx_warmup.serving import classifier
@@ -102,7 +101,7 @@ def read_meta_graph(saved_model_dir: str,
 
 
 def _loader(saved_model_dir: str) -> loader_impl.SavedModelLoader:
-  if not fileio.exists(saved_model_dir):
+  if not tf.io.gfile.exists(saved_model_dir):
     raise LoadError(f'No SavedModel directory at {saved_model_dir}.')
   try:
     return loader_impl.SavedModelLoader(saved_model_dir)

@@ -29,7 +29,6 @@ from tensorflow.core.framework import resource_handle_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import config_pb2
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import TensorParseError
@@ -68,9 +67,9 @@ def session_config(export_dir: str) -> config_pb2.ConfigProto:
   """
   config = config_pb2.ConfigProto()
   path = f'{export_dir.rstrip("/")}/{SAVED_MODEL_CONFIG_PATH}'
-  if not fileio.exists(path):
+  if not tf.io.gfile.exists(path):
     return config
-  with fileio.open(path, 'rb') as f:
+  with tf.io.gfile.GFile(path, 'rb') as f:
     content = f.read()
   saved_model_config = saved_model_config_class()()
   try:

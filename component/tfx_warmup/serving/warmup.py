@@ -9,8 +9,8 @@ import dataclasses
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
+import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving import servable as servable_lib
@@ -78,7 +78,7 @@ def replay_warmup(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   """
   check_iterations(num_request_iterations)
   path = warmup_file_path(saved_model_dir)
-  if not fileio.exists(path):
+  if not tf.io.gfile.exists(path):
     return ReplayResult(path, 0, 0.0, [], {})
   owned = servable is None
   servable = servable or servable_lib.load(saved_model_dir, tags, batching=batching)

@@ -5,6 +5,7 @@ it must be an *uncompressed* TFRecord of serialized PredictionLog protos, and a
 record that is not one fails the load.
 """
 
+import errno
 import io
 import os
 import zlib
@@ -13,7 +14,6 @@ from typing import Iterable, Iterator, List
 from google.protobuf import message
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
-from tfx.dsl.io import fileio
 
 from tfx_warmup.serving.contract import MAX_RECORDS, warmup_file_path
 from tfx_warmup.serving import framing
@@ -26,7 +26,7 @@ __all__ = ['warmup_file_path', 'write_warmup_file', 'read_records', 'read_warmup
 def write_warmup_file(path: str,
                       records: Iterable[prediction_log_pb2.PredictionLog]) -> int:
   """Writes `records` uncompressed, in order; returns how many were written."""
-  fileio.makedirs(os.path.dirname(path))
+  tf.io.gfile.makedirs(os.path.dirname(path))
   count = 0
   with tf.io.TFRecordWriter(path) as writer:  # No options: uncompressed.
     for record in records:
@@ -58,15 +58,18 @@ def check_file(path: str) -> None:
   length beyond the file's end (forged, or a damaged file) makes TensorFlow's C++
   reader allocate that length first: a length of 2^40 crashes the reading process,
   here and in TF Serving. Only the first MAX_RECORDS + 1 headers matter: TF Serving
-  stops reading there.
+  stops reading there. No file at `path` is a FileNotFoundError.
   """
-  if fileio.isdir(path):
+  if tf.io.gfile.isdir(path):
     raise WarmupReplayError(
         f'FAILED_PRECONDITION: {path} is a directory; TF Serving reads the warmup file as a '
         'file and fails the load. Remove the directory, or write the warmup records there '
         'as one uncompressed TFRecord file (tfx-warmup generate does).', 'FAILED_PRECONDITION')
-  size = fileio.stat(path).length
-  with fileio.open(path, 'rb') as f:
+  try:
+    size = tf.io.gfile.stat(path).length
+  except tf.errors.NotFoundError as e:  # No file: an OSError, as Python's open raises.
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from e
+  with tf.io.gfile.GFile(path, 'rb') as f:
     source = io.BytesIO(f.read()) if size <= _IN_MEMORY_BYTES else f
     overrun = framing.first_overrun(source, size, MAX_RECORDS + 1)
   if overrun is not None:
@@ -129,9 +132,9 @@ def read_error(path: str, error: WarmupReplayError) -> str:
   TensorFlow's reader never sees a stream whose headers were not checked."""
   message = str(error)
   message = message[len(error.code) + 2:] if message.startswith(f'{error.code}: ') else message
-  if fileio.isdir(path):
+  if tf.io.gfile.isdir(path):
     return message
-  with fileio.open(path, 'rb') as f:
+  with tf.io.gfile.GFile(path, 'rb') as f:
     head = f.read(_HEAD_BYTES)
   for compression, wbits in _COMPRESSIONS:
     try:
