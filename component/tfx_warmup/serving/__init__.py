@@ -8,8 +8,11 @@ module: `servable` loads as saved_model_bundle_factory does; `classifier`,
 `batching_session` is the server-side batching wrapper; `warmup` the replay;
 `warmup_file` the reader; `platform_config` the --platform_config_file. `native`
 runs the same calls through TensorFlow's C++ (the wheel's C API), to time them.
-It imports nothing from the rest of tfx-warmup, so a TF Serving user without
-TFX can use it alone:
+It imports nothing from the rest of tfx-warmup, nor TFX: files go through
+`tf.io.gfile`, the layer TFX's fileio delegates to (local disks, gs://, and the
+filesystems TensorFlow's plugins register), so a TF Serving user without TFX can
+use it alone, with TensorFlow and tensorflow-serving-api (test_without_tfx.py
+replays a warmup file with `tfx` unimportable):
 
     import tfx_warmup.serving as serving
     result = serving.replay_warmup('models/ctr/3')   # raises what would fail the load
