@@ -9,9 +9,12 @@ The parts, one folder each:
   data/       reading examples and sampling them with Beam
   requests/   which signatures and batch sizes to warm, and building records
   privacy/    stripping records to the features their signatures parse
-  measure/    the cold start a warmup file removes
+  measure/    the cold start a warmup file removes, and the one fresh process
+              every measurement runs in
+  swap/       the version swap as TF Serving performs it, measured per server
+              config, and the config that keeps the serving version flat
   report/     the typed report and its text
-  options/    the parameters, declared once
+  options/    the parameters, each declared once as a WarmupOptions field
 """
 
 __all__ = ['ModelWarmer']

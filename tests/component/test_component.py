@@ -35,16 +35,16 @@ def test_construction_with_defaults():
   assert warmer.outputs[spec.WARMED_MODEL_KEY].type is standard_artifacts.Model
   assert warmer.inputs[spec.MODEL_KEY] is model
   assert warmer.exec_properties == {
-      spec.NUM_EXAMPLES_KEY: 64, spec.SPLITS_KEY: None, spec.SIGNATURE_NAMES_KEY: None,
-      spec.BATCH_SIZES_KEY: None, spec.TAG_SET_KEY: '["serve"]', spec.MODEL_NAME_KEY: '',
-      spec.SEED_KEY: 0, spec.VALIDATE_KEY: 1, spec.MEASURE_KEY: 1,
-      spec.SAMPLING_KEY: 'coverage', spec.STRATIFY_FEATURE_KEY: None,
-      spec.BATCHING_PARAMETERS_FILE_KEY: None, spec.OUTPUT_FILTERS_KEY: None,
-      spec.MAX_RECORDS_KEY: 1000,
-      spec.REQUESTS_PER_COMBINATION_KEY: 1,
-      spec.EXISTING_WARMUP_KEY: 'replace', spec.NUM_REQUEST_ITERATIONS_KEY: 1,
-      spec.STRIP_UNREAD_FEATURES_KEY: 1, spec.DROP_FEATURES_KEY: None,
-      spec.MEASURE_SWAP_KEY: 0, spec.SWAP_QPS_KEY: None, spec.SWAP_DEADLINE_MS_KEY: None}
+      'num_examples': 64, 'splits': None, 'signature_names': None,
+      'batch_sizes': None, 'tag_set': '["serve"]', 'model_name': '',
+      'seed': 0, 'validate': 1, 'measure': 1,
+      'sampling': 'coverage', 'stratify_feature': None,
+      'batching_parameters_file': None, 'output_filters': None,
+      'max_records': 1000,
+      'requests_per_combination': 1,
+      'existing_warmup': 'replace', 'num_request_iterations': 1,
+      'strip_unread_features': 1, 'drop_features': None,
+      'measure_swap': 0, 'swap_qps': None, 'swap_deadline_ms': None}
   assert spec.BASELINE_MODEL_KEY not in warmer.inputs  # Optional: the swap is from `model`.
 
 
@@ -110,8 +110,7 @@ def test_spec_keys_and_types_as_orchestrators_carry_them():
   strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
              'stratify_feature', 'batching_parameters_file', 'output_filters',
              'existing_warmup', 'drop_features']
-  assert {getattr(spec, f'{name.upper()}_KEY') for name in ints + strings} == set(
-      spec.ModelWarmerSpec.PARAMETERS)
+  assert set(ints + strings) == set(spec.ModelWarmerSpec.PARAMETERS)
   assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
       **{k: int for k in ints}, **{k: str for k in strings}}
 
@@ -123,19 +122,19 @@ def test_exec_properties_are_the_bytes_tfx_json_utils_writes():
   for key, value in (('splits', ['eval', 'train']), ('batch_sizes', [8, 1]),
                      ('tag_set', ['serve']), ('output_filters', {'b': [['y', 'x']], 'a': [[]]})):
     assert properties[key] == json_utils.dumps(value)
-  assert properties[spec.TAG_SET_KEY] == '["serve"]'
+  assert properties['tag_set'] == '["serve"]'
 
 
 def test_exec_properties_as_orchestrators_deliver_them():
   """Floats and strings for ints, 0/1 for flags, missing keys (older pipelines): defaults."""
   options = WarmupOptions.from_exec_properties({
-      spec.NUM_EXAMPLES_KEY: 8.0, spec.SEED_KEY: '3', spec.VALIDATE_KEY: 0,
-      spec.MEASURE_KEY: 1, spec.STRATIFY_FEATURE_KEY: '', spec.SPLITS_KEY: 'null'})
+      'num_examples': 8.0, 'seed': '3', 'validate': 0,
+      'measure': 1, 'stratify_feature': '', 'splits': 'null'})
   assert options == WarmupOptions(num_examples=8, seed=3, validate=False, measure=True)
-  for key, value, message in ((spec.NUM_EXAMPLES_KEY, 0, 'num_examples must be a positive'),
-                              (spec.NUM_EXAMPLES_KEY, 2.5, 'num_examples must be a positive'),
-                              (spec.VALIDATE_KEY, 2, 'validate must be True or False'),
-                              (spec.SAMPLING_KEY, 'random', 'sampling must be one of')):
+  for key, value, message in (('num_examples', 0, 'num_examples must be a positive'),
+                              ('num_examples', 2.5, 'num_examples must be a positive'),
+                              ('validate', 2, 'validate must be True or False'),
+                              ('sampling', 'random', 'sampling must be one of')):
     with pytest.raises(ConfigurationError, match=message):
       WarmupOptions.from_exec_properties({key: value})
 
@@ -147,11 +146,11 @@ def test_runtime_parameters_are_accepted_for_primitive_parameters():
   sampling = RuntimeParameter(name='sampling', ptype=str)  # No default: checked at run time.
   warmer = ModelWarmer(model=model, examples=examples, num_examples=num_examples,
                        validate=validate, sampling=sampling, stratify_feature='label')
-  assert warmer.exec_properties[spec.NUM_EXAMPLES_KEY] is num_examples
-  assert warmer.exec_properties[spec.VALIDATE_KEY] is validate
-  assert warmer.exec_properties[spec.SAMPLING_KEY] is sampling
-  assert warmer.exec_properties[spec.STRATIFY_FEATURE_KEY] == 'label'
-  assert warmer.exec_properties[spec.SEED_KEY] == 0
+  assert warmer.exec_properties['num_examples'] is num_examples
+  assert warmer.exec_properties['validate'] is validate
+  assert warmer.exec_properties['sampling'] is sampling
+  assert warmer.exec_properties['stratify_feature'] == 'label'
+  assert warmer.exec_properties['seed'] == 0
 
 
 @pytest.mark.parametrize('kwargs,message', [
@@ -171,3 +170,10 @@ def test_runtime_parameters_that_can_never_work_fail_when_the_pipeline_is_built(
   model, examples = _channels()
   with pytest.raises(ConfigurationError, match=message):
     ModelWarmer(model=model, examples=examples, **kwargs)
+
+
+def test_an_unknown_parameter_is_named_as_python_names_it():
+  model, examples = _channels()
+  with pytest.raises(TypeError, match="ModelWarmer.. got an unexpected keyword argument "
+                                      "'num_exampels'"):
+    ModelWarmer(model=model, examples=examples, num_exampels=3)

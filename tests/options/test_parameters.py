@@ -2,12 +2,14 @@
 
 import dataclasses
 import json
+import pathlib
 import re
 import subprocess
 import sys
 
 import pytest
 
+import tfx_warmup
 from tfx_warmup.cli import parser as cli_parser
 from tfx_warmup.options import parameters
 from tfx_warmup.options.warmup_options import WarmupOptions
@@ -99,20 +101,34 @@ def test_a_bad_flag_value_is_a_usage_error(capsys):
   assert 'expected comma-separated integers' in capsys.readouterr().err
 
 
-def test_warmup_options_fields_are_the_declared_parameters():
-  """WarmupOptions is written out for readers and type checkers; it must say what's declared."""
+def test_parameters_are_read_back_from_the_warmup_options_fields():
+  """Each field declares its parameter: name, type and default are the field's own."""
   fields = dataclasses.fields(WarmupOptions)
   assert [(f.name, f.type, f.default) for f in fields] == [
       (p.name, p.annotation, p.default) for p in parameters.PARAMETERS]
+  assert all(p.help and p.doc for p in parameters.PARAMETERS)
 
 
-def test_spec_keys_are_the_declared_names():
-  from tfx_warmup.component import spec  # pylint: disable=g-import-not-at-top
-  written = {name[:-len('_KEY')].lower(): value for name, value in vars(spec).items()
-             if name.endswith('_KEY') and name not in ('MODEL_KEY', 'EXAMPLES_KEY',
-                                                       'BASELINE_MODEL_KEY',
-                                                       'WARMED_MODEL_KEY')}
-  assert written == {p.name: p.name for p in parameters.PARAMETERS}
+def test_each_parameter_is_written_in_one_place():
+  """A parameter's help and doc stand only in its field: the spec, docstring and flags derive."""
+  package = pathlib.Path(tfx_warmup.__file__).parent
+  sources = {path.relative_to(package).as_posix(): path.read_text()
+             for path in package.rglob('*.py')}
+  for p in parameters.PARAMETERS:
+    for text in {p.help, p.doc} - {'sampling seed', 'how to sample', 'examples to sample'}:
+      # The literal's opening: a fragment on one source line, before any formatted number.
+      start = re.split(r'\d', text)[0][:45]
+      assert [path for path, source in sources.items()
+              if f"'{start}" in source or f'"{start}' in source] == [
+                  'options/warmup_options.py'], (p.name, start)
+
+
+def test_spec_parameters_are_the_declared_ones():
+  from tfx_warmup.component import spec  # noqa: PLC0415  (TFX: only this test needs it)
+  assert {name: (p.type, p.optional) for name, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
+      p.name: (p.encoding.exec_type, p.default is None) for p in parameters.PARAMETERS}
+  assert not [name for name in vars(spec) if name.endswith('_KEY') and name not in (
+      'MODEL_KEY', 'EXAMPLES_KEY', 'BASELINE_MODEL_KEY', 'WARMED_MODEL_KEY')]
 
 
 @pytest.mark.parametrize('message,expected', [

@@ -93,7 +93,7 @@ def test_model_warmer_is_wired_between_trainer_examplegen_and_pusher(compiled):
   assert producer('ModelWarmer', spec.EXAMPLES_KEY) == ('CsvExampleGen', 'examples')
   assert producer('Pusher', 'model') == ('ModelWarmer', spec.WARMED_MODEL_KEY)
   params = tasks['ModelWarmer'].inputs.parameters
-  assert json.loads(params[spec.BATCH_SIZES_KEY].runtime_value.constant_value.string_value) == [
+  assert json.loads(params['batch_sizes'].runtime_value.constant_value.string_value) == [
       1, 8, 32]
 
 
@@ -192,7 +192,7 @@ def test_a_runtime_parameter_becomes_a_job_input_parameter(compiled_with_runtime
   assert root['num_examples'].type == pipeline_spec_pb2.PrimitiveType.INT
   params = pipeline.root.dag.tasks['ModelWarmer'].inputs.parameters
   assert params[spec.NUM_EXAMPLES_KEY].component_input_parameter == 'num_examples'
-  assert params[spec.SEED_KEY].runtime_value.constant_value.int_value == 0
+  assert params['seed'].runtime_value.constant_value.int_value == 0
 
 
 def test_the_executor_checks_the_runtime_parameter_value(compiled_with_runtime_parameter,

@@ -8,6 +8,7 @@ import textwrap
 from typing import Optional
 
 from tfx_warmup.options import parameters
+from tfx_warmup.options.parameter import Parameter
 
 PROG = 'tfx-warmup'
 DESCRIPTION = ('tfx-warmup: give a SavedModel TF Serving warmup requests, look inside them, '
@@ -108,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
   ver.add_argument('model', help=_MODEL_HELP + '. Without a warmup file, verify proves the '
                    'model loads (TF Serving then warms nothing) and exits 0')
   ver.add_argument('--measure', action='store_true',
-                   help='measure first-request latency without and with warmup, per '
-                        'signature and batch size (two fresh processes)')
+                   help=parameters.BY_NAME['measure'].help + ', per signature and batch size')
   ver.add_argument('--requests',
                    help='with --measure: a TFRecord of PredictionLogs to time (default: one '
                         'record of each kind, signature and batch size in the warmup file; '
@@ -167,11 +167,11 @@ def _add_parameter_flag(sub: argparse.ArgumentParser, name: str,
     text += ' (default %(default)s)'
   sub.add_argument(
       p.flag.name, dest=_dest(p), metavar=p.flag.metavar, choices=p.choices, help=text,
-      type=p.flag.parse or (int if p.encoding is parameters.INT else None),
+      type=p.flag.parse or (int if p.encoding.exec_type is int else None),
       default=list(p.default) if isinstance(p.default, tuple) else p.default)
 
 
-def _dest(p: parameters.Parameter) -> str:
+def _dest(p: Parameter) -> str:
   """The flag's attribute in the parsed arguments: --batch-sizes -> batch_sizes."""
   return p.name if p.flag.action else p.flag.name[2:].replace('-', '_')
 

@@ -1,9 +1,9 @@
 """ModelWarmer's declarative spec: inputs, output, and the ExecutionParameters of its parameters.
 
-The parameters' types and optionality come from `parameters.PARAMETERS`,
-declared once there; their keys are written out below. Lists travel as JSON
-strings and booleans as ints, as TFX's own specs do, so every orchestrator
-(Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
+The parameters are WarmupOptions' fields, declared once there: each field's
+name is its key, and its encoding the ExecutionParameter's type. Lists travel
+as JSON strings and booleans as ints, as TFX's own specs do, so every
+orchestrator (Local, Beam, Kubeflow V2/Vertex, Airflow) can carry them.
 """
 
 from tfx.types import standard_artifacts
@@ -12,7 +12,7 @@ from tfx.types.component_spec import ChannelParameter
 from tfx.types.component_spec import ComponentSpec
 from tfx.types.component_spec import ExecutionParameter
 
-from tfx_warmup.options import parameters
+from tfx_warmup.options.warmup_options import PARAMETERS
 
 # Inputs (the standard keys, so a ModelWarmer reads like a Pusher or Evaluator).
 MODEL_KEY = standard_component_specs.MODEL_KEY
@@ -23,30 +23,8 @@ BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
 # Output.
 WARMED_MODEL_KEY = 'warmed_model'
 
-# Execution parameters (declared in `tfx_warmup.options.parameters`; a test holds these
-# keys to that declaration).
-NUM_EXAMPLES_KEY = 'num_examples'
-SPLITS_KEY = 'splits'
-SIGNATURE_NAMES_KEY = 'signature_names'
-BATCH_SIZES_KEY = 'batch_sizes'
-TAG_SET_KEY = 'tag_set'
-MODEL_NAME_KEY = 'model_name'
-SEED_KEY = 'seed'
-VALIDATE_KEY = 'validate'
-MEASURE_KEY = 'measure'
-SAMPLING_KEY = 'sampling'
-STRATIFY_FEATURE_KEY = 'stratify_feature'
-BATCHING_PARAMETERS_FILE_KEY = 'batching_parameters_file'
-OUTPUT_FILTERS_KEY = 'output_filters'
-MAX_RECORDS_KEY = 'max_records'
-REQUESTS_PER_COMBINATION_KEY = 'requests_per_combination'
-EXISTING_WARMUP_KEY = 'existing_warmup'
-NUM_REQUEST_ITERATIONS_KEY = 'num_request_iterations'
-STRIP_UNREAD_FEATURES_KEY = 'strip_unread_features'
-DROP_FEATURES_KEY = 'drop_features'
-MEASURE_SWAP_KEY = 'measure_swap'
-SWAP_QPS_KEY = 'swap_qps'
-SWAP_DEADLINE_MS_KEY = 'swap_deadline_ms'
+# Execution parameters: one per WarmupOptions field, keyed by its name (the declaration,
+# `tfx_warmup.options.warmup_options`, is the one place a parameter is written).
 
 # Custom properties recorded on the `warmed_model` artifact in ML Metadata.
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
@@ -80,7 +58,7 @@ class ModelWarmerSpec(ComponentSpec):
 
   PARAMETERS = {
       p.name: ExecutionParameter(type=p.encoding.exec_type, optional=p.default is None)
-      for p in parameters.PARAMETERS
+      for p in PARAMETERS
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
