@@ -368,3 +368,37 @@ def test_dropping_a_feature_from_a_model_that_answers_two_ways_cannot_be_proven(
   message = str(error.value)
   assert "signature 'serving_default' cannot be proven to answer the same without it" in message
   assert 'the model answers the same record two ways' in message
+
+
+def test_a_fallback_reaches_the_records_proven_before_it(tmp_path, monkeypatch):
+  """Record 0 proves harmless (its examples lack the parse key the analysis missed), record 1
+  does not: the signature keeps whole examples, and record 0 is written whole again too."""
+  def build():
+    serialized = _V1.placeholder(tf.string, [None], name='examples')
+    parsed = tf.io.parse_example(serialized, {
+        'age': tf.io.FixedLenFeature([1], tf.float32),
+        'hours': tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0])})
+    return {'serving_default': _SIG.predict_signature_def(
+        {'examples': serialized}, {'out': parsed['age'] + parsed['hours']})}
+  model_dir = _graph(tmp_path, build)
+  real = parse_keys.signature_parse
+
+  def missing_hours(meta_graph, name, input_key=None):
+    found = real(meta_graph, name, input_key)
+    return parse_keys.SignatureParse(name, ParsedKeys(features=found.keys.features - {'hours'}))
+
+  monkeypatch.setattr(parse_keys, 'signature_parse', missing_hours)
+  serialized = []
+  for i in range(4):
+    example = tf.train.Example()
+    example.features.feature['age'].float_list.value.append(float(i))
+    if i >= 2:  # Only record 1's examples carry the feature the analysis missed.
+      example.features.feature['hours'].float_list.value.append(5.0)
+    example.features.feature[EMAIL].bytes_list.value.append(f'p{i}@example.com'.encode())
+    serialized.append(example.SerializeToString())
+  records, result = _prove(model_dir, serialized)
+  assert len(records) == 2
+  assert 'record 1: output(s) out differ' in result.keeps['serving_default'].whole_reason
+  assert [r.SerializeToString() for r in result.records] == [
+      r.SerializeToString() for r in records]  # Record 0 too, though proven stripped first.
+  assert (result.records_proven, result.records_unchanged, result.dropped) == (0, 2, {})

@@ -188,7 +188,7 @@ class Stripped:
   records: List[prediction_log_pb2.PredictionLog]
   keeps: Dict[str, Keep]
   records_proven: int  # Stripped records proven to answer as their whole twin.
-  records_unchanged: int  # Records with nothing to strip.
+  records_unchanged: int  # Records written as they came: nothing to strip, or failing whole.
   bytes_before: int
   bytes_after: int
   dropped: Dict[str, List[str]]  # {signature label: features its records no longer carry}
@@ -211,44 +211,67 @@ def strip_and_prove(servable: Servable,
                     keeps: Dict[str, Keep]) -> Stripped:
   """Strips each record and proves, record by record, that it answers as its whole twin.
 
-  A signature whose stripped records answer differently is stripped again of
-  `drop` only; if that still differs, the run fails naming the dropped feature.
+  A record whose stripped twin answers differently makes its signature(s) keep
+  whole examples (less `drop`, with the reason); the records those signatures
+  strip are then proven again from the first of them, and a signature already
+  whole that still differs fails the run naming the dropped feature.
   """
   keeps = dict(keeps)
-  whole_bytes = [r.SerializeToString(deterministic=True) for r in records]
-  whole_answers: Dict[int, _Answer] = {}
-  proven: Dict[int, bytes] = {}  # Record index -> the stripped bytes proven identical.
-  while True:
-    stripped = [strip_record(r, keeps) for r in records]
-    stripped_bytes = [r.SerializeToString(deterministic=True) for r in stripped]
-    differing: Dict[str, _Difference] = {}
-    for i, (whole, candidate) in enumerate(zip(records, stripped)):
-      if stripped_bytes[i] in (proven.get(i), whole_bytes[i]):
-        continue
-      if i not in whole_answers:
-        whole_answers[i] = _answer(servable, whole)
-      if whole_answers[i].failed:
-        continue  # It fails whole: written whole, for the replay to report as it is.
-      answer = _answer(servable, candidate)
-      if answer == whole_answers[i]:
-        proven[i] = stripped_bytes[i]
-        continue
-      reason = _difference(servable, i, whole, whole_answers[i], answer)
-      for name in records_lib.record_signatures(whole):
-        differing.setdefault(name, reason)
-    if not differing:
-      break
-    for name, reason in sorted(differing.items()):
-      keeps[name] = _fall_back(name, keeps[name], reason, records)
-  for i in range(len(records)):
-    if i in whole_answers and whole_answers[i].failed:
-      stripped[i], stripped_bytes[i] = records[i], whole_bytes[i]
-    if i in proven and proven[i] != stripped_bytes[i]:
-      del proven[i]  # Proven, then stripped differently after another record's fallback.
-  unchanged = sum(a == b for a, b in zip(whole_bytes, stripped_bytes))
-  return Stripped(stripped, keeps, len(proven), unchanged,
-                  sum(r.ByteSize() for r in records), sum(r.ByteSize() for r in stripped),
-                  _dropped(records, stripped))
+  proofs = [_RecordProof(i, record) for i, record in enumerate(records)]
+  index = 0
+  while index < len(proofs):
+    difference = proofs[index].prove(servable, keeps)
+    if difference is None:
+      index += 1
+      continue
+    fallen = proofs[index].signatures
+    for name in sorted(fallen):
+      keeps[name] = _fall_back(name, keeps[name], difference, records)
+    index = next(p.index for p in proofs if fallen & p.signatures)  # Their keeps changed.
+  written = [p.written for p in proofs]
+  return Stripped(written, keeps, sum(p.proven for p in proofs),
+                  sum(not p.proven for p in proofs),
+                  sum(r.ByteSize() for r in records), sum(r.ByteSize() for r in written),
+                  _dropped(records, written))
+
+
+class _RecordProof:
+  """One record's proof: it is written stripped only once the replica answers it as it
+  answers the whole record; else whole (nothing to strip, or it fails whole).
+
+  The whole record's answer is asked once, and a stripped twin already proven is not
+  run again, so proving a record again after a fallback costs only the stripping.
+  """
+
+  def __init__(self, index: int, record: prediction_log_pb2.PredictionLog):
+    self.index = index
+    self.whole = record
+    self.whole_bytes = record.SerializeToString(deterministic=True)
+    self.signatures = frozenset(records_lib.record_signatures(record))
+    self.written = record
+    self.proven = False  # `written` is the stripped twin, proven to answer the same.
+    self._whole_answer: Optional[_Answer] = None
+    self._proven_bytes: Optional[bytes] = None
+
+  def prove(self, servable: Servable, keeps: Mapping[str, Keep]) -> Optional['_Difference']:
+    """Strips the record by `keeps` and proves the twin; why it differs, else None."""
+    stripped = strip_record(self.whole, keeps)
+    stripped_bytes = stripped.SerializeToString(deterministic=True)
+    self.written, self.proven = self.whole, False
+    if stripped_bytes == self.whole_bytes:
+      self.written = stripped  # Nothing to strip: written as strip_record copied it.
+      return None
+    if stripped_bytes != self._proven_bytes:
+      if self._whole_answer is None:
+        self._whole_answer = _answer(servable, self.whole)
+      if self._whole_answer.failed:
+        return None  # It fails whole: written whole, for the replay to report as it is.
+      answer = _answer(servable, stripped)
+      if answer != self._whole_answer:
+        return _difference(servable, self.index, self.whole, self._whole_answer, answer)
+      self._proven_bytes = stripped_bytes
+    self.written, self.proven = stripped, True
+    return None
 
 
 def _fall_back(name: str, keep: Keep, difference: '_Difference',
