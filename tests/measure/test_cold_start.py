@@ -3,20 +3,22 @@
 import pytest
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx_warmup.errors import MeasureError
+from tfx_warmup.errors import LoadError
 from tfx_warmup.measure import cold_start as measure
 from tfx_warmup.measure import figures
 from tfx_warmup.serving import batching_config
 from tfx_warmup.serving import warmup_file
 
 
-def test_a_failing_measurement_process_reports_its_error(tmp_path):
+def test_a_failing_measurement_process_raises_its_error_as_its_class(tmp_path):
+  """The child's LoadError is the parent's LoadError (measure.child), not a line of stderr."""
   requests = str(tmp_path / 'requests')
   warmup_file.write_warmup_file(requests, [])
-  with pytest.raises(MeasureError,
-                     match=r'measurement process failed \(exit 1\): LoadError: No SavedModel'):
-    measure.time_in_fresh_process(str(tmp_path / 'missing'), requests,
-                                  replay_warmup=False, rounds=1)
+  missing = str(tmp_path / 'missing')
+  with pytest.raises(LoadError) as raised:
+    measure.time_in_fresh_process(missing, requests, replay_warmup=False, rounds=1)
+  assert type(raised.value) is LoadError
+  assert str(raised.value) == f'No SavedModel directory at {missing}.'
 
 
 def test_percentile_picks_the_nearest_rank():

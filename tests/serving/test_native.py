@@ -6,6 +6,7 @@ statuses) on TF Serving's test models, and load as TF Serving's bundle factory
 does, thread pools and load RunOptions included.
 """
 
+import collections
 import threading
 import time
 
@@ -23,6 +24,7 @@ from tests.serving.requests import float_example
 from tfx_warmup import serving
 from tfx_warmup.serving import native
 from tfx_warmup.serving import servable as servable_lib
+from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.serving.errors import LoadError, RequestError
 from tfx_warmup.serving.platform_config import ServerConfig, ThreadPool
 
@@ -121,10 +123,102 @@ def test_a_load_pool_index_beyond_the_pools_fails_the_load(tf_half_plus_two_dir)
   assert [r.value for r in answer.result.regressions] == [2.5, 3.75, 0.0]
 
 
-def test_a_missing_model_fails_with_tensorflows_status(tmp_path):
+class _Counting:
+  """TensorFlow's C API, counting each call: what a load allocates and frees."""
+
+  def __init__(self, lib):
+    self._lib = lib
+    self.calls = collections.Counter()
+
+  def __getattr__(self, name):
+    function = getattr(self._lib, name)
+
+    def counted(*args):
+      self.calls[name] += 1
+      return function(*args)
+    return counted
+
+  def assert_nothing_left(self):
+    for new, delete in (('TF_NewGraph', 'TF_DeleteGraph'),
+                        ('TF_NewSessionOptions', 'TF_DeleteSessionOptions'),
+                        ('TF_NewStatus', 'TF_DeleteStatus')):
+      assert self.calls[new] == self.calls[delete] >= 1, (new, self.calls)
+
+
+@pytest.fixture
+def counting(monkeypatch):
+  counted = _Counting(native._lib())  # pylint: disable=protected-access
+  monkeypatch.setattr(native, '_lib', lambda: counted)
+  return counted
+
+
+def test_a_missing_model_fails_with_tensorflows_status(tmp_path, counting):
   (tmp_path / 'saved_model.pb').write_bytes(b'not a SavedModel')
   with pytest.raises(LoadError, match='TF Serving would fail to load'):
     native.NativeSession.load(str(tmp_path))
+  counting.assert_nothing_left()
+
+
+class _Unparseable:
+  """A session config whose bytes TF_SetConfig cannot parse (a truncated field tag)."""
+
+  def SerializeToString(self):  # pylint: disable=invalid-name  (the proto method's name)
+    return b'\xff\xff\xff'
+
+
+def test_a_session_config_tensorflow_refuses_is_a_load_error_with_the_graph_freed(
+    tf_half_plus_two_dir, counting):
+  with pytest.raises(LoadError) as raised:
+    native.NativeSession.load(tf_half_plus_two_dir, config=_Unparseable())
+  assert type(raised.value) is LoadError
+  assert str(raised.value) == (
+      f'TF Serving would fail to load {tf_half_plus_two_dir}: its session config '
+      '(ConfigProto) is refused: INVALID_ARGUMENT: Unparseable ConfigProto')
+  assert counting.calls['TF_SetConfig'] == 1
+  assert counting.calls['TF_LoadSessionFromSavedModel'] == 0  # Refused before the load.
+  counting.assert_nothing_left()
+
+
+def test_a_loaded_session_frees_its_graph_when_closed(tf_half_plus_two_dir, counting):
+  native.NativeSession.load(tf_half_plus_two_dir).close()
+  counting.assert_nothing_left()
+  assert counting.calls['TF_DeleteSession'] == 1
+
+
+def _regress(core):
+  request = regression_pb2.RegressionRequest()
+  request.model_spec.signature_name = 'regress_x_to_y'
+  request.input.example_list.examples.extend(_EXAMPLES)
+  return core.prepare(request)
+
+
+@pytest.mark.parametrize('batching', [None, BatchingConfig(max_batch_size=8,
+                                                           allowed_batch_sizes=(4, 8))],
+                         ids=['plain', 'batching'])
+@pytest.mark.parametrize('load', [serving.load, servable_lib.load_native],
+                         ids=['python', 'native'])
+def test_every_session_runs_a_prepared_call_again_and_takes_run_options(
+    tf_half_plus_two_dir, load, batching):
+  """The ServingSession protocol: what a measurement sends, whichever session serves."""
+  with load(tf_half_plus_two_dir, batching=batching) as core:
+    session = core.session
+    call = _regress(core)
+    expected = session.run(call.feeds, call.fetches)
+    prepared = session.prepare(call.feeds, call.fetches)
+    try:
+      first = session.run_prepared(prepared, keep=True)
+      second = session.run_prepared(prepared, keep=True)
+      assert session.run_prepared(prepared) is None  # Timing keeps no outputs.
+      session.run_options = config_pb2.RunOptions(inter_op_thread_pool=7)
+      with pytest.raises(tf.errors.OpError, match='Invalid inter_op_thread_pool: 7'):
+        session.run_prepared(prepared)
+      session.run_options = None
+      again = session.run_prepared(prepared, keep=True)
+    finally:
+      prepared.close()
+  np.testing.assert_array_equal(expected[0].reshape(-1), [2.5, 3.75, 0.0])
+  for outputs in (first, second, again):
+    np.testing.assert_array_equal(outputs[0], expected[0])
 
 
 def test_the_load_releases_the_gil(tf_half_plus_two_dir):

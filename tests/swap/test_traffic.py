@@ -3,6 +3,14 @@
 import threading
 import time
 
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import regression_pb2
+
+from tfx_warmup import serving
+from tfx_warmup.serving import servable as servable_lib
+from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap import traffic
 
 
@@ -90,3 +98,28 @@ def test_a_client_that_falls_behind_the_lag_limit_stops_and_says_so():
   time.sleep(0.3)
   calm.stop()
   assert not calm.overloaded
+
+
+@pytest.mark.parametrize('batching', [None, BatchingConfig(max_batch_size=8,
+                                                           allowed_batch_sizes=(4, 8))],
+                         ids=['plain', 'batching'])
+@pytest.mark.parametrize('load', [serving.load, servable_lib.load_native],
+                         ids=['python', 'native'])
+def test_a_version_sends_its_prepared_requests_on_any_session(tf_half_plus_two_dir, load,
+                                                              batching):
+  """Version prepares each request once on whichever session serves (ServingSession)."""
+  request = regression_pb2.RegressionRequest()
+  request.model_spec.signature_name = 'regress_x_to_y'
+  request.input.example_list.examples.add().features.feature['x'].float_list.value.append(1.0)
+  wrong = predict_pb2.PredictRequest()  # Prepared fine; Session::Run refuses it.
+  wrong.model_spec.signature_name = 'serving_default'
+  wrong.inputs['x'].CopyFrom(tf.make_tensor_proto([[1.0]], dtype=tf.float64))
+  version = traffic.Version(1, load(tf_half_plus_two_dir, batching=batching),
+                            [request, wrong])
+  try:
+    for index in (0, 2, 4):  # Modulo the mix: the regression each time.
+      version.send(index)
+    with pytest.raises(tf.errors.OpError):
+      version.send(3)
+  finally:
+    version.close()

@@ -1,35 +1,28 @@
 """Measures the cold start that a warmup file removes.
 
-Every measurement runs in a fresh Python process: TensorFlow keeps
-process-wide caches (oneDNN primitives, thread pools), so a second load in the
-same process would look warm even without warmup. The child process loads the
-model as TF Serving does (under server-side batching when the run has it),
-optionally replays its warmup file, then sends live requests in order for a
-number of rounds and reports each latency. TensorFlow's C++ loads and runs
-the model (`serving.native`), so the latencies are TF Serving's, not Python's.
-The live requests reach the child in a file: the only way into a fresh process.
-
-  python -m tfx_warmup.measure.cold_start --model DIR --requests FILE --output JSON \
-      [--replay-warmup] [--batching-config JSON]
+Every measurement runs in a fresh Python process (`measure.child`, job
+'cold_start'): TensorFlow keeps process-wide caches (oneDNN primitives, thread
+pools), so a second load in the same process would look warm even without
+warmup. The child process loads the model as TF Serving does (under
+server-side batching when the run has it), optionally replays its warmup file,
+then sends live requests in order for a number of rounds and reports each
+latency. TensorFlow's C++ loads and runs the model (`serving.native`), so the
+latencies are TF Serving's, not Python's. The live requests reach the child in
+a file: the only way into a fresh process.
 """
 
-import argparse
 import dataclasses
-import functools
 import gc
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tensorflow_serving.apis import prediction_log_pb2
-from tfx.dsl.io import fileio
 
-from tfx_warmup.errors import LiveRequestError, MeasureError, RequestError
+from tfx_warmup.errors import LiveRequestError, RequestError
+from tfx_warmup.measure import child
 from tfx_warmup.measure.figures import percentile
 from tfx_warmup.report.model import ColdStartRow, ColdStartSection, batching_section
 from tfx_warmup.serving.batching_config import BatchingConfig
@@ -70,10 +63,9 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
   not lazily initialised). With server-side batching a request is timed through
   the replica's BatchingSession, its padding and splitting included.
   """
-  # pylint: disable=g-import-not-at-top  (keeps `--help` and the parent light)
+  # pylint: disable=g-import-not-at-top  (keeps the parent light)
   import tensorflow as tf
   from tfx_warmup import serving
-  from tfx_warmup.serving import native
   from tfx_warmup.serving import records
   from tfx_warmup.serving import servable as servable_lib
   live = serving.read_warmup_file(requests_path)
@@ -87,12 +79,7 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
     except RequestError as e:
       raise _live_request_error(index, record, e) from e
   session = servable.session
-  if isinstance(session, native.NativeSession):
-    prepared = [session.prepare(c.feeds, c.fetches) for c in calls]
-    sends = [functools.partial(session.run_prepared, p) for p in prepared]
-  else:
-    prepared = []
-    sends = [functools.partial(session.run, c.feeds, c.fetches) for c in calls]
+  prepared = [session.prepare(c.feeds, c.fetches) for c in calls]
   # TF Serving has no garbage collector: keep Python's out of the timings (a full
   # collection over TensorFlow's heap costs ~130 ms and lands on a random request).
   gc.collect()
@@ -104,10 +91,10 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
     latencies = []
     for _ in range(rounds):
       row = []
-      for index, send in enumerate(sends):
+      for index, handle in enumerate(prepared):
         start = time.perf_counter()
         try:
-          send()
+          session.run_prepared(handle)
         except (tf.errors.OpError, RequestError) as e:
           raise _live_request_error(index, live[index], e) from e
         row.append((time.perf_counter() - start) * 1000)
@@ -134,35 +121,29 @@ def _live_request_error(index: int, record: prediction_log_pb2.PredictionLog,
       status.code, key.signature)
 
 
+def job(model_dir: str, requests_path: str, replay_warmup: bool, rounds: int,
+        tags: Sequence[str], batching: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+  """The measuring child's 'cold_start' job: `time_in_this_process` on JSON arguments."""
+  return dataclasses.asdict(time_in_this_process(
+      model_dir, requests_path, replay_warmup, rounds, tags,
+      BatchingConfig(**batching) if batching else None))
+
+
 def time_in_fresh_process(model_dir: str, requests_path: str, replay_warmup: bool,
                           rounds: int = DEFAULT_ROUNDS,
                           tags: Sequence[str] = ('serve',),
                           batching: Optional[BatchingConfig] = None) -> Timing:
-  """Runs `time_in_this_process` in a new Python process and returns its Timing."""
-  with tempfile.TemporaryDirectory() as tmp:
-    output = os.path.join(tmp, 'timing.json')
-    command = [sys.executable, '-m', 'tfx_warmup.measure.cold_start', '--model', model_dir,
-               '--requests', requests_path, '--output', output, '--rounds', str(rounds),
-               '--tags', ','.join(tags)] + (['--replay-warmup'] if replay_warmup else []) + (
-                   ['--batching-config', json.dumps(dataclasses.asdict(batching))]
-                   if batching else [])
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-      raise child_error(proc, output)
-    with fileio.open(output) as f:
-      return Timing(**json.load(f))
+  """Runs `time_in_this_process` in a new Python process and returns its Timing.
 
-
-def child_error(proc: subprocess.CompletedProcess, output: str) -> MeasureError:
-  """A measuring process's failure, as the error it raised: a live request's, or one line."""
-  if fileio.exists(output):
-    with fileio.open(output) as f:
-      failure = json.load(f).get('error')
-    if failure:
-      return LiveRequestError(**failure)
-  last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
-  return MeasureError(f'The measurement process failed (exit {proc.returncode}): {last_line}')
+  Raises the child's error as its own class (LiveRequestError, LoadError, ...), or
+  MeasureError for a process that failed otherwise.
+  """
+  result = child.run_job('cold_start', {
+      'model_dir': model_dir, 'requests_path': requests_path,
+      'replay_warmup': replay_warmup, 'rounds': rounds, 'tags': list(tags),
+      'batching': dataclasses.asdict(batching) if batching else None,
+  }, what=f"cold start, {'with' if replay_warmup else 'without'} the warmup replay")
+  return Timing(**result)
 
 
 def cold_start_report(model_dir: str,
@@ -211,40 +192,3 @@ def cold_start_report(model_dir: str,
       steady_p50_ms=round(statistics.median(r.steady_p50_ms for r in rows), 3),
       batching=batching_section(batching),
       first_ms_meaning=FIRST_MS_MEANING)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--model', required=True, help='SavedModel directory')
-  parser.add_argument('--requests', required=True,
-                      help='TFRecord of PredictionLogs to send as live traffic')
-  parser.add_argument('--output', required=True, help='where to write the timing JSON')
-  parser.add_argument('--rounds', type=int, default=DEFAULT_ROUNDS)
-  parser.add_argument('--tags', default='serve')
-  parser.add_argument('--replay-warmup', action='store_true',
-                      help="replay the model's warmup file before the live requests")
-  parser.add_argument('--batching-config',
-                      help='the server-side batching to load the model under (BatchingConfig '
-                           'fields as JSON)')
-  args = parser.parse_args(argv)
-  try:
-    timing = time_in_this_process(args.model, args.requests, args.replay_warmup,
-                                  args.rounds, args.tags.split(','),
-                                  BatchingConfig(**json.loads(args.batching_config))
-                                  if args.batching_config else None)
-  except LiveRequestError as e:  # The parent raises it again, typed.
-    with fileio.open(args.output, 'w') as f:
-      json.dump({'error': {'message': str(e), 'code': e.code, 'signature': e.signature}}, f)
-    return 1
-  except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
-    print(f'{type(e).__name__}: {one_line(str(getattr(e, "message", None) or e))}',
-          file=sys.stderr)
-    return 1
-  with fileio.open(args.output, 'w') as f:
-    json.dump(dataclasses.asdict(timing), f)
-  return 0
-
-
-if __name__ == '__main__':
-  sys.exit(main())

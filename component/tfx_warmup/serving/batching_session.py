@@ -18,7 +18,7 @@ one request, which makes the behaviour exact here:
     (FAILED_PRECONDITION otherwise), and the padding rows are cut off.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -66,15 +66,47 @@ def check_request(feeds: Dict[str, np.ndarray], config: BatchingConfig) -> int:
   return size
 
 
+class _Prepared:
+  """A request's feeds and fetches: each run is queued, padded and checked anew."""
+
+  def __init__(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]):
+    self.feeds = feeds
+    self.fetches = list(fetches)
+
+  def close(self) -> None:
+    pass
+
+
 class BatchingSession:
-  """Runs requests through `session` (a `serving_session.Session`) as TF Serving batches them."""
+  """Runs requests through `session` (a `session.ServingSession`) as TF Serving batches them.
+
+  Itself a `ServingSession`: a prepared request still goes through the batching
+  (its padding and splitting are part of what each run costs).
+  """
 
   def __init__(self, session, config: BatchingConfig):
     self.session = session
     self.config = config
 
+  @property
+  def run_options(self):
+    """The wrapped session's RunOptions (TF Serving's warmup runs with the load's)."""
+    return self.session.run_options
+
+  @run_options.setter
+  def run_options(self, value) -> None:
+    self.session.run_options = value
+
   def dtype(self, name: str) -> int:
     return self.session.dtype(name)
+
+  def prepare(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> _Prepared:
+    return _Prepared(feeds, fetches)
+
+  def run_prepared(self, prepared: _Prepared,
+                   keep: bool = False) -> Optional[List[np.ndarray]]:
+    outputs = self.run(prepared.feeds, prepared.fetches)
+    return outputs if keep else None
 
   def close(self) -> None:
     self.session.close()

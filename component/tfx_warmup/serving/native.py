@@ -16,9 +16,11 @@ wheel already exports it (libtensorflow_cc.so.2), so nothing is compiled at
 install and no machine needs a compiler; and ctypes releases the GIL for the
 whole call, so a request timed beside a load waits only on C++.
 
-`NativeSession` has the replica's session interface (`run`, `dtype`, `close`),
-so a `Servable` runs its requests -- same checks, same feeds and fetches, same
-BatchingSession -- through C++ instead of Python's client.
+`NativeSession` is a `session.ServingSession` (`run`, `prepare`/`run_prepared`,
+`dtype`, `run_options`, `close`), so a `Servable` runs its requests -- same
+checks, same feeds and fetches, same BatchingSession -- through C++ instead of
+Python's client; its prepared runs hold their C++ tensors and TF_Outputs, built
+once, so a measurement times Session::Run alone.
 """
 
 import ctypes
@@ -256,18 +258,39 @@ class Prepared:
       tensor.close()
 
 
+def _check_load(export_dir: str, error: Optional[tf.errors.OpError],
+                what: str = '') -> None:
+  """Raises the LoadError TF Serving's load would fail with, if `error`."""
+  if error is None:
+    return
+  # The first line is the cause; the rest names graph nodes ("[[{{node RestoreV2}}]]").
+  cause = (error.message.strip().splitlines() or [''])[0]
+  raise LoadError(f'TF Serving would fail to load {export_dir}: '
+                  f'{what + ": " if what else ""}{code_name(error)}: {cause}') from error
+
+
 class NativeSession:
-  """A SavedModel loaded and run by TensorFlow's C++ (the replica's session interface)."""
+  """A SavedModel loaded and run by TensorFlow's C++ (a `session.ServingSession`)."""
 
   def __init__(self, lib: ctypes.CDLL, session: int, graph: int, export_dir: str):
     self.lib = lib
     self.handle = session
     self.graph = graph
     self.export_dir = export_dir
-    # RunOptions of every run that names none: TF Serving's warmup replay runs with
-    # the load's (session_run_load_threadpool_index), requests with the defaults.
-    self.run_options: Optional[_Bytes] = None
+    self._run_options: Optional[config_pb2.RunOptions] = None
+    self._run_options_buffer: Optional[_Bytes] = None
     self._outputs: Dict[str, _Output] = {}
+
+  @property
+  def run_options(self) -> Optional[config_pb2.RunOptions]:
+    """RunOptions of every run: TF Serving's warmup replay runs with the load's
+    (session_run_load_threadpool_index), requests with the defaults (None)."""
+    return self._run_options
+
+  @run_options.setter
+  def run_options(self, value: Optional[config_pb2.RunOptions]) -> None:
+    self._run_options = value
+    self._run_options_buffer = run_options_buffer(value)
 
   @classmethod
   def load(cls, export_dir: str, tags: Sequence[str] = ('serve',),
@@ -286,21 +309,18 @@ class NativeSession:
         if config is not None:
           serialized = config.SerializeToString()
           lib.TF_SetConfig(options, serialized, len(serialized), status.handle)
-          status.check()
+          _check_load(export_dir, status.error(), 'its session config (ConfigProto) is refused')
         tag_array = (ctypes.c_char_p * len(tags))(*(t.encode() for t in tags))
         run = run_options_buffer(run_options)
         session = lib.TF_LoadSessionFromSavedModel(
             options, run.pointer if run else None, export_dir.encode(), tag_array, len(tags),
             graph, None, status.handle)
-        error = status.error()
+        _check_load(export_dir, status.error())
+    except BaseException:
+      lib.TF_DeleteGraph(graph)  # No session owns it yet.
+      raise
     finally:
       lib.TF_DeleteSessionOptions(options)
-    if error is not None:
-      lib.TF_DeleteGraph(graph)
-      # The first line is the cause; the rest names graph nodes ("[[{{node RestoreV2}}]]").
-      cause = (error.message.strip().splitlines() or [''])[0]
-      raise LoadError(f'TF Serving would fail to load {export_dir}: '
-                      f'{code_name(error)}: {cause}') from error
     return cls(lib, session, graph, export_dir)
 
   def output(self, name: str, stage: str = 'FetchOutputs') -> _Output:
@@ -323,13 +343,14 @@ class NativeSession:
   def prepare(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> Prepared:
     return Prepared(self, feeds, fetches)
 
-  def run_prepared(self, prepared: Prepared, run_options: Optional[_Bytes] = None,
+  def run_prepared(self, prepared: Prepared,
                    keep: bool = False) -> Optional[List[np.ndarray]]:
-    """Session::Run of `prepared`; the outputs only when `keep` (timing needs none)."""
+    """Session::Run of `prepared`, with `run_options`; the outputs only when `keep` (timing
+    needs none)."""
     count = len(prepared.fetches)
     results = (_P * count)()
+    run_options = self._run_options_buffer
     with _Status() as status:
-      run_options = run_options or self.run_options
       self.lib.TF_SessionRun(self.handle, run_options.pointer if run_options else None,
                              prepared.inputs, prepared.values, len(prepared.tensors),
                              prepared.outputs, results, count, None, 0, None, status.handle)
@@ -343,12 +364,11 @@ class NativeSession:
         if handle:
           self.lib.TF_DeleteTensor(handle)
 
-  def run(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str],
-          run_options: Optional[_Bytes] = None) -> List[np.ndarray]:
+  def run(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> List[np.ndarray]:
     """C++ `Session::Run(feeds, fetches)`; raises tf.errors.OpError as it fails."""
     prepared = self.prepare(feeds, fetches)
     try:
-      return self.run_prepared(prepared, run_options, keep=True)
+      return self.run_prepared(prepared, keep=True)
     finally:
       prepared.close()
 

@@ -200,12 +200,13 @@ def request_error(error: tf.errors.OpError) -> RequestError:
 class Servable:
   """A loaded SavedModel answering TF Serving requests."""
 
-  def __init__(self, export_dir: str, session,
+  def __init__(self, export_dir: str, session: Optional[session_lib.ServingSession],
                meta_graph_def: meta_graph_pb2.MetaGraphDef,
                method_name_check: bool = False,
                batching: Optional[BatchingConfig] = None):
     """`session`: the replica's `session.Session`, `native.NativeSession`, or None (checks
-    only). With `batching`, requests run through TF Serving's BatchingSession."""
+    only). With `batching`, requests run through TF Serving's BatchingSession, itself a
+    `ServingSession`."""
     self.export_dir = export_dir
     self.session = (batching_session.BatchingSession(session, batching)
                     if batching is not None and session is not None else session)

@@ -19,7 +19,7 @@ answers (a `[1]` fed to a `[None, 1]` placeholder) and accepts some it refuses
 """
 
 import logging
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Protocol, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -29,6 +29,7 @@ from tensorflow.core.framework import resource_handle_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.client import pywrap_tf_session  # pylint: disable=g-direct-tensorflow-import
 
 from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import TensorParseError
@@ -168,12 +169,62 @@ def undecodable_error(error: UnicodeDecodeError) -> tf.errors.OpError:
   return tf.errors.OpError(None, None, message, code)
 
 
+class PreparedRun(Protocol):
+  """One Session::Run's feeds and fetches, made ready once to be run many times."""
+
+  def close(self) -> None:
+    """Frees what was made for the run (the native session's C++ tensors)."""
+
+
+class ServingSession(Protocol):
+  """What a `Servable` runs requests on: this module's `Session`, `native.NativeSession`
+  (TensorFlow's C++), or `batching_session.BatchingSession` around either.
+
+  `prepare` resolves a run's feeds and fetches once (the native session converts
+  the feeds to C++ tensors and looks up its TF_Outputs), so a measurement that
+  sends the same request many times times only Session::Run. `run_options` are
+  the RunOptions of every run: TF Serving replays warmup with the load's
+  (`session_run_load_threadpool_index`), requests with the defaults (None).
+  """
+
+  run_options: Optional[config_pb2.RunOptions]
+
+  def dtype(self, name: str) -> int:
+    """The graph dtype (DataType enum) of tensor `name`."""
+
+  def run(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> List[np.ndarray]:
+    """C++ `Session::Run(feeds, fetches)`; raises tf.errors.OpError as it fails."""
+
+  def prepare(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> PreparedRun:
+    """`run`'s feeds and fetches, made ready to run many times; close it after."""
+
+  def run_prepared(self, prepared: PreparedRun,
+                   keep: bool = False) -> Optional[List[np.ndarray]]:
+    """`run` of `prepared`; the outputs only when `keep` (timing needs none)."""
+
+  def close(self) -> None:
+    """Unloads the model."""
+
+
+class _Prepared:
+  """A run's feeds and fetches resolved to graph outputs (nothing to free)."""
+
+  def __init__(self, feed_dict: Dict, targets: List, fetches: Sequence[str]):
+    self.feed_dict = feed_dict
+    self.targets = targets
+    self.fetches = list(fetches)
+
+  def close(self) -> None:
+    pass
+
+
 class Session:
-  """One TF1 graph and session, run as TF Serving runs it."""
+  """One TF1 graph and session, run as TF Serving runs it (a `ServingSession`)."""
 
   def __init__(self, graph: tf.Graph, session: tf.compat.v1.Session):
     self.graph = graph
     self.session = session
+    self.run_options: Optional[config_pb2.RunOptions] = None
     self._serialized: Dict[str, tf.Tensor] = {}
 
   def close(self) -> None:
@@ -189,16 +240,33 @@ class Session:
     Tensor names may omit `:0`, as in C++. Resource and variant outputs come back
     as arrays of their element protos (ResourceHandleProto, VariantTensorDataProto).
     """
+    return self.run_prepared(self.prepare(feeds, fetches), keep=True)
+
+  def prepare(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> _Prepared:
+    """The run's tensors looked up once; raises NotFoundError for a name the graph lacks."""
     feed_dict = {self._tensor(name, 'FeedInputs')._as_tf_output(): value  # pylint: disable=protected-access
                  for name, value in feeds.items()}
     targets = [self._fetchable(name) for name in fetches]
+    outputs = [t._as_tf_output() for t in targets]  # pylint: disable=protected-access
+    return _Prepared(feed_dict, outputs, fetches)
+
+  def run_prepared(self, prepared: _Prepared,
+                   keep: bool = False) -> Optional[List[np.ndarray]]:
+    """`run` of `prepared`, with `run_options`; the outputs only when `keep`."""
+    options = (pywrap_tf_session.TF_NewBufferFromString(self.run_options.SerializeToString())
+               if self.run_options is not None and self.run_options.ByteSize() else None)
     try:
       outputs = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
-          None, feed_dict, [t._as_tf_output() for t in targets], [], None)  # pylint: disable=protected-access
+          options, prepared.feed_dict, prepared.targets, [], None)
     except UnicodeDecodeError as e:
       raise undecodable_error(e) from e
+    finally:
+      if options is not None:
+        pywrap_tf_session.TF_DeleteBuffer(options)
+    if not keep:
+      return None
     return [self._opaque(name, value) if name in self._serialized else _as_array(value)
-            for name, value in zip(fetches, outputs)]
+            for name, value in zip(prepared.fetches, outputs)]
 
   def _tensor(self, name: str, stage: str) -> tf.Tensor:
     full = name if ':' in name else f'{name}:0'

@@ -1,7 +1,8 @@
 """The swap measured under each configuration, side by side, and the config recommended.
 
-Every run is a fresh process (`swap.run`), cases interleaved run by run so a
-noisy moment of the machine does not land on one case. First a calibration
+Every run is a fresh process (`swap.run`'s jobs in `measure.child`), cases
+interleaved run by run so a noisy moment of the machine does not land on one
+case. First a calibration
 process measures the old version alone: its capacity sets the default rate
 (a quarter of it: the headroom a production server keeps, so a queue that forms
 is the swap's doing) and its steady p99 the default deadline (4x: what a client
@@ -11,19 +12,15 @@ while the new version loads and warms, the median of the runs, with the spread.
 """
 
 import dataclasses
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx.dsl.io import fileio
-
 from tfx_warmup.errors import SwapError
+from tfx_warmup.measure import child
 from tfx_warmup.report.model import SwapCase, SwapPhase, SwapSection
 from tfx_warmup.serving import platform_config
 from tfx_warmup.serving.batching_config import BatchingConfig
@@ -169,25 +166,14 @@ def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
           'pool has no idle core to run on.')
 
 
-def run_child(args: List[str], what: str) -> Dict:
-  """Runs `python -m tfx_warmup.swap.run` with `args`; its JSON result."""
-  with tempfile.TemporaryDirectory() as tmp:
-    output = os.path.join(tmp, 'result.json')
-    command = [sys.executable, '-m', 'tfx_warmup.swap.run', '--output', output] + args
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-      last_line = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
-      kind, _, cause = last_line.partition(': ')
-      if kind == 'OverloadError':
-        raise SwapError(
-            f'The old version cannot sustain the rate asked on this machine: {cause}. Lower '
-            'the rate, or leave it out for a quarter of its measured capacity.')
-      if kind != 'LoadError':
-        cause = last_line
-      raise SwapError(f'The swap could not be measured ({what}): {cause}')
-    with fileio.open(output) as f:
-      return json.load(f)
+def run_child(job: str, arguments: Dict[str, Any], what: str) -> Dict[str, Any]:
+  """Runs the swap's `job` ('swap.calibrate' or 'swap') in a fresh process; its JSON result.
+
+  The child's own errors come back as their class (a LoadError of a version that
+  will not load, a SwapError of a rate the old version cannot hold); any other
+  failure is a SwapError naming `what` was being measured.
+  """
+  return child.run_job(job, arguments, what=what, error=SwapError)
 
 
 def measure_swap(old_dir: str, new_dir: str,
@@ -212,25 +198,23 @@ def measure_swap(old_dir: str, new_dir: str,
                     'warmup sample. Give more examples, or lower num_examples.')
   phase_seconds = dict(DEFAULT_PHASE_SECONDS, **(phase_seconds or {}))
   chosen = list(cases_lib.cases(num_request_iterations))
-  common = ['--old', old_dir, '--clients', str(clients), '--tags', ','.join(tags)] + (
-      ['--batching-config', json.dumps(dataclasses.asdict(batching))] if batching else [])
   with tempfile.TemporaryDirectory() as tmp:
     requests_path = os.path.join(tmp, 'traffic')
     serving.write_warmup_file(requests_path, live)
-    common += ['--requests', requests_path]
+    common = {'old_dir': old_dir, 'requests_path': requests_path, 'clients': clients,
+              'tags': list(tags),
+              'batching': dataclasses.asdict(batching) if batching else None}
     calibration = Calibration(**run_child(
-        common + ['--case', json.dumps(chosen[0].to_json()), '--calibrate'],
-        'the old version alone'))
+        'swap.calibrate', dict(common, case=chosen[0].to_json()), 'the old version alone'))
     if on_process:
       on_process()
     traffic = choose_traffic(calibration, qps, deadline_ms)
-    phases = ','.join(str(phase_seconds[p]) for p in ('steady', 'first', 'after'))
     timelines: Dict[str, List[Timeline]] = {c.name: [] for c in chosen}
     for _ in range(repetitions):
       for case in chosen:
         timelines[case.name].append(Timeline(**run_child(
-            common + ['--new', new_dir, '--case', json.dumps(case.to_json()),
-                      '--qps', str(traffic.qps), '--phases', phases], f"case '{case.name}'")))
+            'swap', dict(common, new_dir=new_dir, case=case.to_json(), qps=traffic.qps,
+                         phase_seconds=phase_seconds), f"case '{case.name}'")))
         if on_process:
           on_process()
         if case.role == 'a':  # Fail fast on a rate the old version cannot hold.

@@ -12,24 +12,19 @@ with TensorFlow's C++ doing the loads and runs (`serving.native`):
   4. move the traffic, wait `first` seconds, unload the old version once its
      last request is answered, and go on for `after` seconds.
 
-Each run is one fresh process (`python -m tfx_warmup.swap.run`): TensorFlow's
-caches and named thread pools live as long as the process, as in a server.
-
-  python -m tfx_warmup.swap.run --old DIR --new DIR --requests FILE --case JSON \
-      --qps N --output JSON [--calibrate]
+Each run is one fresh process, the measuring child's 'swap' job (the
+calibration is its 'swap.calibrate'; see `measure.child`): TensorFlow's caches
+and named thread pools live as long as the process, as in a server.
 """
 
-import argparse
 import dataclasses
 import gc
-import json
-import os
-import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from tfx.dsl.io import fileio
 
+from tfx_warmup.errors import SwapError
 from tfx_warmup.measure.figures import percentile
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap.cases import Case
@@ -42,10 +37,6 @@ CAPACITY_SHARE = 0.25
 # Seconds a client may fall behind its schedule before the swap: more is a rate the old
 # version cannot answer (the queue would grow without end).
 LAG_LIMIT = 1.0
-
-
-class OverloadError(RuntimeError):
-  """The traffic's rate is more than the old version answers before the swap."""
 
 
 @dataclasses.dataclass
@@ -68,13 +59,6 @@ class Calibration:
   clients: int
   p50_ms: float
   p99_ms: float
-
-
-def _native_session(servable):
-  """The native session under a servable (inside its BatchingSession, if any)."""
-  from tfx_warmup.serving import native  # pylint: disable=g-import-not-at-top
-  session = servable.session
-  return session if isinstance(session, native.NativeSession) else session.session
 
 
 def _traffic(requests_path: str):
@@ -100,9 +84,9 @@ def _load(model_dir: str, case: Case, tags: Sequence[str], batching, meta_graph_
 
 def _replay(servable, records, case: Case) -> float:
   """TF Serving's warmup replay, on the load's RunOptions; its seconds."""
-  from tfx_warmup.serving import native, warmup  # pylint: disable=g-import-not-at-top
-  session = _native_session(servable)
-  session.run_options = native.run_options_buffer(case.server.load_run_options())
+  from tfx_warmup.serving import warmup  # pylint: disable=g-import-not-at-top
+  session = servable.session
+  session.run_options = case.server.load_run_options()
   start = time.perf_counter()
   try:
     warmup.replay_records(servable, records, case.server.num_request_iterations)
@@ -169,9 +153,10 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
   if loop.overloaded:
     sent = loop.stop()
     held = sum(1 for s in sent if s.done <= steady) / steady
-    raise OverloadError(
-        f'the old version fell {LAG_LIMIT:g} s behind {qps:.0f} QPS before the swap: it '
-        f'answered {held:.0f} per second')
+    raise SwapError(
+        f'The old version cannot sustain the rate asked on this machine: it fell '
+        f'{LAG_LIMIT:g} s behind {qps:.0f} QPS before the swap, answering {held:.0f} per '
+        'second. Lower the rate, or leave it out for a quarter of its measured capacity.')
 
   marks['load'] = loop.now()
   new_servable = _load(new_dir, case, tags, batching, new_meta)
@@ -198,44 +183,24 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
                   warmup_records=len(new_records), errors=errors[:5])
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--old', required=True, help='the serving version (SavedModel dir)')
-  parser.add_argument('--new', help='the version to swap to (SavedModel dir)')
-  parser.add_argument('--requests', required=True,
-                      help='TFRecord of PredictionLogs: the traffic mix')
-  parser.add_argument('--case', required=True, help='a swap.cases.Case as JSON')
-  parser.add_argument('--output', required=True, help='where to write the result JSON')
-  parser.add_argument('--qps', type=float, default=0.0)
-  parser.add_argument('--clients', type=int, default=2)
-  parser.add_argument('--phases', default='2,2,1',
-                      help='seconds of steady traffic, on the new version, after the unload')
-  parser.add_argument('--tags', default='serve')
-  parser.add_argument('--batching-config', help='BatchingConfig fields as JSON')
-  parser.add_argument('--calibrate', action='store_true',
-                      help="measure the old version's capacity instead of swapping")
-  args = parser.parse_args(argv)
-  case = Case.from_json(json.loads(args.case))
-  tags = args.tags.split(',')
-  batching = (BatchingConfig(**json.loads(args.batching_config))
-              if args.batching_config else None)
-  try:
-    if args.calibrate:
-      result = calibrate(args.old, args.requests, case, args.clients, tags, batching)
-    else:
-      steady, first, after = (float(s) for s in args.phases.split(','))
-      result = swap(args.old, args.new, args.requests, case, args.qps, args.clients,
-                    steady, first, after, tags, batching)
-  except Exception as e:  # pylint: disable=broad-except  (one line for the parent)
-    message = ' '.join(str(getattr(e, 'message', None) or e).split())  # one line
-    print(f'{type(e).__name__}: {message}', file=sys.stderr)
-    return 1
-  with fileio.open(args.output, 'w') as f:
-    json.dump(dataclasses.asdict(result), f)
-  return 0
+def calibrate_job(old_dir: str, requests_path: str, case: Dict[str, Any], clients: int,
+                  tags: Sequence[str], batching: Optional[Dict[str, Any]] = None
+                  ) -> Dict[str, Any]:
+  """The measuring child's 'swap.calibrate' job: `calibrate` on JSON arguments."""
+  return dataclasses.asdict(calibrate(old_dir, requests_path, Case.from_json(case), clients,
+                                      tags, _batching(batching)))
 
 
-if __name__ == '__main__':
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  sys.exit(main())
+def swap_job(old_dir: str, new_dir: str, requests_path: str, case: Dict[str, Any],
+             qps: float, clients: int, phase_seconds: Dict[str, float],
+             tags: Sequence[str], batching: Optional[Dict[str, Any]] = None
+             ) -> Dict[str, Any]:
+  """The measuring child's 'swap' job: `swap` on JSON arguments."""
+  return dataclasses.asdict(swap(
+      old_dir, new_dir, requests_path, Case.from_json(case), qps, clients,
+      phase_seconds['steady'], phase_seconds['first'], phase_seconds['after'], tags,
+      _batching(batching)))
+
+
+def _batching(fields: Optional[Dict[str, Any]]) -> Optional[BatchingConfig]:
+  return BatchingConfig(**fields) if fields else None

@@ -8,9 +8,11 @@ request held back by a slow one before it counts the wait too (no coordinated
 omission). Requests go to whichever version `Target` points at when they are
 sent, as TF Serving routes each request to the version it serves then.
 
-The requests are converted to C++ tensors once per version (`native.Prepared`);
-a send is one ctypes call that releases the GIL, so the clients and a load in
-another thread contend as TF Serving's threads do, on TensorFlow's pools.
+The requests are prepared once per version (`ServingSession.prepare`: the
+native session converts them to C++ tensors); a send is one ctypes call that
+releases the GIL, so the clients and a load in another thread contend as TF
+Serving's threads do, on TensorFlow's pools. Under server-side batching a send
+goes through the replica's BatchingSession (its splitting and padding).
 """
 
 import dataclasses
@@ -18,7 +20,6 @@ import threading
 import time
 from typing import Callable, List, Optional, Sequence
 
-from tfx_warmup.serving import native
 from tfx_warmup.serving import servable as servable_lib
 from tfx_warmup.serving import util
 
@@ -44,24 +45,15 @@ class Version:
                requests: Sequence[util.Request]):
     self.number = number
     self.servable = servable
-    self._calls = [servable.prepare(r) for r in requests]
-    session = servable.session
-    # Without server-side batching the prepared C++ call is sent as is; with it, each
-    # request goes through the replica's BatchingSession (its splitting and padding).
-    self._prepared = ([session.prepare(c.feeds, c.fetches) for c in self._calls]
-                      if isinstance(session, native.NativeSession) else None)
+    calls = [servable.prepare(r) for r in requests]
+    self._prepared = [servable.session.prepare(c.feeds, c.fetches) for c in calls]
     self.in_flight = 0
     self._lock = threading.Lock()
     self._idle = threading.Condition(self._lock)
 
   def send(self, index: int) -> None:
     """Runs request `index` (modulo the mix); raises what Session::Run raises."""
-    index %= len(self._calls)
-    if self._prepared is not None:
-      self.servable.session.run_prepared(self._prepared[index])
-    else:
-      call = self._calls[index]
-      self.servable.session.run(call.feeds, call.fetches)
+    self.servable.session.run_prepared(self._prepared[index % len(self._prepared)])
 
   def enter(self) -> None:
     with self._lock:
@@ -79,7 +71,7 @@ class Version:
       self._idle.wait_for(lambda: self.in_flight == 0)
 
   def close(self) -> None:
-    for prepared in self._prepared or ():
+    for prepared in self._prepared:
       prepared.close()
     self.servable.close()
 
