@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import util as beam_util
 
 from tfx_warmup.data import sample
+from tfx_warmup.data.sample import coverage as coverage_lib
 from tfx_warmup.errors import ConfigurationError
 
 TWO_WORKERS = PipelineOptions(direct_running_mode='multi_processing', direct_num_workers=2)
@@ -134,7 +135,7 @@ def _run(records, k, seed, sampling='uniform', stratify_feature=None, held_back=
 STRATEGIES = {
     'uniform': lambda: sample.sample_combine_fn(16, 7, 'uniform', held_back=8),
     'coverage': lambda: sample.sample_combine_fn(16, 7, 'coverage', held_back=8),
-    'coverage-subsampled': lambda: sample.CoverageCombineFn(16, 7, 8, shape_sample_size=128),
+    'coverage-subsampled': lambda: coverage_lib.CoverageCombineFn(16, 7, 8, shape_sample_size=128),
     'stratified': lambda: sample.sample_combine_fn(16, 7, 'stratified', 'label', held_back=8),
 }
 MIXED = {'common': 1200, 'pair': 500, 'five': 200, 'coupon': 60, 'long': 40}
@@ -262,7 +263,7 @@ def test_coverage_of_a_large_dataset_decodes_a_subsample_and_still_covers_every_
   every shape above 0.2% is still among the picks."""
   counts = {'common': 30_000, 'pair': 15_000, 'five': 4_500, 'coupon': 400, 'long': 100}
   records, shape_of = _dataset(counts, seed=3)
-  fn = _fresh(lambda: sample.CoverageCombineFn(16, 5, shape_sample_size=4096))
+  fn = _fresh(lambda: coverage_lib.CoverageCombineFn(16, 5, shape_sample_size=4096))
   acc = _accumulate(fn, records)
   chosen = fn.extract_output(acc)
   assert set(_covered_shapes(chosen[:5], shape_of)) == set(counts)
@@ -270,7 +271,8 @@ def test_coverage_of_a_large_dataset_decodes_a_subsample_and_still_covers_every_
 
 
 def _keys(records: List[bytes]) -> List[int]:
-  return sample._shape_keys(sample._decoder(), records).tolist()  # pylint: disable=protected-access
+  decoder = coverage_lib._decoder()  # pylint: disable=protected-access
+  return coverage_lib._shape_keys(decoder, records).tolist()  # pylint: disable=protected-access
 
 
 def test_shape_key_depends_on_which_features_and_value_count_buckets_only():
@@ -305,10 +307,12 @@ def test_coverage_samples_records_that_are_not_examples_instead_of_failing():
 
 def _describe_shape(example_bytes: bytes) -> str:
   """The shape key of one tf.Example, readable: 'age:1 history:2-4 ...'."""
-  codes = {name: int(c[0]) for name, c in sample._bucket_codes(  # pylint: disable=protected-access
-      sample._decoder().DecodeBatch([example_bytes]))}  # pylint: disable=protected-access
-  return ' '.join(f'{name}:{sample._BUCKET_NAMES[code - 1]}'  # pylint: disable=protected-access
-                  for name, code in sorted(codes.items()) if code)
+  # pylint: disable=protected-access
+  batch = coverage_lib._decoder().DecodeBatch([example_bytes])
+  codes = {name: int(c[0]) for name, c in coverage_lib._bucket_codes(batch)}
+  names = coverage_lib._BUCKET_NAMES
+  # pylint: enable=protected-access
+  return ' '.join(f'{name}:{names[code - 1]}' for name, code in sorted(codes.items()) if code)
 
 
 def test_describe_shape_names_each_feature_and_its_count_bucket():
