@@ -1,4 +1,5 @@
-"""Artifact URIs may be gs://, s3:// or hdfs://: every file access goes through TFX's fileio.
+"""Artifact URIs may be gs://, s3:// or hdfs://: every file access goes through TFX's fileio
+(the replica, `serving/`, which must not need TFX, through `tf.io.gfile`, which fileio wraps).
 
 Two checks: the package never touches files with Python's builtins or os/shutil,
 and the model-side stages (plan, write, read, replay, report) run unchanged on
@@ -48,7 +49,8 @@ def test_module_does_no_local_only_file_io(path):
                and (_dotted(node.func) in _LOCAL_ONLY or _dotted(node.func).startswith('shutil.'))]
   imports = [f'{os.path.relpath(path, _PACKAGE)}:{node.lineno} import shutil' for node in ast.walk(tree)
              if isinstance(node, ast.Import) and any(a.name == 'shutil' for a in node.names)]
-  assert not offenders + imports, 'use tfx.dsl.io.fileio instead: ' + ', '.join(offenders + imports)
+  assert not offenders + imports, ('use tfx.dsl.io.fileio (tf.io.gfile in serving/) instead: '
+                                   + ', '.join(offenders + imports))
 
 
 def test_model_side_stages_run_on_a_non_local_filesystem(tf1_model_dir, examples):
