@@ -77,6 +77,15 @@ def test_a_directory_is_refused_in_one_line(path):
   assert problem.code == 'FAILED_PRECONDITION' and 'is a directory' in problem.message
 
 
+def test_a_missing_file_is_an_os_error_naming_it(path):
+  """As tfx's fileio raised (an IOError), so `except OSError` callers keep working."""
+  with pytest.raises(FileNotFoundError) as error:
+    warmup_file.read_warmup_file(path)
+  assert error.value.filename == path and isinstance(error.value, OSError)
+  # Where the file is optional, TF Serving's way: no file, nothing replayed, no problem.
+  assert inspection.inspect_warmup(path).exists is False
+
+
 def test_random_bytes_get_tf_servings_verdict_without_tensorflows_wrapping(path):
   _write(path, bytes((i * 7919) % 251 for i in range(300)))
   problem, = inspection.inspect_warmup(path).problems
