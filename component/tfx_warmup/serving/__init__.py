@@ -36,6 +36,7 @@ _FACE = {
     'RecordKey': 'records', 'record_key': 'records', 'summarize': 'records',
     'resolve_model': 'model_paths', 'ModelPath': 'model_paths',
     'BatchingConfig': 'batching_config',
+    'request_from_json': 'rest_json',
     'MAX_RECORDS': 'contract', 'Api': 'contract', 'warmup_file_path': 'contract',
     'ServingError': 'errors', 'ServingConfigError': 'errors', 'ModelError': 'errors',
     'LoadError': 'errors', 'RequestError': 'errors', 'WarmupReplayError': 'errors',
