@@ -73,6 +73,7 @@ def test_generate_writes_a_warmed_copy_and_reports_in_the_shared_schema(generate
   assert report['schema_version'] == report_lib.SCHEMA_VERSION
   assert report['model'] == output
   assert report['validation']['records'] == report['warmup_file']['records'] > 0
+  assert report['validation']['fresh_load'] is False  # After the checks: not what a load pays.
   assert {(r['signature'], r['batch_size']) for r in report['warmup_file']['summary']} == {
       (s, b) for s in ('serving_default', 'predict_raw') for b in (1, 8)}
   assert report['sample']['splits'] == ['examples']
@@ -103,6 +104,7 @@ def test_verify_measures_and_plots_a_png(generated, tmp_path):
   assert proc.returncode == 0, proc.stderr
   verified = json.loads(proc.stdout)
   assert verified['validation']['records'] == report['warmup_file']['records']
+  assert verified['validation']['fresh_load'] is True  # Right after the load: what it pays.
   rows = verified['cold_start']['requests']
   assert {(r['signature'], r['batch_size']) for r in rows} == {
       (r['signature'], r['batch_size']) for r in report['warmup_file']['summary']}
@@ -119,6 +121,8 @@ def test_verify_text_output(generated):
   proc = run('verify', output)
   assert proc.returncode == 0, proc.stderr
   assert f'OK: TF Serving would load {output} and replay its' in proc.stdout
+  assert 'Replayed in the TF Serving replica right after the load, as TF Serving does' in (
+      proc.stdout)
 
 
 def test_generate_refuses_a_non_empty_output_unless_overwrite(data, keras_model_dir, tmp_path):

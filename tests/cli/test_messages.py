@@ -7,6 +7,7 @@ directory only the log file the line names.
 
 import gzip
 import os
+import re
 
 import fastavro
 import pyarrow
@@ -15,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from tests import models
-from tests.cli.test_cli import _one_line_error, run
+from tests.cli.test_cli import _one_line_error, _run_all, run
+from tests.library.test_loading import build_eval_saved_model
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +92,57 @@ def test_a_file_that_is_not_tfrecords_is_named_for_what_it_is(tmp_path, tf1_mode
   assert 'corrupt' not in line
 
 
+def test_a_directory_of_csv_files_is_not_called_one_of_tfrecords(tmp_path, tf1_model_dir):
+  folder = tmp_path / 'csv'
+  folder.mkdir()
+  (folder / 'data.csv').write_bytes(CSV)
+  line = _generate_fails(tmp_path, tf1_model_dir, str(folder))
+  assert (f"{folder / 'data.csv'} is a CSV file, not TFRecords of tf.Examples. Run "
+          f"CsvExampleGen(input_base='{folder}')") in line
+  assert f'(in the directory at {folder})' in line
+  assert 'TFRecord files at' not in line
+
+
+# -- A model exported for TFMA, and ModelWarmer's own words, in the command line's --------
+
+
+def test_an_eval_saved_model_names_tag_set_and_the_format_serving_export(tmp_path,
+                                                                         tf1_model_dir):
+  """TFX's Trainer writes the EvalSavedModel (tag set 'eval') beside Format-Serving/."""
+  root = tmp_path / 'model'
+  (root / 'Format-Serving').mkdir(parents=True)
+  eval_model = build_eval_saved_model(str(root / 'Format-TFMA' / '1646034758'))
+  examples = str(tmp_path / 'examples.tfrecord')
+  with tf.io.TFRecordWriter(examples) as writer:
+    writer.write(models.make_examples(1)[0].SerializeToString())
+  procs = _run_all({
+      'verify': ['verify', str(root / 'Format-TFMA')],
+      'generate': ['generate', '--model', eval_model, '--examples', examples, '--output',
+                   str(tmp_path / 'out')],
+      'inspect': ['inspect', eval_model],
+      'other tags': ['verify', tf1_model_dir, '--tag-set', 'serve,gpu']})
+  for command in ('verify', 'generate', 'inspect'):
+    line = _one_line_error(procs[command], command)
+    assert "it has [['eval']]. It is an EvalSavedModel, exported for TFMA" in line, line
+    assert f"warm the model exported for serving, {root / 'Format-Serving'}, the Trainer's " \
+        "Format-Serving/ (or the Model artifact holding it), rather than setting --tag-set " \
+        "to 'eval'." in line, line
+    assert '--saved_model_tags' not in line and 'tag_set' not in line
+  line = _one_line_error(procs['other tags'], 'verify')
+  assert "Set --tag-set to one of those (the tags TF Serving is started with)" in line
+  assert not (tmp_path / 'out').exists()
+
+
+def test_modelwarmer_s_advice_names_the_flag_typed(tmp_path, tf1_model_dir):
+  empty = str(tmp_path / 'in' / 'empty.tfrecord')
+  os.makedirs(os.path.dirname(empty))
+  with tf.io.TFRecordWriter(empty):
+    pass
+  line = _generate_fails(tmp_path, tf1_model_dir, empty)
+  assert 'Point --examples at a non-empty Examples artifact or split.' in line
+  assert 'ModelWarmer' not in line
+
+
 # -- 3 and 4. Runners: refused by name, failures in one line with the log --------------
 
 
@@ -151,6 +204,9 @@ def test_label_less_data_has_nothing_to_strip_and_says_so(tmp_path, tf1_model_di
   inspected = run('inspect', str(tmp_path / 'out'), env={**os.environ, 'COLUMNS': '50'})
   assert inspected.returncode == 0, inspected.stderr
   rows = inspected.stdout.split('Features the records carry:\n', 1)[1].splitlines()
-  assert rows[2].split('  ')[-1] == 'age, color, hours'
+  assert re.split(r'\s{2,}', rows[2])[-1] == 'age, color, hours'  # The features cell.
   assert sum('age, color, hours' in row for row in rows) == 1
+  # A name is never broken, the MultiInference's 'classify+regress' included.
+  assert [row.split()[0] for row in rows[2:6]] == [
+      'classify,', 'classify+regress,', 'regress,', 'serving_default']
   assert all(len(row) <= 50 for row in rows[:6])

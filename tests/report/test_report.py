@@ -90,3 +90,45 @@ def test_signatures_sharing_features_share_a_row_wrapped_to_the_width():
   assert lines[3].startswith('c          feature_0, feature_1')
   assert len(lines) > 5 and all(len(line) <= 60 for line in lines)  # 'c' wraps.
   assert all(line.startswith(' ' * 11) for line in lines[4:])
+
+
+def test_a_signature_name_is_never_broken_in_the_features_table():
+  """A MultiInference's 'classification+regression' is longer than a third of 60 columns."""
+  features = {'classification+regression': ['age', 'hours'], 'serving_default': ['age']}
+  lines = report_lib.text.format_features(features, width=60).splitlines()
+  assert lines[2].startswith('classification+regression  age, hours')
+  assert lines[3].startswith('serving_default            age')
+  assert len(lines) == 4
+
+
+def _replayed(fresh_load, cold_start=None):
+  return report_lib.WarmupReport(
+      warmup_file=report_lib.WarmupFileSection('/m/1/assets.extra/w', 3, [], [], {}),
+      validation=report_lib.ValidationSection(3, 0.07, 1, fresh_load=fresh_load),
+      cold_start=cold_start)
+
+
+def test_the_replay_figure_says_what_it_measures():
+  """generate replays on a model its checks already ran; verify right after the load."""
+  fresh = report_lib.text.format_report(_replayed(True))
+  assert ('Replayed in the TF Serving replica right after the load, as TF Serving does: '
+          '3 records, 0.07 s (what the load pays).') in fresh
+  after_checks = report_lib.text.format_report(_replayed(False))
+  assert ('3 records, 0.07 s, on a model whose signatures had each run already (the checks '
+          'before the replay). TF Serving replays them right after the load, which takes '
+          'longer: `verify_model` on the written model times that.') in after_checks
+  measured = report_lib.text.format_report(_replayed(False, report_lib.ColdStartSection(
+      rounds=1, load_seconds=1.0, replay_seconds=1.32, replay_records=3)))
+  assert 'which takes longer: 1.32 s in the fresh process of the cold start' in measured
+
+
+def test_the_report_s_messages_are_said_in_the_reader_s_terms():
+  report = report_lib.WarmupReport(
+      warmup_file=report_lib.WarmupFileSection('/w', 0, [], [], {}),
+      signatures=report_lib.SignaturesSection([], {'a': 'leave it out of names'},
+                                              {'b': 'point names'}),
+      cold_start=report_lib.ColdStartSection(skipped='lower names to measure'))
+  text = report_lib.text.format_report(report, terms=lambda m: m.replace('names', '--flag'))
+  assert 'not warmed: a: leave it out of --flag' in text
+  assert 'warning: b: point --flag' in text
+  assert 'Cold start not measured: lower --flag to measure.' in text

@@ -43,10 +43,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _in_user_terms(error: Exception) -> str:
-  """The error as one line in this command line's words: parameters named by their flags."""
-  from tfx_warmup.options.parameters import in_flag_terms  # pylint: disable=g-import-not-at-top
+  """The error as one line in this command line's words: flags and commands (`cli.terms`)."""
+  from tfx_warmup.cli.terms import in_cli_terms  # pylint: disable=g-import-not-at-top
   from tfx_warmup.serving.errors import one_line  # pylint: disable=g-import-not-at-top
-  return in_flag_terms(one_line(str(error)))
+  return in_cli_terms(one_line(str(error)))
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from typing import Any, Dict, List
 from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
-from tfx.utils import path_constants
 
 from tfx_warmup import library
 from tfx_warmup.component import artifacts
@@ -59,11 +58,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     baseline = input_dict.get(spec.BASELINE_MODEL_KEY)
 
     # 2. Warm: plan, sample on this component's Beam pipeline, build, strip, replay, write
-    #    the Format-Serving copy and its report into the output artifact, measure.
+    #    the copy into the output artifact in a Model artifact's layout (Format-Serving/,
+    #    the report beside it), measure.
     report = library.warm_model(
         artifacts.saved_model_dir(model), artifacts.examples_source(examples), warmed.uri,
-        options, make_pipeline=self._make_beam_pipeline,
-        model_subdir=path_constants.SERVING_MODEL_DIR, write_report=True,
+        options, layout=library.MODEL_ARTIFACT, make_pipeline=self._make_beam_pipeline,
         baseline_model_dir=artifacts.saved_model_dir(
             artifact_utils.get_single_instance(baseline)) if baseline else None)
 

@@ -62,8 +62,8 @@ class ExamplesSource:
     """Requested splits, else 'eval' when present (closest to live traffic), else all."""
     if not self.patterns:
       raise ExamplesError(
-          f'{self.described[0].upper()}{self.described[1:]} has no splits. Feed ModelWarmer the '
-          "`examples` output of an ExampleGen (or set the artifact's split_names).")
+          f'{self.described[0].upper()}{self.described[1:]} has no splits. Point ModelWarmer '
+          "at the `examples` output of an ExampleGen (or set the artifact's split_names).")
     if requested:
       missing = [s for s in requested if s not in self.patterns]
       if missing:
@@ -124,7 +124,8 @@ def resolve_examples(path: str) -> ExamplesSource:
   if name.startswith(_SPLIT_PREFIX) and len(name) > len(_SPLIT_PREFIX):
     return ExamplesSource(path, {name[len(_SPLIT_PREFIX):]: _all_files(path)},
                           form=f'{name} directory')
-  return _files(path, _all_files(path), 'directory of TFRecord files')
+  # Named for what it is, not what it should hold: a folder of CSV files is 'the directory'.
+  return _files(path, _all_files(path), 'directory')
 
 
 def _files(location: str, pattern: str, form: str) -> ExamplesSource:

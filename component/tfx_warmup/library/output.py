@@ -18,6 +18,7 @@ from absl import logging
 from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
+from tfx.utils import path_constants
 
 from tfx_warmup.errors import OutputError
 from tfx_warmup.report.model import WarmupReport
@@ -25,6 +26,37 @@ from tfx_warmup.serving import warmup_file
 from tfx_warmup.serving.contract import warmup_file_path
 
 REPORT_FILE = 'warmup_report.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+  """How a warmed model is laid out in its output directory: the caller's choice, not a guess.
+
+  `model_subdir` is where the SavedModel goes ('' : the output directory is the
+  SavedModel). `files_beside`: the report (`warmup_report.json`) and, with a swap
+  measured, the recommended platform config and its plot are written beside the
+  SavedModel; only a layout with a subdirectory has room for them, since nothing
+  may go inside the SavedModel a Pusher or TF Serving copies whole.
+  """
+  name: str
+  model_subdir: str = ''
+  files_beside: bool = False
+
+  def __post_init__(self):
+    if self.files_beside and not self.model_subdir:
+      raise ValueError(f'Layout {self.name!r}: files beside the SavedModel need a '
+                       'model_subdir, or they would be written inside it.')
+
+  def model_dir(self, output_dir: str) -> str:
+    """Where the SavedModel goes in `output_dir`."""
+    return os.path.join(output_dir, self.model_subdir) if self.model_subdir else output_dir
+
+
+# A plain directory: the output directory is the warmed SavedModel, and nothing else.
+SAVED_MODEL = Layout('SavedModel directory')
+# TFX's Model artifact, as Trainer writes it and Pusher reads it: the SavedModel in
+# Format-Serving/, the report (and the swap's config and plot) beside it.
+MODEL_ARTIFACT = Layout('Model artifact', path_constants.SERVING_MODEL_DIR, files_beside=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,3 +150,18 @@ def warn_replaced(source_model_dir: str) -> None:
   if fileio.exists(existing):
     logging.warning('The input model already has a warmup file (%s); it is replaced by the '
                     'one tfx-warmup builds.', existing)
+
+
+def report_beside(model_dir: str) -> Optional[WarmupReport]:
+  """The report a Model artifact holds beside the SavedModel at `model_dir`, if any.
+
+  None as well for a report of another schema version, whose figures are not read.
+  """
+  path = os.path.join(os.path.dirname(model_dir.rstrip('/')), REPORT_FILE)
+  if not fileio.exists(path):
+    return None
+  try:
+    with fileio.open(path) as f:
+      return WarmupReport.from_json(f.read())
+  except ValueError:
+    return None

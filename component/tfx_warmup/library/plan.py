@@ -15,6 +15,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx.proto import example_gen_pb2
 
 from tfx_warmup import serving
+from tfx_warmup.library import loading
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.requests import parse_keys
 from tfx_warmup.privacy import stripping
@@ -59,7 +60,7 @@ def plan_warmup(model_dir: str, options: WarmupOptions,
   work with this model and these options.
   """
   batching = options.batching_config()  # Parsed once, for the load and the report.
-  servable = serving.load(model_dir, options.tag_set, batching=batching)
+  servable = loading.load(model_dir, options.tag_set, batching=batching)
   try:
     meta_graph = servable.meta_graph_def
     model_plan = signatures.plan_signatures(meta_graph, model_dir, options.signature_names,

@@ -5,11 +5,14 @@ input model itself: version N to N+1) to the written warmed copy, as TF Serving
 performs it (`tfx_warmup.swap`). When a candidate config measured better than
 TF Serving's defaults, its `--platform_config_file` and the
 `tensorflow_model_server` command that uses it are written beside the report,
-never inside the SavedModel the Pusher copies.
+never inside the SavedModel the Pusher copies. `swap_models` does the same for
+two versions warmed before (what `tfx-warmup swap` calls): its traffic comes from
+the new version's warmup file, and its report is its own.
 """
 
 import dataclasses
 import os
+import tempfile
 from typing import Optional, Sequence
 
 from absl import logging
@@ -17,7 +20,12 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.io import fileio
 
 from tfx_warmup import progress
-from tfx_warmup.report.model import SwapSection
+from tfx_warmup import serving
+from tfx_warmup.errors import ConfigurationError
+from tfx_warmup.library import live as live_lib
+from tfx_warmup.library import output
+from tfx_warmup.report.model import SwapSection, WarmupReport, warmup_file_section
+from tfx_warmup.serving import batching_config
 from tfx_warmup.serving import platform_config
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap import cases as cases_lib
@@ -81,3 +89,51 @@ def write_server_config(section: SwapSection, output_dir: str, model_name: str,
       section, platform_config=PLATFORM_CONFIG_FILE,
       server_command=platform_config.server_command(name, f'/models/{name}',
                                                     SERVED_CONFIG_PATH))
+
+
+def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str] = None, *,
+                requests: Optional[str] = None, qps: Optional[float] = None,
+                deadline_ms: Optional[float] = None, tags: Sequence[str] = ('serve',),
+                batching_parameters_file: Optional[str] = None,
+                num_request_iterations: int = 1,
+                repetitions: int = measure.DEFAULT_REPETITIONS, model_name: str = '',
+                plot_path: Optional[str] = None) -> WarmupReport:
+  """The swap between two versions warmed before (by anyone), measured; its report.
+
+  Traffic is `requests` (a TFRecord of PredictionLogs), else one record of each
+  kind in the new version's warmup file. With `output_dir`, the report
+  (`swap_report.json`) and, when a config measured better, its
+  `platform_config.pbtxt` (and, with `plot_path`, the plot) are written there in
+  one move, nothing unless all succeeds. `plot_path` receives a PNG of the
+  latency through the swap.
+  """
+  if repetitions < 1:
+    raise ConfigurationError(f'`repetitions` must be at least 1, got {repetitions}.')
+  path = serving.warmup_file_path(new_model_dir)
+  records = serving.read_warmup_file(path) if fileio.exists(path) else []
+  if not records and not requests:
+    raise ConfigurationError(
+        f'{new_model_dir} has no warmup file ({path}), so there is no traffic to send. Pass '
+        '`requests` (a TFRecord of PredictionLogs), or warm it first with `warm_model`.')
+  live = live_lib.live_traffic(records, requests)
+  batching = (batching_config.config_from_file(batching_parameters_file)
+              if batching_parameters_file else None)
+  with tempfile.TemporaryDirectory() as scratch:
+    target = output_dir or os.path.join(scratch, 'swap')
+    with output.staged_output(target) as staged:  # Nothing at output_dir unless all succeeds.
+      fileio.makedirs(staged.root)
+      section = measure_swap(
+          old_model_dir, new_model_dir, live, qps=qps, deadline_ms=deadline_ms, tags=tags,
+          batching=batching, num_request_iterations=num_request_iterations,
+          repetitions=repetitions,
+          plot_path=os.path.join(staged.root, PLOT_FILE) if plot_path else None)
+      if output_dir:
+        section = write_server_config(section, staged.root, model_name,
+                                      batching_parameters_file, num_request_iterations)
+      report = WarmupReport(model=new_model_dir, swap=section, warmup_file=warmup_file_section(
+          path if records else None, records))
+      with fileio.open(os.path.join(staged.root, REPORT_FILE), 'w') as f:
+        f.write(report.to_json())
+    if plot_path:  # After the move: a plot inside output_dir would be moved away with it.
+      fileio.copy(os.path.join(target, PLOT_FILE), plot_path, overwrite=True)
+  return report

@@ -21,7 +21,8 @@ def validate_records(servable: serving.Servable,
                      records: Sequence[prediction_log_pb2.PredictionLog],
                      num_request_iterations: int = 1,
                      path: str = '',
-                     examples: Optional[str] = 'the examples') -> ValidationSection:
+                     examples: Optional[str] = 'the examples', *,
+                     fresh_load: bool = True) -> ValidationSection:
   """Replays `records` on `servable`; raises what would fail TF Serving's load, explained.
 
   Each record runs `num_request_iterations` times, under the servable's
@@ -29,6 +30,8 @@ def validate_records(servable: serving.Servable,
   the warmup file in messages. `examples` names what the records were built from
   ('the glob at ...'): an example/parse mismatch is then their ExamplesError. None:
   the records were not built from examples (a model's own file), so no data is blamed.
+  `fresh_load`: nothing ran on `servable` since its load, so the replay's seconds are
+  what TF Serving's load pays (the report says which it was).
   """
   blame = diagnosis.mismatches_blamed_on_data(examples)
   with progress.reporter().stage('Replaying warmup records', total=len(records)) as advance:
@@ -43,7 +46,8 @@ def validate_records(servable: serving.Servable,
                result.records, result.seconds)
   return ValidationSection(records=result.records, seconds=round(result.seconds, 3),
                            num_request_iterations=num_request_iterations,
-                           batching=batching_section(servable.batching))
+                           batching=batching_section(servable.batching),
+                           fresh_load=fresh_load)
 
 
 def failed_validation(error: serving.WarmupReplayError, num_request_iterations: int,

@@ -85,6 +85,11 @@ class ValidationSection:
                                 default=None)
   code: Optional[str] = _field('TF Serving status of the failure', default=None)
   record: Optional[int] = _field('index of the failing record', default=None)
+  fresh_load: bool = _field(
+      "whether the replay ran right after the model's load, as TF Serving's does, so "
+      '`seconds` is what the load pays; false for `generate`, whose replay follows checks '
+      'that already ran every signature (the cold start measured, or `verify`, times the '
+      "load's replay)", default=True)
 
   @property
   def ok(self) -> bool:

@@ -1,10 +1,16 @@
-"""The report as text: the tables the terminal and the logs show."""
+"""The report as text: the tables the terminal and the logs show.
+
+The report's messages (why a signature is left out, why nothing was measured)
+are written in the library's words; a caller showing them to someone who typed
+other words (the command line's flags) passes `terms` to say them in those.
+"""
 
 import os
 import textwrap
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_warmup.report.model import RecordCount, SwapSection, WarmupReport
+from tfx_warmup.report.model import ColdStartSection, RecordCount, SwapSection
+from tfx_warmup.report.model import ValidationSection, WarmupReport
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -29,15 +35,22 @@ def format_summary(summary: Sequence[RecordCount], outputs_column: Optional[bool
   return format_table(rows)
 
 
-def format_report(report: WarmupReport, outputs_column: Optional[bool] = None) -> str:
-  """Records table, signatures left out, features, stripping, problems, replay, cold start."""
+def format_report(report: WarmupReport, outputs_column: Optional[bool] = None,
+                  terms: Optional[Callable[[str], str]] = None) -> str:
+  """Records table, signatures left out, features, stripping, problems, replay, cold start.
+
+  `terms` rewrites the report's own messages into the reader's words.
+  """
+  say = terms or (lambda message: message)
   warmup_file = report.warmup_file
   parts = [f"Warmup file: {warmup_file.path or 'none'}"]
   if warmup_file.summary or warmup_file.path:
     parts.append(format_summary(warmup_file.summary, outputs_column))
   if report.signatures:
     for name, reason in report.signatures.skipped.items():
-      parts.append(f'not warmed: {name}: {reason}')
+      parts.append(f'not warmed: {name}: {say(reason)}')
+    for name, warning in report.signatures.warnings.items():
+      parts.append(f'warning: {name}: {say(warning)}')
   if warmup_file.features:
     parts.append('\nFeatures the records carry:')
     parts.append(format_features(warmup_file.features))
@@ -60,10 +73,9 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None) -
     parts.extend(f"  record {p.record if p.record is not None else '-'}: {p.code}: {p.message}"
                  for p in warmup_file.problems)
   validation = report.validation
-  if validation and validation.ok and warmup_file.path:
-    parts.append(f'\nReplayed in the TF Serving replica: {validation.records} records, '
-                 f'{validation.seconds:.2f} s.')
   cold_start = report.cold_start
+  if validation and validation.ok and warmup_file.path:
+    parts.append('\n' + _replay_line(validation, cold_start, say))
   if cold_start and cold_start.measured:
     parts.append('\nCold start (ms; first request after load, in a fresh process):')
     parts.append(format_table(
@@ -74,10 +86,27 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None) -
          for r in cold_start.requests]))
     parts.append(f'First requests: {cold_start.first_ms_meaning}.')
   elif cold_start:
-    parts.append(f'\nCold start not measured: {cold_start.skipped}.')
+    parts.append(f'\nCold start not measured: {say(cold_start.skipped)}.')
   if report.swap:
     parts.append('\n' + format_swap(report.swap))
   return '\n'.join(parts)
+
+
+def _replay_line(validation: ValidationSection, cold_start: Optional[ColdStartSection],
+                 say: Callable[[str], str]) -> str:
+  """The replay's figure, saying what it measures: TF Serving's load pays only a fresh one."""
+  replayed = f'{validation.records} records, {validation.seconds:.2f} s'
+  if validation.fresh_load:
+    return (f'Replayed in the TF Serving replica right after the load, as TF Serving does: '
+            f'{replayed} (what the load pays).')
+  if cold_start and cold_start.measured and cold_start.replay_records:
+    fresh = (f'{cold_start.replay_seconds:.2f} s in the fresh process of the cold start '
+             'measured below')
+  else:
+    fresh = say('`verify_model` on the written model times that')
+  return (f'Replayed in the TF Serving replica: {replayed}, on a model whose signatures had '
+          'each run already (the checks before the replay). TF Serving replays them right '
+          f'after the load, which takes longer: {fresh}.')
 
 
 def format_swap(swap: SwapSection) -> str:
@@ -106,16 +135,26 @@ def format_features(features: Dict[str, List[str]], width: Optional[int] = None)
   width = width or _terminal_width()
   rows = [(', '.join(signatures), ', '.join(names) or '-')
           for names, signatures in groups.items()]
-  left = min(max(len('signature'), *(len(r[0]) for r in rows)), width // 3)
+  # A name is never broken: the column is at least as wide as the longest one (a
+  # MultiInference's 'classification+regression' included), else a third of the width.
+  longest_name = max(len(name) for signatures in groups.values() for name in signatures)
+  left = max(len('signature'), longest_name,
+             min(max(len(r[0]) for r in rows), width // 3))
   lines = [f"{'signature'.ljust(left)}  features", f"{'-' * left}  {'-' * 8}"]
   for signatures, names in rows:
-    wrapped = textwrap.wrap(names, max(20, width - left - 2)) or ['-']
-    labels = textwrap.wrap(signatures, left) or ['']
+    wrapped = _wrap_names(names, max(20, width - left - 2)) or ['-']
+    labels = _wrap_names(signatures, left) or ['']
     for i in range(max(len(wrapped), len(labels))):
       label = labels[i] if i < len(labels) else ''
       text = wrapped[i] if i < len(wrapped) else ''
       lines.append(f'{label.ljust(left)}  {text}'.rstrip())
   return '\n'.join(lines)
+
+
+def _wrap_names(joined: str, width: int) -> List[str]:
+  """', '-joined names in lines of `width`, broken between names only (a longer name
+  is a line of its own)."""
+  return textwrap.wrap(joined, width, break_long_words=False, break_on_hyphens=False)
 
 
 def _terminal_width(fallback: int = 100) -> int:
