@@ -26,7 +26,7 @@ from typing import List
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tensorflow as tf
 
 ROWS = 2**18
 DIM = 1024

@@ -33,12 +33,11 @@ import sys
 import tempfile
 from typing import Dict, List, Sequence
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-# pylint: disable=g-import-not-at-top
 import tensorflow as tf
 from tfx.components.infra_validator import executor as iv_executor
 from tfx.components.infra_validator import request_builder
@@ -136,10 +135,10 @@ def prepare_models(root: str, unread_features: bool = False) -> Dict[str, Dict]:
                     models.make_examples(600, seed=3), models.make_examples(400, seed=4)),
   }
   prepared = {}
-  for name, (build, warmup_examples, traffic_examples) in setups.items():
-    if unread_features:
-      warmup_examples = with_unread_features(warmup_examples)
-      traffic_examples = with_unread_features(traffic_examples)
+  for name, (build, warmup_set, traffic_set) in setups.items():
+    warmup_examples, traffic_examples = (
+        (with_unread_features(warmup_set), with_unread_features(traffic_set))
+        if unread_features else (warmup_set, traffic_set))
     model_root = os.path.join(root, name, 'model')
     os.makedirs(model_root)
     build(model_root)
@@ -166,7 +165,7 @@ def copy_with_infra_validator_warmup(name: str, setup: Dict, target: str) -> str
           tensorflow_serving=infra_validator_pb2.TensorFlowServingRequestSpec(),
           num_examples=NUM_EXAMPLES))
   io_utils.write_tfrecord_file(warmup_file.warmup_file_path(target),
-                               *[iv_executor._convert_to_prediction_log(r)  # pylint: disable=protected-access
+                               *[iv_executor._convert_to_prediction_log(r)  # noqa: SLF001  (InfraValidator's own conversion)
                                  for r in requests])
   return target
 
@@ -265,9 +264,9 @@ def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int],
 
 
 def plot(rows: List[Dict], path: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
   model_names = list(dict.fromkeys(r['model'] for r in rows))
   fig, axes = plt.subplots(1, len(model_names), figsize=(5 * len(model_names), 4),
                            squeeze=False)

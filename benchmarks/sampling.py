@@ -52,7 +52,7 @@ MULTI_PROCESS_ARGS = ['--direct_running_mode=multi_processing', '--direct_num_wo
 
 def generate(data_dir: str, count: int, compression: str = 'gzip') -> str:
   """Writes `count` examples in shards under data_dir/<count>[-none]/Split-train (cached)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   root = os.path.join(data_dir, str(count) + ('' if compression == 'gzip' else f'-{compression}'))
   split_dir = os.path.join(root, 'Split-train')
   done = os.path.join(root, 'DONE')
@@ -76,7 +76,8 @@ def generate(data_dir: str, count: int, compression: str = 'gzip') -> str:
             'embedding': feature(float_list=floats(value=[rng.random() for _ in range(8)])),
             'country': feature(bytes_list=strings(value=[rng.choice(countries)])),
             'history': feature(int64_list=ints(
-                value=[rng.randrange(1000) for _ in range(min(40, int(rng.expovariate(0.2)) + 1))])),
+                value=[rng.randrange(1000)
+                       for _ in range(min(40, int(rng.expovariate(0.2)) + 1))])),
             'label': feature(int64_list=ints(value=[int(rng.random() < 0.03)])),
         }
         if rng.random() < 0.003:
@@ -91,11 +92,11 @@ def generate(data_dir: str, count: int, compression: str = 'gzip') -> str:
 
 def child(case: str, root: str, beam_args: List[str]) -> Dict:
   """One measurement, in this (fresh) process."""
-  import apache_beam as beam  # pylint: disable=g-import-not-at-top
-  from apache_beam.metrics.metric import MetricsFilter  # pylint: disable=g-import-not-at-top
-  from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.data import examples as examples_io  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.data import sample  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam
+  from apache_beam.metrics.metric import MetricsFilter
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from tfx_warmup.data import examples as examples_io
+  from tfx_warmup.data import sample
 
   examples = examples_io.ExamplesSource(root, {'train': os.path.join(root, 'Split-train', '*')})
   out = os.path.join(root, f'result-{case}-{os.getpid()}.json')

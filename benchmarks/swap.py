@@ -33,12 +33,11 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-# pylint: disable=g-import-not-at-top
 import tensorflow as tf
 import tfx
 from tensorflow_serving.apis import prediction_log_pb2

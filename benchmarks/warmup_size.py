@@ -39,12 +39,11 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-# pylint: disable=g-import-not-at-top
 import tfx
 
 from benchmarks import cold_start

@@ -24,6 +24,6 @@ __version__ = '0.1.0'
 def __getattr__(name):
   # Lazy, so the command line and light users skip the TFX component stack.
   if name == 'ModelWarmer':
-    from tfx_warmup.component import ModelWarmer  # pylint: disable=g-import-not-at-top
+    from tfx_warmup.component import ModelWarmer
     return ModelWarmer
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

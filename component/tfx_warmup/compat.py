@@ -19,7 +19,6 @@ import json
 import os
 from typing import Dict, Optional
 
-# pylint: disable=g-import-not-at-top
 
 # examples_utils.CUSTOM_SPLIT_PATTERN_PROPERTY_NAME of TFX >= 1.15: the same name and JSON.
 CUSTOM_SPLIT_PATTERN_PROPERTY_NAME = 'custom_split_pattern'

@@ -41,7 +41,7 @@ class TerminalReporter(Reporter):
 
   @contextlib.contextmanager
   def stage(self, label: str, total: Optional[int] = None) -> Iterator[Advance]:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top  (only the CLI needs it)
+    from tqdm import tqdm  # Only the CLI needs it.
     columns, lines = self._size()
     bar = tqdm(total=total, desc=label, file=self._stream, leave=True,
                ncols=columns, nrows=lines,
@@ -80,7 +80,7 @@ def reporter() -> Reporter:
 @contextlib.contextmanager
 def reporting_to(new: Reporter) -> Iterator[Reporter]:
   """Sends progress to `new` inside the block."""
-  global _reporter
+  global _reporter  # noqa: PLW0603  (one reporter per process)
   previous, _reporter = _reporter, new
   try:
     yield new
@@ -143,7 +143,7 @@ def library_output_to_log(name: str, verbose: bool = False) -> Iterator[Optional
 
 def _stream_handlers(streams) -> list:
   """Every registered logger's handlers that write to one of `streams`."""
-  loggers = [l for l in std_logging.root.manager.loggerDict.values()
-             if isinstance(l, std_logging.Logger)]
-  return [h for l in loggers for h in l.handlers
+  loggers = [logger for logger in std_logging.root.manager.loggerDict.values()
+             if isinstance(logger, std_logging.Logger)]
+  return [h for logger in loggers for h in logger.handlers
           if isinstance(h, std_logging.StreamHandler) and h.stream in streams]

@@ -2,8 +2,8 @@
 
 A page asks for one with a marker line, replaced when the page is built:
 
-    <!-- generated: parameters -->      ModelWarmer's parameters (tfx_warmup.options.parameters)
-    <!-- generated: cli -->             `tfx-warmup --help` and each command's (tfx_warmup.cli.parser)
+    <!-- generated: parameters -->      ModelWarmer's parameters (tfx_warmup.options)
+    <!-- generated: cli -->             `tfx-warmup --help` and each command's (tfx_warmup.cli)
     <!-- generated: report-schema -->   warmup_report.json's schema (tfx_warmup.report)
     <!-- generated: runners -->         the Beam runners and their support (tfx_warmup.data.runners)
 
@@ -27,7 +27,8 @@ _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 _MARKER = re.compile(r'^<!-- generated: ([a-z-]+) -->$', re.M)
 # Figures outside docs/ that pages show: site path -> repository path.
 _FIGURES = {'assets/cold_start.png': 'benchmarks/results/cold_start.png'}
-_HELP_WIDTH = '100'  # argparse wraps at $COLUMNS; fixed so the page does not depend on the terminal.
+# argparse wraps at $COLUMNS; fixed so the page does not depend on the terminal.
+_HELP_WIDTH = '100'
 
 
 def _cell(text: str) -> str:
@@ -42,7 +43,7 @@ def _type_name(annotation: Any) -> str:
 
 def parameters_markdown() -> str:
   """The parameter reference: one row per entry of PARAMETERS, in ModelWarmer's order."""
-  from tfx_warmup.options import parameters  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.options import parameters
   rows = ['| parameter | type | default | CLI flag | meaning |', '|---|---|---|---|---|']
   for p in parameters.PARAMETERS:
     default = list(p.default) if isinstance(p.default, tuple) else p.default
@@ -58,14 +59,14 @@ def parameters_markdown() -> str:
 
 def cli_markdown() -> str:
   """`tfx-warmup --help`, then each command's --help, as argparse prints them."""
-  from tfx_warmup.cli.parser import build_parser  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.cli.parser import build_parser
   previous = os.environ.get('COLUMNS')
   os.environ['COLUMNS'] = _HELP_WIDTH
   try:
     parser = build_parser()
     parts = ['### `tfx-warmup`\n', '```text', parser.format_help().rstrip(), '```\n']
-    commands = next(a for a in parser._actions  # pylint: disable=protected-access
-                    if isinstance(a, argparse._SubParsersAction))  # pylint: disable=protected-access
+    commands = next(a for a in parser._actions  # noqa: SLF001  (argparse's subcommands)
+                    if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001  (argparse's subcommands)
     for name, sub in commands.choices.items():
       parts += [f'### `tfx-warmup {name}`\n', '```text', sub.format_help().rstrip(), '```\n']
   finally:
@@ -77,12 +78,12 @@ def cli_markdown() -> str:
 
 
 def report_schema_markdown() -> str:
-  from tfx_warmup.report import schema_markdown  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.report import schema_markdown
   return schema_markdown()
 
 
 def runners_markdown() -> str:
-  from tfx_warmup.data.runners import runners_markdown as table  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.data.runners import runners_markdown as table
   return table()
 
 

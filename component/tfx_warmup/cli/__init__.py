@@ -1,3 +1,3 @@
-"""The `tfx-warmup` command line: `generate`, `inspect`, `verify` over the library and the replica."""
+"""The `tfx-warmup` command line: `generate`, `inspect`, `verify`, `swap`, over the library."""
 
 from tfx_warmup.cli.entry import main

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import List
 
-# pylint: disable=g-import-not-at-top  (the heavy imports wait until a command runs)
+# Each command imports TensorFlow, TFX and Beam when it runs: `--help` needs none of them.
 from tfx_warmup.cli.parser import PROG, options_from_args
 from tfx_warmup.cli.terms import in_cli_terms
 from tfx_warmup.errors import UsageError

@@ -23,7 +23,7 @@ from tfx_warmup.errors import USER_ERRORS
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = build_parser().parse_args(argv)
   _quiet_libraries(args.verbose)
-  from tfx_warmup.cli import commands  # pylint: disable=g-import-not-at-top  (after the quiet)
+  from tfx_warmup.cli import commands  # After the quiet.
   with progress.library_output_to_log(f'{PROG}-{args.command}', args.verbose) as log_path:
     interactive = sys.stderr.isatty() and not args.verbose
     reporter = progress.TerminalReporter() if interactive else progress.Reporter()
@@ -31,7 +31,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       with progress.reporting_to(reporter), _scratch_temp_dir():
         status = commands.run(args)
       if log_path and status == 0:  # Nothing went wrong: nothing to look at.
-        from tfx.dsl.io import fileio  # pylint: disable=g-import-not-at-top
+        from tfx.dsl.io import fileio
         fileio.remove(log_path)
       return status
     except USER_ERRORS as e:
@@ -44,8 +44,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _in_user_terms(error: Exception) -> str:
   """The error as one line in this command line's words: flags and commands (`cli.terms`)."""
-  from tfx_warmup.cli.terms import in_cli_terms  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.serving.errors import one_line  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.cli.terms import in_cli_terms
+  from tfx_warmup.serving.errors import one_line
   return in_cli_terms(one_line(str(error)))
 
 

@@ -178,6 +178,6 @@ def _dest(p: Parameter) -> str:
 
 def options_from_args(args: argparse.Namespace):
   """The WarmupOptions of `generate`'s flags; parameters without a flag take their default."""
-  from tfx_warmup.options import WarmupOptions  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.options import WarmupOptions
   return WarmupOptions(**{p.name: getattr(args, _dest(p))
                           for p in parameters.PARAMETERS if p.flag})

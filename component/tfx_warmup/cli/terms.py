@@ -25,7 +25,7 @@ PHRASES = (
 
 def in_cli_terms(message: str) -> str:
   """`message` as a `tfx-warmup` user reads it: flags and commands, not parameter names."""
-  from tfx_warmup.options.parameters import in_flag_terms  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.options.parameters import in_flag_terms
   for said, typed in PHRASES:
     message = message.replace(said, typed)
   return in_flag_terms(message)

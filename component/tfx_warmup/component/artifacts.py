@@ -1,4 +1,4 @@
-"""TFX artifacts in the library's terms: a Model artifact's SavedModel, an Examples artifact's files.
+"""TFX artifacts in the library's terms: a Model's SavedModel, an Examples artifact's files.
 
 The one place that reads artifacts, so nothing under `tfx_warmup.library`
 knows them: the executor turns its inputs into paths here, then calls the

@@ -26,7 +26,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
   removes; this executor only translates TFX's artifacts for it.
   """
 
-  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],  # noqa: N802  (TFX's name)
          output_dict: Dict[str, List[types.Artifact]],
          exec_properties: Dict[str, Any]) -> None:
     """Builds the warmed model.

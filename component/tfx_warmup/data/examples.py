@@ -151,7 +151,7 @@ def reading_errors(source: ExamplesSource, splits: Sequence[str]) -> Iterator[No
   a file of another kind (CSV, Parquet, ...) named with its ExampleGen, else a damaged shard."""
   try:
     yield
-  except Exception as e:  # pylint: disable=broad-except  (runners wrap worker errors)
+  except Exception as e:
     text = str(e)
     cause = next((m for m in _CORRUPT_SHARD_MESSAGES if m in text), None)
     if cause is None:
@@ -169,7 +169,7 @@ def reading_errors(source: ExamplesSource, splits: Sequence[str]) -> Iterator[No
 
 def _reader_message(text: str, cause: str) -> str:
   """The reader's own line from a runner's (possibly multi-line) error text."""
-  line = next(l for l in text.splitlines() if cause in l).strip()
+  line = next(each for each in text.splitlines() if cause in each).strip()
   return line[:400]
 
 

@@ -95,7 +95,8 @@ def _kind(content: bytes, base: str):
     return 'Parquet', 'TFX reads Parquet with ' + _CUSTOM.format(
         module='parquet_executor', base=base) + _THEN
   if content.startswith(b'Obj\x01'):
-    return 'Avro', 'TFX reads Avro with ' + _CUSTOM.format(module='avro_executor', base=base) + _THEN
+    return ('Avro', 'TFX reads Avro with '
+            + _CUSTOM.format(module='avro_executor', base=base) + _THEN)
   text = _text(content)
   if text is None:
     return None, None

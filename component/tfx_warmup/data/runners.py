@@ -137,7 +137,7 @@ def cause_line(error: BaseException) -> str:
   text = str(error).strip()
   lines = _ERROR_LINE.findall(text)
   line = lines[-1].strip() if lines else next(
-      (l.strip() for l in text.splitlines() if l.strip()), '')
+      (each.strip() for each in text.splitlines() if each.strip()), '')
   if not line:
     line = type(error).__name__
   elif not lines and not line.startswith(type(error).__name__):
@@ -157,7 +157,7 @@ def runner_failures(describe_runner) -> Iterator[None]:
     yield
   except USER_ERRORS:
     raise
-  except Exception as e:  # pylint: disable=broad-except  (runners wrap worker errors)
+  except Exception as e:
     name = describe_runner()
     where = (f"Beam's {name} failed while sampling the examples" if name else
              'Beam could not make the pipeline that samples the examples')

@@ -14,7 +14,7 @@ import contextlib
 from typing import Iterator, List, Optional, Sequence
 
 import tensorflow as tf
-from tensorflow.python.saved_model import loader_impl  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.saved_model import loader_impl
 from tfx.utils import path_constants
 
 from tfx_warmup import serving

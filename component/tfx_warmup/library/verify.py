@@ -1,4 +1,4 @@
-"""A model warmed before (by anyone): replay its warmup file as TF Serving's load would, and time it.
+"""A model warmed before (by anyone): its warmup file replayed as TF Serving's load would, timed.
 
 What `tfx-warmup verify` calls. Unlike a warmup run, the model is loaded just
 for the replay, so the replay's seconds are what TF Serving's load pays; and a
@@ -61,7 +61,7 @@ def verify_model(model_dir: str, *, tags: Sequence[str] = ('serve',),
     cold_start = measure_cold_start(model_dir, live_lib.live_traffic(records, requests), tags,
                                     batching, with_warmup=has_file)
     if plot_path:
-      from tfx_warmup.measure import plot  # pylint: disable=g-import-not-at-top  (matplotlib)
+      from tfx_warmup.measure import plot  # Matplotlib.
       plot.plot_first_requests(cold_start, plot_path, title=(
           f'First requests after loading {model_dir}' + ('' if has_file else ' (no warmup)')))
   return WarmupReport(model=model_dir,

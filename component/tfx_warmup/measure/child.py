@@ -180,9 +180,8 @@ def decode_error(data: Mapping[str, Any]) -> Optional[BaseException]:
   exception = cls.__new__(cls)
   exception.args = tuple(data.get('args') or [data.get('message', '')])
   for name, value in (data.get('attributes') or {}).items():
-    if isinstance(value, dict) and set(value) == {_ERROR_KEY}:
-      value = decode_error(value[_ERROR_KEY])
-    setattr(exception, name, value)
+    held = isinstance(value, dict) and set(value) == {_ERROR_KEY}
+    setattr(exception, name, decode_error(value[_ERROR_KEY]) if held else value)
   return exception
 
 
@@ -216,7 +215,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     outcome = json.dumps({'result': resolve(args.job)(**json.loads(text))})
     code = 0
-  except Exception as e:  # pylint: disable=broad-except  (the parent raises it again)
+  except Exception as e:  # noqa: BLE001  (the parent raises it again)
     traceback.print_exc()  # The log, for an error the parent does not declare.
     outcome = json.dumps(encode_error(e))
     code = 1

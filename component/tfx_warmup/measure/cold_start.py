@@ -63,7 +63,7 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
   not lazily initialised). With server-side batching a request is timed through
   the replica's BatchingSession, its padding and splitting included.
   """
-  # pylint: disable=g-import-not-at-top  (keeps the parent light)
+  # Keeps the parent light.
   import tensorflow as tf
   from tfx_warmup import serving
   from tfx_warmup.serving import records
@@ -111,8 +111,8 @@ def time_in_this_process(model_dir: str, requests_path: str, replay_warmup: bool
 def _live_request_error(index: int, record: prediction_log_pb2.PredictionLog,
                         error: Exception) -> LiveRequestError:
   """Which live request failed, with TF Serving's status for it."""
-  from tfx_warmup.serving import records  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import records
+  from tfx_warmup.serving import servable as servable_lib
   status = (error if isinstance(error, RequestError) else servable_lib.request_error(error))
   key = records.record_key(record)
   return LiveRequestError(
@@ -161,7 +161,7 @@ def cold_start_report(model_dir: str,
   `with_warmup=False` (a model with no warmup file: there is nothing to compare)
   runs only the process without warmup; the "with warmup" figures are then None.
   """
-  from tfx_warmup import serving  # pylint: disable=g-import-not-at-top
+  from tfx_warmup import serving
   with tempfile.TemporaryDirectory() as tmp:
     requests_path = os.path.join(tmp, 'live_requests')
     serving.write_warmup_file(requests_path, live)

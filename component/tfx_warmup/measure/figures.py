@@ -16,7 +16,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 def save_png(fig, path: str) -> None:
   """Writes a matplotlib figure to `path` (any filesystem TFX reads) and closes it."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top  (only plots need it)
+  import matplotlib.pyplot as plt  # Only plots need it.
   fig.tight_layout()
   buffer = io.BytesIO()
   fig.savefig(buffer, format='png', dpi=110)

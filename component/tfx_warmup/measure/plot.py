@@ -6,9 +6,9 @@ from tfx_warmup.report.model import ColdStartSection
 
 def plot_first_requests(cold_start: ColdStartSection, path: str, title: str = '') -> None:
   """Plots `cold_start_report`'s first-request latencies to `path` (PNG)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top  (only plots need it)
+  import matplotlib  # Only plots need it.
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
 
   rows = cold_start.requests
   order = range(1, len(rows) + 1)

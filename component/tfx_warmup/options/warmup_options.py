@@ -1,4 +1,4 @@
-"""WarmupOptions: ModelWarmer's parameters, each declared once, and the checked configuration a run uses.
+"""WarmupOptions: ModelWarmer's parameters, each declared once; the checked options of a run.
 
 Each field declares one parameter (`parameter.parameter`): type, default, a
 one-line help (the command line's), a doc (the component docstring's), how it

@@ -1,4 +1,4 @@
-"""The warmup report: typed sections (`model`), their JSON, and the text the terminal shows (`text`)."""
+"""The warmup report: typed sections (`model`), their JSON, and the terminal's text (`text`)."""
 
 from tfx_warmup.report.model import BatchingSection
 from tfx_warmup.report.model import batching_section

@@ -78,7 +78,7 @@ class SignatureParse:
   reason: str = ''  # Why the keys are unknown.
 
 
-class _Unknown(Exception):
+class _Unknown(Exception):  # noqa: N818  (a signal, not an error)
   """The keys cannot be known; the message says why."""
 
 
@@ -230,8 +230,8 @@ def _index(function: Optional[str], nodes: Sequence[node_def_pb2.NodeDef],
   consumers: Dict[str, List[Tuple[node_def_pb2.NodeDef, str, int]]] = {}
   for node in nodes:
     names = _input_arg_names(node)
-    for position, ref in enumerate(_data_inputs(node)):
-      ref = ref if function else _main_ref(ref)
+    for position, input_ref in enumerate(_data_inputs(node)):
+      ref = input_ref if function else _main_ref(input_ref)
       arg, index = names[position] if position < len(names) else ('', position)
       consumers.setdefault(ref, []).append((node, arg, index))
   return _Scope(function, {n.name: n for n in nodes}, consumers, args, returns)

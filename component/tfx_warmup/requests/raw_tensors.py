@@ -25,8 +25,8 @@ from tfx_warmup.requests.signatures import FLOAT_DTYPES, INT_DTYPES, InputSpec
 
 # Which tf.Example list kinds can fill which signature dtypes.
 _COMPATIBLE_KINDS = {
-    **{d: ('float_list', 'int64_list') for d in FLOAT_DTYPES},
-    **{d: ('int64_list',) for d in INT_DTYPES},
+    **dict.fromkeys(FLOAT_DTYPES, ('float_list', 'int64_list')),
+    **dict.fromkeys(INT_DTYPES, ('int64_list',)),
     types_pb2.DT_STRING: ('bytes_list',),
 }
 
@@ -60,7 +60,7 @@ def build_tensor(examples: Sequence[tf.train.Example], spec: InputSpec,
     out_shape = [len(rows), width]
   else:
     per_example = int(np.prod(shape[1:], dtype=np.int64))
-    for row, count in zip(rows, counts):
+    for count in counts:
       if count not in (0, per_example):
         raise ConversionError(
             f"Feature '{spec.key}' has {count} value(s) in an example but "

@@ -41,7 +41,7 @@ _FACE = {
     'ServingError': 'errors', 'ServingConfigError': 'errors', 'ModelError': 'errors',
     'LoadError': 'errors', 'RequestError': 'errors', 'WarmupReplayError': 'errors',
 }
-__all__ = sorted(_FACE)
+__all__ = sorted(_FACE)  # noqa: PLE0605  (the names, once: each beside its module above)
 
 
 def __getattr__(name):

@@ -17,8 +17,8 @@ SCORES = 'scores'
 def prepare(signatures: util.Signatures, request: classification_pb2.ClassificationRequest,
             method_name_check: bool, dtype_of: util.DtypeOf) -> util.Call:
   """RunClassify up to its Session::Run."""
-  return util.one_shot(signatures, request, classification_pb2.ClassificationResponse(), tensors, fill,
-                       method_name_check, dtype_of)
+  return util.one_shot(signatures, request, classification_pb2.ClassificationResponse(), tensors,
+                       fill, method_name_check, dtype_of)
 
 
 def tensors(signature, method_name_check: bool) -> Tuple[str, List[str]]:

@@ -56,4 +56,4 @@ def prepare(signatures: util.Signatures, request: inference_pb2.MultiInferenceRe
         regressor.fill(signature, outputs, len(examples), result.regression_result)
       util.set_model_spec(result.model_spec, task.model_spec.name, name)
     return response
-  return util.Call({n: examples for n in sorted(input_names)}, fetch, respond)
+  return util.Call(dict.fromkeys(sorted(input_names), examples), fetch, respond)

@@ -127,8 +127,8 @@ def _add_fields(message: descriptor_pb2.DescriptorProto,
       field.proto3_optional = True
       field.oneof_index = len(message.oneof_decl)
       message.oneof_decl.add(name=f'_{name}')
-      label = 'optional'
-    field.label = getattr(_Field, f'LABEL_{label.upper()}')
+    field.label = getattr(_Field, 'LABEL_OPTIONAL' if label == 'proto3_optional'
+                          else f'LABEL_{label.upper()}')
     if type_name.startswith('.'):
       field.type = _Field.TYPE_MESSAGE
       field.type_name = type_name

@@ -87,7 +87,7 @@ class ParseError(ValueError):
     self.offset = offset
 
 
-class Number:
+class Number:  # noqa: PLW1641  (compared, never hashed)
   """A JSON number as rapidjson holds it: an exact integer, or a double.
 
   rapidjson keeps an integer literal in [-2^63, 2^64) as an integer and answers IsInt,
@@ -136,7 +136,7 @@ def _same_double(a: float, b: float) -> bool:
   return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
-class Object:
+class Object:  # noqa: PLW1641  (compared, never hashed)
   """A JSON object's members, in document order, duplicates kept (as rapidjson's Document)."""
   __slots__ = ('members',)
 
@@ -584,7 +584,7 @@ _STRING_ESCAPES = {0x08: b'\\b', 0x09: b'\\t', 0x0A: b'\\n', 0x0C: b'\\f', 0x0D:
 _NEEDS_ESCAPE = re.compile(rb'[\x00-\x1f"\\]')
 
 
-class _Stop(Exception):
+class _Stop(Exception):  # noqa: N818  (a signal, not an error)
   """A handler returned false: Value::Accept stops writing."""
 
 

@@ -550,7 +550,7 @@ def base64_unescape(data: bytes) -> Optional[bytes]:
   count = 0
   out = bytearray()
   position = 0
-  for position, byte in enumerate(data):
+  for position, byte in enumerate(data):  # noqa: B007  (read after the loop: where pads start)
     if byte in _ASCII_SPACE:
       continue
     if byte in _PADS:

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow.python.saved_model import loader_impl  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.saved_model import loader_impl
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import inference_pb2
 from tensorflow_serving.apis import predict_pb2
@@ -87,7 +87,7 @@ def load_native(saved_model_dir: str, tags: Sequence[str] = ('serve',),
   load's (session_run_load_threadpool_index); `meta_graph_def`, read beforehand,
   spares a Python parse of saved_model.pb while something else is being timed.
   """
-  from tfx_warmup.serving import native  # pylint: disable=g-import-not-at-top  (ctypes)
+  from tfx_warmup.serving import native  # Ctypes.
   meta_graph_def = meta_graph_def or read_meta_graph(saved_model_dir, tags)
   config = session_lib.session_config(saved_model_dir) if config is None else config
   session = native.NativeSession.load(saved_model_dir, tags, config, run_options)

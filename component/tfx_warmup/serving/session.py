@@ -29,7 +29,7 @@ from tensorflow.core.framework import resource_handle_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import config_pb2
-from tensorflow.python.client import pywrap_tf_session  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.client import pywrap_tf_session
 
 from tfx_warmup.serving import protos
 from tfx_warmup.serving.errors import TensorParseError
@@ -244,10 +244,10 @@ class Session:
 
   def prepare(self, feeds: Dict[str, np.ndarray], fetches: Sequence[str]) -> _Prepared:
     """The run's tensors looked up once; raises NotFoundError for a name the graph lacks."""
-    feed_dict = {self._tensor(name, 'FeedInputs')._as_tf_output(): value  # pylint: disable=protected-access
+    feed_dict = {self._tensor(name, 'FeedInputs')._as_tf_output(): value  # noqa: SLF001  (tf.Session's own run path)
                  for name, value in feeds.items()}
     targets = [self._fetchable(name) for name in fetches]
-    outputs = [t._as_tf_output() for t in targets]  # pylint: disable=protected-access
+    outputs = [t._as_tf_output() for t in targets]  # noqa: SLF001  (tf.Session's own run path)
     return _Prepared(feed_dict, outputs, fetches)
 
   def run_prepared(self, prepared: _Prepared,
@@ -256,7 +256,7 @@ class Session:
     options = (pywrap_tf_session.TF_NewBufferFromString(self.run_options.SerializeToString())
                if self.run_options is not None and self.run_options.ByteSize() else None)
     try:
-      outputs = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
+      outputs = self.session._call_tf_sessionrun(  # noqa: SLF001  (tf.Session's own run path)
           options, prepared.feed_dict, prepared.targets, [], None)
     except UnicodeDecodeError as e:
       raise undecodable_error(e) from e
@@ -284,7 +284,7 @@ class Session:
     if name not in self._serialized:
       with self.graph.as_default():
         self._serialized[name] = tf.io.serialize_tensor(tensor)
-      self.session._extend_graph()  # pylint: disable=protected-access
+      self.session._extend_graph()  # noqa: SLF001  (tf.Session's own run path)
     return self._serialized[name]
 
   def _opaque(self, name: str, serialized: bytes) -> np.ndarray:
@@ -296,7 +296,7 @@ class Session:
     element_class = _OPAQUE_DTYPES[self.dtype(name)]
     content, position, sizes = proto.tensor_content, 0, []
     for _ in range(count):
-      size, position = decoder._DecodeVarint(content, position)  # pylint: disable=protected-access
+      size, position = decoder._DecodeVarint(content, position)  # noqa: SLF001  (protobuf's varint decoder)
       sizes.append(size)
     values = np.empty(count, dtype=object)
     for i, size in enumerate(sizes):

@@ -192,7 +192,7 @@ def measure_swap(old_dir: str, new_dir: str,
   Raises SwapError naming the cause: a version that will not load, a rate the
   old version cannot sustain, a deadline at or below its steady p50.
   """
-  from tfx_warmup import serving  # pylint: disable=g-import-not-at-top
+  from tfx_warmup import serving
   if not live:
     raise SwapError('No traffic to send during the swap: the examples hold none beyond the '
                     'warmup sample. Give more examples, or lower num_examples.')

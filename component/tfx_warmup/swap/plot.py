@@ -13,9 +13,9 @@ _SHADES = {'load': '#f4cccc', 'warmup': '#fce5cd', 'first': '#d9ead3'}
 def plot_swap(section: SwapSection, timelines: Dict[str, List[Timeline]], path: str) -> None:
   """Plots, for the defaults, the recommended (else best) candidate and no warmup, the run
   with the median p99: each request's latency at its due time, 0 = the new version's load."""
-  import matplotlib  # pylint: disable=g-import-not-at-top  (only plots need it)
+  import matplotlib  # Only plots need it.
   matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt
 
   by_role = {}
   for case in sorted(section.cases, key=lambda c: c.window_p99_ms):

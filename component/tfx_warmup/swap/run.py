@@ -62,21 +62,21 @@ class Calibration:
 
 
 def _traffic(requests_path: str):
-  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.serving import warmup_file  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import servable as servable_lib
+  from tfx_warmup.serving import warmup_file
   return [r for r in (servable_lib.log_request(log)
                       for log in warmup_file.read_warmup_file(requests_path)) if r is not None]
 
 
 def _warmup_records(model_dir: str):
-  from tfx_warmup.serving import contract, warmup_file  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import contract, warmup_file
   path = contract.warmup_file_path(model_dir)
   return list(warmup_file.warmup_records(path)) if fileio.exists(path) else []
 
 
 def _load(model_dir: str, case: Case, tags: Sequence[str], batching, meta_graph_def=None):
-  from tfx_warmup.serving import servable as servable_lib  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.serving import session as session_lib  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import servable as servable_lib
+  from tfx_warmup.serving import session as session_lib
   return servable_lib.load_native(
       model_dir, tags, batching, case.server.session_config(session_lib.session_config(model_dir)),
       case.server.load_run_options(), meta_graph_def)
@@ -84,7 +84,7 @@ def _load(model_dir: str, case: Case, tags: Sequence[str], batching, meta_graph_
 
 def _replay(servable, records, case: Case) -> float:
   """TF Serving's warmup replay, on the load's RunOptions; its seconds."""
-  from tfx_warmup.serving import warmup  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.serving import warmup
   session = servable.session
   session.run_options = case.server.load_run_options()
   start = time.perf_counter()
@@ -106,7 +106,7 @@ def calibrate(old_dir: str, requests_path: str, case: Case, clients: int,
               tags: Sequence[str] = ('serve',),
               batching: Optional[BatchingConfig] = None) -> Calibration:
   """The old version's closed-loop capacity, then its latency at CAPACITY_SHARE of it."""
-  from tfx_warmup.swap import traffic as traffic_lib  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.swap import traffic as traffic_lib
   requests = _traffic(requests_path)
   servable = _load(old_dir, case, tags, batching)
   _replay(servable, _warmup_records(old_dir), case)
@@ -130,7 +130,6 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
          tags: Sequence[str] = ('serve',),
          batching: Optional[BatchingConfig] = None) -> Timeline:
   """Performs the swap from `old_dir` to `new_dir` under `case`, traffic running throughout."""
-  # pylint: disable=g-import-not-at-top
   from tfx_warmup.serving import servable as servable_lib
   from tfx_warmup.swap import traffic as traffic_lib
   requests = _traffic(requests_path)

@@ -159,7 +159,7 @@ class OpenLoop:
       try:
         version.send(k * self.clients + client)
         ok, error = True, ''
-      except Exception as e:  # pylint: disable=broad-except  (an answer with an error status)
+      except Exception as e:  # noqa: BLE001  (an answer with an error status)
         ok, error = False, f'{type(e).__name__}: {e}'[:200]
       finally:
         version.leave()

@@ -72,7 +72,7 @@ class ShapeSample:
     """Merges `other` in, leaving it unchanged."""
     for key, (rank, record) in other.firsts.items():
       self._offer(key, rank, record)
-    self._added += [(other.ranks, other.keys), *other._added]  # pylint: disable=protected-access
+    self._added += [(other.ranks, other.keys), *other._added]  # noqa: SLF001  (an accumulator of the same class)
     self._num_added += len(other)
     self.threshold = min(self.threshold, other.threshold)
     self.trim()
@@ -182,7 +182,7 @@ class CoverageCombineFn(ranking.RankedCombineFn):
 
 
 def _decoder():
-  from tfx_bsl.coders import example_coder  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.coders import example_coder
   return example_coder.ExamplesToRecordBatchDecoder()
 
 

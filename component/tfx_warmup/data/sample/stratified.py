@@ -44,7 +44,7 @@ class StratifiedCombineFn(ranking.RankedCombineFn):
     self._dtype = None  # The feature's dtype, once a batch has shown it.
 
   def setup(self) -> None:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     self._tf = tf
 
   def __getstate__(self) -> dict:
