@@ -16,7 +16,7 @@ from tfx_warmup.serving.errors import WarmupReplayError
 
 __all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
            'OutputError', 'RecordBudgetError', 'RunnerError', 'MeasureError',
-           'LiveRequestError', 'SwapError', 'UsageError', 'USER_ERRORS',
+           'LiveRequestError', 'SwapError', 'UsageError', 'TrafficError', 'USER_ERRORS',
            'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
            'WarmupReplayError']
 
@@ -68,6 +68,10 @@ class SwapError(MeasureError):
 
 class UsageError(WarmupError):
   """A command line that cannot work as given."""
+
+
+class TrafficError(WarmupError):
+  """Traffic logs that cannot be read: no files, two formats in one glob, a format not known."""
 
 
 # Everything a command line or pipeline reports as one line rather than a traceback.
