@@ -26,7 +26,7 @@ METRICS_NAMESPACE = 'tfx_warmup.sample'
 BATCH_SIZE = 1024
 
 
-def _ranks(records: Sequence[bytes], seed: int) -> np.ndarray:
+def ranks(records: Sequence[bytes], seed: int) -> np.ndarray:
   """Each record's rank, a keyed hash of its bytes, as uint64.
 
   One C call per record and one numpy view of all the digests.
@@ -139,7 +139,7 @@ class RankedCombineFn(beam.CombineFn):
 
   def _fold_batch(self, acc, batch: List[bytes]) -> None:
     acc.total += len(batch)
-    self._fold(acc, batch, _ranks(batch, self._seed))
+    self._fold(acc, batch, ranks(batch, self._seed))
 
   def _fold(self, acc, batch: List[bytes], ranks: np.ndarray) -> None:
     raise NotImplementedError
