@@ -6,6 +6,8 @@ A page asks for one with a marker line, replaced when the page is built:
     <!-- generated: cli -->             `tfx-warmup --help` and each command's (tfx_warmup.cli)
     <!-- generated: report-schema -->   warmup_report.json's schema (tfx_warmup.report)
     <!-- generated: runners -->         the Beam runners and their support (tfx_warmup.data.runners)
+    <!-- generated: traffic-formats --> the traffic log formats, a sample of each
+                                        (tfx_warmup.traffic.formats)
 
 The benchmark figure is taken from benchmarks/results/ as the build runs, so the
 site shows what `make benchmark` last wrote.
@@ -87,11 +89,17 @@ def runners_markdown() -> str:
   return table()
 
 
+def traffic_formats_markdown() -> str:
+  from tfx_warmup.traffic.formats import formats_markdown
+  return formats_markdown()
+
+
 GENERATORS: Dict[str, Callable[[], str]] = {
     'parameters': parameters_markdown,
     'cli': cli_markdown,
     'report-schema': report_schema_markdown,
     'runners': runners_markdown,
+    'traffic-formats': traffic_formats_markdown,
 }
 
 

@@ -5,14 +5,16 @@ one, fails on the first header's checksum, and says only that the file is "not
 a valid TFRecord". That reads as a damaged shard, when the file is whole but of
 another kind, and the fix is an ExampleGen that converts it. So when a read
 fails, the files are looked at (only then: a good read costs nothing) and the
-first that is of another kind is named with the ExampleGen that reads it.
+first that is of another kind is named with the ExampleGen that reads it. A log of
+serving requests (TF Serving REST bodies, a Vertex AI, SageMaker or KServe log: the
+formats of `traffic.formats`) is named as the traffic it is, with the flag that takes it.
 """
 
 import codecs
 import dataclasses
 import os
 import zlib
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 import tensorflow as tf
 from tfx.dsl.io import fileio
@@ -55,6 +57,10 @@ def identify(path: str, head: bytes) -> Optional[ForeignFile]:
                          'The readers take a .gz suffix to mean GZIP, as TFX does: rename '
                          'it without .gz.')
     return None
+  traffic = _traffic_kind(path, content)
+  if traffic is not None:
+    what = f'a gzip file holding {traffic[0]}' if gzipped else traffic[0]
+    return ForeignFile(path, f'{what}, not TFRecords of tf.Examples', traffic[1])
   kind, fix = _kind(content, os.path.dirname(path))
   if kind is None:
     return None
@@ -77,6 +83,20 @@ def first_foreign(paths: Iterable[str], most: int = 100) -> Optional[ForeignFile
     if found is not None:
       return found
   return None
+
+
+def _traffic_kind(path: str, content: bytes) -> Optional[Tuple[str, str]]:
+  """(what the file is, the fix) if it is a serving traffic log (`traffic.formats`)."""
+  # Imported when needed: traffic's profile imports data/ (its sampling), and data/
+  # imports this module, so a module-level import would make a cycle through the
+  # packages' __init__s.
+  from tfx_warmup.traffic import formats
+  fmt = formats.recognise(content)
+  if fmt is None:
+    return None
+  # In ModelWarmer's terms: the command line shows traffic_logs as its flag, --traffic.
+  return fmt.what, (f'It is logged serving traffic ({fmt.name} format), not examples: pass '
+                    f"it as traffic_logs='{path}', which warms from the requests it holds.")
 
 
 def _gunzip_head(head: bytes) -> Optional[bytes]:

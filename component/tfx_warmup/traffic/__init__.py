@@ -1,0 +1,19 @@
+"""Serving traffic logs: read them (`logs`), in the formats users have (`formats`).
+
+What clients really send is what a warmup should cover, and what a new version must
+keep answering. TF Serving logs no requests, so users log around it (a gateway, Vertex
+AI, SageMaker, KServe, BulkInferrer's PredictionLogs); this part reads those logs into
+`LogEntry`s, the requests as sent, and `NotARequest`s, the lines that hold none.
+"""
+
+from tfx_warmup.traffic.entry import LogEntry
+from tfx_warmup.traffic.entry import LoggedRequest
+from tfx_warmup.traffic.entry import NotARequest
+from tfx_warmup.traffic.entry import TrafficKey
+from tfx_warmup.traffic.formats import FORMATS
+from tfx_warmup.traffic.formats import Format
+from tfx_warmup.traffic.logs import MAX_LINE_BYTES
+from tfx_warmup.traffic.logs import TrafficFile
+from tfx_warmup.traffic.logs import TrafficFiles
+from tfx_warmup.traffic.logs import read_entries
+from tfx_warmup.traffic.logs import resolve_traffic
