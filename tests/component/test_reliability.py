@@ -131,6 +131,12 @@ def _float_hours(example: tf.train.Example) -> None:
       tf.train.Feature(float_list=tf.train.FloatList(value=[3.0])))
 
 
+def _unrelated(example: tf.train.Example) -> None:
+  """Another dataset's features only: every request parses defaults, and would succeed."""
+  example.features.feature.clear()
+  example.features.feature['user_id'].int64_list.value.append(7)
+
+
 def _scalar_only_model(inputs: Inputs):
   root = os.path.join(inputs.root, 'scalar_model')
   models.build_scalar_model(os.path.join(root, 'Format-Serving'))
@@ -185,6 +191,10 @@ CASES = [
     Case('examples no signature can parse',
          lambda i: {'examples': i.mutated('float_hours_all', _float_hours)}, ExamplesError,
          'No signature can be warmed with these examples'),
+    Case('examples carrying none of the features the signatures parse',
+         lambda i: {'examples': i.mutated('unrelated', _unrelated)}, ExamplesError,
+         "carry none of the features signatures 'classify', 'regress' and 'serving_default' "
+         'parse (3: age, color, hours); they hold user_id'),
     Case("a feature whose type cannot be cast to the input's dtype",
          _keras_with('bytes_age', lambda e: e.features.feature['age'].CopyFrom(
              tf.train.Feature(bytes_list=tf.train.BytesList(value=[b'old'])))),

@@ -22,6 +22,9 @@ def record_properties(warmed: types.Artifact, report: WarmupReport) -> None:
   warmed.set_string_custom_property(spec.WARNINGS_PROPERTY,
                                     json_utils.dumps(signatures.warnings))
   warmed.set_string_custom_property(
+      spec.FEATURE_COVERAGE_PROPERTY,
+      json_utils.dumps({name: c.share for name, c in signatures.feature_coverage.items()}))
+  warmed.set_string_custom_property(
       spec.BATCH_SIZES_PROPERTY,
       json_utils.dumps(sorted({row.batch_size for row in warmup_file.summary})))
   warmed.set_string_custom_property(spec.SPLITS_PROPERTY, json_utils.dumps(sample.splits))

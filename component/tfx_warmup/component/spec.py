@@ -30,7 +30,7 @@ WARMED_MODEL_KEY = 'warmed_model'
 RECORD_COUNT_PROPERTY = 'warmup_record_count'
 SIGNATURES_WARMED_PROPERTY = 'warmup_signatures'
 SIGNATURES_SKIPPED_PROPERTY = 'warmup_skipped_signatures'
-# JSON {signature: warning}, e.g. the sample shares no feature with what it parses.
+# JSON {signature: warning}, e.g. the sample carries under half of the features it parses.
 WARNINGS_PROPERTY = 'warmup_warnings'
 BATCH_SIZES_PROPERTY = 'warmup_batch_sizes'
 SPLITS_PROPERTY = 'warmup_splits'
@@ -39,6 +39,8 @@ VALIDATED_PROPERTY = 'warmup_validated'
 # JSON {signature: [feature names its records carry]}, and {signature: [names stripped]}.
 FEATURES_PROPERTY = 'warmup_features'
 FEATURES_DROPPED_PROPERTY = 'warmup_features_dropped'
+# JSON {signature: share of the features it parses that the sampled examples carry}.
+FEATURE_COVERAGE_PROPERTY = 'warmup_feature_coverage'
 # Bytes of the records ModelWarmer built, before and after stripping.
 BYTES_UNSTRIPPED_PROPERTY = 'warmup_bytes_unstripped'
 BYTES_STRIPPED_PROPERTY = 'warmup_bytes_stripped'

@@ -95,7 +95,8 @@ def warm_model(model_dir: str, examples: ExamplesSource, output_dir: str,
         signatures=SignaturesSection(
             warmed=sorted({name for r in built.records for name in record_signatures(r)}),
             skipped=dict(sorted(built.skipped.items())),
-            warnings=dict(sorted(built.warnings.items()))),
+            warnings=dict(sorted(built.warnings.items())),
+            feature_coverage=built.feature_coverage),
         sample=SampleSection(sample.splits, options.num_examples, options.seed, options.sampling),
         validation=validation, cold_start=cold_start,
         stripping=built.stripped.section(options.strip_unread_features, options.drop_features)

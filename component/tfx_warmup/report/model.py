@@ -49,11 +49,26 @@ class WarmupFileSection:
 
 
 @dataclasses.dataclass
+class FeatureCoverage:
+  """How much of what one warmed signature parses the sampled examples carry."""
+  share: float = _field(
+      'features carried by some sampled example / features the signature parses, 0 to 1; '
+      'for a raw-tensor Predict signature, of its inputs (each filled from the feature of '
+      'its name). Below 0.5 it is a warning; at 0 the run fails')
+  parsed: int = _field('how many features it parses (raw-tensor Predict: inputs)')
+  missing: List[str] = _field('those no sampled example carries, sorted')
+
+
+@dataclasses.dataclass
 class SignaturesSection:
   """Which signatures were warmed, and why the others were not."""
   warmed: List[str] = _field('signatures with records')
   skipped: Dict[str, str] = _field('signature -> why it is not warmed')
   warnings: Dict[str, str] = _field('warmed signature -> a problem that did not stop the run')
+  feature_coverage: Dict[str, FeatureCoverage] = _field(
+      'warmed signature -> how much of what it parses the sampled examples carry; a '
+      'signature whose parse cannot be read (it reads whole examples) or parses nothing is '
+      'absent', default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -9,7 +9,8 @@ import os
 import textwrap
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfx_warmup.report.model import ColdStartSection, RecordCount, SwapSection
+from tfx_warmup.report.model import ColdStartSection, FeatureCoverage, RecordCount
+from tfx_warmup.report.model import SwapSection
 from tfx_warmup.report.model import ValidationSection, WarmupReport
 
 
@@ -51,6 +52,8 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None,
       parts.append(f'not warmed: {name}: {say(reason)}')
     for name, warning in report.signatures.warnings.items():
       parts.append(f'warning: {name}: {say(warning)}')
+    if report.signatures.feature_coverage:
+      parts.append(format_feature_coverage(report.signatures.feature_coverage))
   if warmup_file.features:
     parts.append('\nFeatures the records carry:')
     parts.append(format_features(warmup_file.features))
@@ -90,6 +93,21 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None,
   if report.swap:
     parts.append('\n' + format_swap(report.swap))
   return '\n'.join(parts)
+
+
+def format_feature_coverage(coverage: Dict[str, FeatureCoverage], most: int = 5) -> str:
+  """One line: per share, the signatures and what they miss (the first `most` names)."""
+  groups: Dict[Tuple[float, int, Tuple[str, ...]], List[str]] = {}
+  for name, c in coverage.items():
+    groups.setdefault((c.share, c.parsed, tuple(c.missing)), []).append(name)
+  cells = []
+  for (share, parsed, missing), names in groups.items():
+    carried = parsed - len(missing)
+    lacking = (f"; missing {', '.join(missing[:most])}"
+               + (f' and {len(missing) - most} more' if len(missing) > most else '')
+               if missing else '')
+    cells.append(f"{', '.join(names)} {share:.0%} ({carried} of {parsed}{lacking})")
+  return 'Features parsed that the examples carry: ' + '; '.join(cells)
 
 
 def _replay_line(validation: ValidationSection, cold_start: Optional[ColdStartSection],
