@@ -207,7 +207,7 @@ CASES = [
          lambda i: {'model': os.path.join(i.root, 'no_model')}, ModelError,
          'No model at'),
     Case('no `serve` tag set', lambda i: {'tag_set': ['gpu']}, ModelError,
-         "has no MetaGraph with tag set ['gpu']"),
+         "has no MetaGraph with the tag set ['gpu']"),
     Case('a signature that does not exist', lambda i: {'signature_names': ['nope']},
          ModelError, "Signature(s) ['nope'] not found"),
     Case('no signature TF Serving can run', _scalar_only_model, ModelError,
