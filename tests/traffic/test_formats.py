@@ -255,6 +255,13 @@ def test_a_request_event_is_its_data_in_any_of_the_three_spellings():
     assert (entry.api, entry.model_name, entry.answered) == ('predict', 'taxi', None)
 
 
+def test_a_request_event_body_keeps_the_bytes_the_sink_wrote():
+  line = (b'{"specversion": "1.0", "type": "org.kubeflow.serving.inference.request", '
+          b'"data": {"instances": [1e400, 9007199254740993], "instances": 2}}')
+  assert KSERVE.parse(line, 'k:1').body == (
+      b'{"instances": [1e400, 9007199254740993], "instances": 2}')
+
+
 def test_events_that_are_not_requests_say_so():
   assert KSERVE.parse(_event(formats.KSERVE_RESPONSE, data={'predictions': [1]}),
                       'k:2') == NotARequest('k:2', 'a response event')
@@ -262,6 +269,16 @@ def test_events_that_are_not_requests_say_so():
       'k:3', f"an event of type 'dev.knative.ping', not {formats.KSERVE_REQUEST}")
   assert KSERVE.parse(_event(), 'k:4') == NotARequest(
       'k:4', 'a request event with no JSON body in "data" or "data_base64"')
+
+
+@pytest.mark.parametrize('fmt', [VERTEX, SAGEMAKER, KSERVE], ids=lambda f: f.name)
+def test_a_cut_vendor_line_is_not_a_request_and_says_why(fmt):
+  line = fmt.sample_bytes()[0]
+  entry = fmt.parse(line[:len(line) // 2], 'v:3')
+  assert isinstance(entry, NotARequest) and entry.source == 'v:3'
+  assert entry.reason.startswith('not a JSON object: ') and 'cut short' in entry.reason
+  assert fmt.parse(b'{"a": 1} trailing', 'v:4').reason.startswith(
+      'not the JSON its log writes: Extra data')
 
 
 # -- prediction_log -------------------------------------------------------------------

@@ -13,10 +13,11 @@ parse the request body: `serving.rest_json` does that as TF Serving does, and a 
 Serving would refuse is a request TF Serving refused, not a line that holds none. So a
 line is not a request only when its framing says so: not a JSON object (cut short, plain
 text, an array), a response or another event, a payload that is not JSON (CSV), no body.
-Only the top-level members of a line are scanned (`members`), in C-speed regular
-expressions, and a body is handed on as the exact bytes that were logged: re-serializing
-it through Python's `json` would change what TF Serving reads (`Inf`, duplicate keys,
-int64 beyond 2^53, numbers too big for a double).
+A body is handed on as the exact bytes that were logged: re-serializing it through
+Python's `json` would change what TF Serving reads (`Inf`, duplicate keys, int64 beyond
+2^53, numbers too big for a double). So a body inside a line is cut out of it by
+`members`, which finds a JSON object's top-level members without parsing their values;
+vendors' envelopes, whose payloads are JSON strings, are read with Python's C parser.
 
 Where a log does not say which API a body was sent to (a bare body, an `examples` body
 seen by a vendor's endpoint), `LogEntry.api` is None, and the caller takes it from the
@@ -87,10 +88,28 @@ class Format:
 # -- Top-level members of a JSON object, scanned, not parsed --------------------------
 
 _WS = re.compile(rb'[ \t\n\r]*')
+_MEMBER = re.compile(rb'[ \t\n\r]*"([^"\\]*(?:\\.[^"\\]*)*)"[ \t\n\r]*:[ \t\n\r]*', re.S)
+_NEXT = re.compile(rb'[ \t\n\r]*(?:(,)|\})')
+_CLOSE = re.compile(rb'[ \t\n\r]*\}')
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # after the opening quote
 _STRUCTURAL = re.compile(rb'["\[\]{}]')
 _SCALAR_END = re.compile(rb'[,}\] \t\n\r]|$')
 _CLOSER = {ord('{'): ord('}'), ord('['): ord(']')}
+
+
+# Python's C JSON scanner, used to skip a nested value fast: it reads most bodies, and
+# where it cannot (rapidjson's `Inf`, control bytes, non-ASCII offsets, great depth) the
+# bracket-matching scan below decides.
+_DECODER = json.JSONDecoder()
+_SCAN = json.scanner.make_scanner(_DECODER)
+
+
+def _scanned_end(text: str, i: int) -> int:
+  """Where Python's C scanner ends the JSON value at `i` of `text`; -1 if it cannot."""
+  try:
+    return _SCAN(text, i)[1]
+  except (StopIteration, ValueError, RecursionError):
+    return -1
 
 
 class MalformedLineError(ValueError):
@@ -139,35 +158,36 @@ def _value_end(data: bytes, i: int) -> int:
 def members(data: bytes, partial: bool = False) -> Iterator[Tuple[str, int, int]]:
   """The top-level members of the JSON object `data` holds: (name, value start, value end).
 
-  Values are skipped, not parsed (brackets matched, strings skipped), so a line of any
-  size costs a few regular-expression scans. Raises MalformedLineError if `data` is not one JSON
-  object. `partial`: `data` may be cut (a file's first bytes); a member whose value is
-  cut is yielded with end -1, and the scan stops there without an error.
+  Values are skipped, not parsed into Python (a nested value by Python's C scanner, else
+  brackets matched and strings skipped), so a line of any size costs a few scans.
+  Raises MalformedLineError if `data` is not one JSON object. `partial`: `data` may be
+  cut (a file's first bytes); a member whose value is cut is yielded with end -1, and
+  the scan stops there without an error.
   """
+  text = data.decode('ascii') if data.isascii() else None  # Offsets as the bytes'.
   i = _WS.match(data).end()
   if data[i:i + 1] != b'{':
     raise MalformedLineError('not a JSON object' if data[i:i + 1] else 'empty')
-  i = _WS.match(data, i + 1).end()
-  if data[i:i + 1] == b'}':
+  if _CLOSE.match(data, i + 1):
     return
+  i += 1
   while True:
-    if data[i:i + 1] != b'"':
-      if partial and i >= len(data):
-        return
-      raise MalformedLineError(f'a member has no name at byte {i}')
-    end = _string_end(data, i)
+    head = _MEMBER.match(data, i)
+    if head is None:
+      _no_member(data, i, partial)
+      return
+    raw_name, i = head.group(1), head.end()
     try:
-      name = json.loads(data[i:end])
+      name = (json.loads(b'"' + raw_name + b'"') if b'\\' in raw_name
+              else raw_name.decode('utf-8', 'surrogateescape'))
     except ValueError:
       raise MalformedLineError(f'a member name is not a JSON string at byte {i}') from None
-    i = _WS.match(data, end).end()
-    if data[i:i + 1] != b':':
-      if partial and i >= len(data):
-        return
-      raise MalformedLineError(f"no ':' after member {name!r}")
-    i = _WS.match(data, i + 1).end()
     try:
-      value_end = _value_end(data, i)
+      value_end = -1
+      if text is not None and data[i:i + 1] in (b'{', b'['):
+        value_end = _scanned_end(text, i)
+      if value_end < 0:
+        value_end = _value_end(data, i)
     except MalformedLineError:
       if partial:
         yield name, i, -1
@@ -177,16 +197,33 @@ def members(data: bytes, partial: bool = False) -> Iterator[Tuple[str, int, int]
       yield name, i, -1  # A number or literal the cut may have shortened.
       return
     yield name, i, value_end
-    i = _WS.match(data, value_end).end()
-    separator = data[i:i + 1]
-    if separator == b',':
-      i = _WS.match(data, i + 1).end()
-    elif separator == b'}':
-      return
-    elif partial and not separator:
-      return
-    else:
+    after = _NEXT.match(data, value_end)
+    if after is None:
+      if partial and not data[value_end:].strip():
+        return
       raise MalformedLineError(f"no ',' or '}}' after member {name!r}")
+    if after.group(1) is None:
+      return
+    i = after.end()
+
+
+def _no_member(data: bytes, i: int, partial: bool) -> None:
+  """Why no member starts at `i` (MalformedLineError); nothing if the cut explains it."""
+  i = _WS.match(data, i).end()
+  if data[i:i + 1] != b'"':
+    if partial and i >= len(data):
+      return
+    raise MalformedLineError(f'a member has no name at byte {i}')
+  try:
+    end = _string_end(data, i)
+  except MalformedLineError:
+    if partial:
+      return
+    raise
+  name = data[i + 1:end - 1].decode('utf-8', 'backslashreplace')
+  if partial and _WS.match(data, end).end() >= len(data):
+    return
+  raise MalformedLineError(f"no ':' after member {name!r}")
 
 
 def _members(data: bytes) -> Members:
@@ -219,6 +256,42 @@ def _string(raw: Optional[bytes]) -> Optional[str]:
   return value if isinstance(value, str) else None
 
 
+def _loads(data: bytes) -> Optional[dict]:
+  """`data` as a JSON object by Python's C parser; None if it does not read one.
+
+  For vendors' envelopes (BigQuery's rows, SageMaker's captures, CloudEvents), written
+  by JSON libraries: their payloads are strings, decoded exactly, so only a raw body
+  inside an envelope needs `members`.
+  """
+  try:
+    value = json.loads(data)
+  except (ValueError, RecursionError):
+    return None
+  return value if isinstance(value, dict) else None
+
+
+def _not_an_object(line: bytes, source: str) -> NotARequest:
+  """Why a line Python's parser does not read as an object holds no request."""
+  try:
+    for _ in members(line):
+      pass
+  except MalformedLineError as e:
+    return NotARequest(source, f'not a JSON object: {e}')
+  try:
+    json.loads(line)
+  except (ValueError, RecursionError) as e:
+    return NotARequest(source, f'not the JSON its log writes: {e}')
+  return NotARequest(source, 'not a JSON object')
+
+
+def _raw_member(data: bytes, name: str) -> Optional[bytes]:
+  """The raw JSON value of `data`'s first top-level member `name` (data is an object)."""
+  for found, start, end in members(data):
+    if found == name:
+      return data[start:end]
+  return None
+
+
 def _body_api(body: bytes) -> Optional[str]:
   """'predict' for a body a vendor's predict route took; None for an `examples` body.
 
@@ -226,6 +299,8 @@ def _body_api(body: bytes) -> Optional[str]:
   `tfs-method`, a custom route) they called Classify or Regress: only an `examples`
   body says so, and it cannot say which of the two.
   """
+  if b'"examples"' not in body:
+    return PREDICT
   try:
     names = {name for name, _, _ in members(body)}
   except MalformedLineError:
@@ -235,6 +310,11 @@ def _body_api(body: bytes) -> Optional[str]:
 
 def _is_error_response(raw: bytes) -> bool:
   """Whether a logged response body is TF Serving's error answer ({"error": ...})."""
+  if b'"error"' not in raw:
+    return False
+  value = _loads(raw)
+  if value is not None:
+    return 'error' in value
   try:
     return any(name == 'error' for name, _, _ in members(raw))
   except MalformedLineError:
@@ -283,13 +363,29 @@ def _answered(found: Members) -> Optional[bool]:
   return not _is_error_response(response)
 
 
+def _is_object(data: bytes) -> bool:
+  """Whether Python's C parser reads `data` as one JSON object (fast; False is no verdict)."""
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError:
+    return False
+  try:
+    value, end = _SCAN(text, 0)
+  except (StopIteration, ValueError, RecursionError):
+    return False
+  return isinstance(value, dict) and end == len(text)
+
+
 def _parse_rest(line: bytes, source: str) -> Parsed:
+  body = line.strip()
+  if b'"body"' not in body and b'"path"' not in body and _is_object(body):
+    return LogEntry(source, 'rest', body=body)  # A bare body, read at C speed.
   try:
     found = _members(line)
   except MalformedLineError as e:
     return NotARequest(source, f'not a JSON object: {e}')
   if 'body' not in found and 'path' not in found:
-    return LogEntry(source, 'rest', body=line.strip())
+    return LogEntry(source, 'rest', body=body)
   raw = found.get('body')
   if raw is None or raw == b'null':
     return NotARequest(source, 'a logged call with no "body"')
@@ -324,14 +420,10 @@ def _recognise_vertex(found: Members) -> bool:
   return 'request_payload' in found and bool(found.keys() & set(_VERTEX_COLUMNS))
 
 
-def _payload_strings(raw: Optional[bytes]) -> Optional[List[str]]:
-  """A payload column: REPEATED STRING (a JSON array of strings), or one string."""
-  if raw is None or raw == b'null':
+def _payload_strings(value) -> Optional[List[str]]:
+  """A payload column: REPEATED STRING (a list of strings), or one string."""
+  if value is None:
     return []
-  try:
-    value = json.loads(raw)
-  except ValueError:
-    return None
   if isinstance(value, str):
     return [value]
   if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -339,12 +431,21 @@ def _payload_strings(raw: Optional[bytes]) -> Optional[List[str]]:
   return None
 
 
-def _parse_vertex(line: bytes, source: str) -> Parsed:
+def _holds_body(payload: bytes) -> bool:
+  """Whether a request_payload string is a whole body rather than one instance."""
+  if not any(b'"%s"' % key.encode() in payload for key in BODY_KEYS):
+    return False
   try:
-    found = _members(line)
-  except MalformedLineError as e:
-    return NotARequest(source, f'not a JSON object: {e}')
-  payload = _payload_strings(found.get('request_payload'))
+    return any(name in BODY_KEYS for name, _, _ in members(payload))
+  except MalformedLineError:
+    return False
+
+
+def _parse_vertex(line: bytes, source: str) -> Parsed:
+  row = _loads(line)
+  if row is None:
+    return _not_an_object(line, source)
+  payload = _payload_strings(row.get('request_payload'))
   if payload is None:
     return NotARequest(source, 'request_payload is not a string or a list of strings')
   if not payload:
@@ -352,17 +453,9 @@ def _parse_vertex(line: bytes, source: str) -> Parsed:
   encoded = [p.encode('utf-8', 'surrogatepass') for p in payload]
   body = encoded[0] if len(encoded) == 1 and _holds_body(encoded[0]) else (
       b'{"instances": [' + b', '.join(encoded) + b']}')
-  responses = _payload_strings(found.get('response_payload'))
+  responses = _payload_strings(row.get('response_payload'))
   return LogEntry(source, 'vertex', body=body, api=_body_api(body),
                   answered=True if responses else None)
-
-
-def _holds_body(payload: bytes) -> bool:
-  """Whether a request_payload string is a whole body rather than one instance."""
-  try:
-    return any(name in BODY_KEYS for name, _, _ in members(payload))
-  except MalformedLineError:
-    return False
 
 
 # -- sagemaker: SageMaker Data Capture ------------------------------------------------
@@ -372,28 +465,24 @@ def _recognise_sagemaker(found: Members) -> bool:
   return 'captureData' in found
 
 
-def _capture_payload(raw: Optional[bytes]) -> Union[bytes, str, None]:
+def _capture_payload(capture) -> Union[bytes, str, None]:
   """A captured payload's bytes; a str says why there are none; None if absent."""
-  if raw is None or raw == b'null':
+  if capture is None:
     return None
-  try:
-    found = _members(raw)
-  except MalformedLineError as e:
-    return f'not a JSON object: {e}'
-  encoding = (_string(found.get('encoding')) or '').upper()
-  content_type = _string(found.get('observedContentType')) or ''
-  data = found.get('data')
-  if data is None:
-    return 'no "data"'
+  if not isinstance(capture, dict):
+    return 'no payload object'
+  encoding = str(capture.get('encoding') or '').upper()
+  content_type = str(capture.get('observedContentType') or '')
+  data = capture.get('data')
+  if not isinstance(data, str):
+    return 'no "data" string'
   if encoding == 'BASE64':
-    text = _string(data)
     try:
-      payload = base64.b64decode(text or '', validate=True)
+      payload = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
       return '"data" is not valid base64'
   elif encoding == 'JSON':
-    text = _string(data)
-    payload = text.encode('utf-8', 'surrogatepass') if text is not None else data
+    payload = data.encode('utf-8', 'surrogatepass')
   else:
     return (f'a {encoding or "?"} payload ({content_type or "no content type"}): TF Serving '
             "takes JSON bodies, so it is not a request tfx-warmup can replay")
@@ -404,19 +493,19 @@ def _capture_payload(raw: Optional[bytes]) -> Union[bytes, str, None]:
 
 
 def _parse_sagemaker(line: bytes, source: str) -> Parsed:
-  try:
-    capture = _members(line).get('captureData')
-    found = _members(capture) if capture else {}
-  except MalformedLineError as e:
-    return NotARequest(source, f'not a JSON object: {e}')
-  body = _capture_payload(found.get('endpointInput'))
+  event = _loads(line)
+  if event is None:
+    return _not_an_object(line, source)
+  capture = event.get('captureData')
+  capture = capture if isinstance(capture, dict) else {}
+  body = _capture_payload(capture.get('endpointInput'))
   if body is None:
     return NotARequest(source, 'a capture with no endpointInput (the output alone)')
   if isinstance(body, str):
     return NotARequest(source, f'endpointInput holds {body}')
-  output = _capture_payload(found.get('endpointOutput'))
+  output = _capture_payload(capture.get('endpointOutput'))
   answered = None
-  if isinstance(output, bytes) and output.strip():
+  if isinstance(output, bytes):
     answered = not _is_error_response(output)
   return LogEntry(source, 'sagemaker', body=body, api=_body_api(body), answered=answered)
 
@@ -434,29 +523,29 @@ def _recognise_kserve(found: Members) -> bool:
 
 
 def _parse_kserve(line: bytes, source: str) -> Parsed:
-  try:
-    found = _members(line)
-  except MalformedLineError as e:
-    return NotARequest(source, f'not a JSON object: {e}')
-  event_type = _string(found.get('type'))
+  event = _loads(line)
+  if event is None:
+    return _not_an_object(line, source)
+  event_type = event.get('type')
   if event_type == KSERVE_RESPONSE:
     return NotARequest(source, 'a response event')
   if event_type != KSERVE_REQUEST:
     return NotARequest(source, f'an event of type {event_type!r}, not {KSERVE_REQUEST}')
-  data = found.get('data')
-  if 'data_base64' in found:
+  data = event.get('data')
+  if isinstance(event.get('data_base64'), str):
     try:
-      body = base64.b64decode(_string(found['data_base64']) or '', validate=True)
+      body = base64.b64decode(event['data_base64'], validate=True)
     except (binascii.Error, ValueError):
       return NotARequest(source, '"data_base64" is not valid base64')
-  elif data is not None and data[:1] == b'"':
-    body = (_string(data) or '').encode('utf-8', 'surrogatepass')
-  elif data is not None and data[:1] == b'{':
-    body = data
+  elif isinstance(data, str):
+    body = data.encode('utf-8', 'surrogatepass')
+  elif isinstance(data, dict):
+    body = _raw_member(line, 'data')  # The bytes the sink wrote, not Python's rewrite.
   else:
     return NotARequest(source, 'a request event with no JSON body in "data" or "data_base64"')
+  model = event.get('inferenceservicename')
   return LogEntry(source, 'kserve', body=body, api=_body_api(body),
-                  model_name=_string(found.get('inferenceservicename')) or None)
+                  model_name=model if isinstance(model, str) and model else None)
 
 
 # -- prediction_log: PredictionLog TFRecords ------------------------------------------
