@@ -134,8 +134,22 @@ def test_empty_files_take_the_format_of_the_others_but_not_alone(tmp_path):
   assert logs.resolve_traffic(str(tmp_path / '*')).files[1] == logs.TrafficFile(
       empty, 'rest', True)
   assert list(logs.read_entries(empty, 'rest')) == []
-  with pytest.raises(TrafficError, match=r"are empty: 1 file\(s\), none holding a line"):
+  with pytest.raises(TrafficError, match=r"are empty: 1 file\(s\), none holding a line\. "):
     logs.resolve_traffic(empty)
+
+
+def test_a_file_unreadable_from_its_first_bytes_is_read_as_the_others_and_says_so(tmp_path):
+  good = _write(tmp_path / 'a.jsonl', REST_LINES[0] + b'\n')
+  broken = _write(tmp_path / 'b.jsonl.gz', b'\x1f\x8b' + b'\xff' * 64)
+  traffic = logs.resolve_traffic(str(tmp_path / '*'))
+  assert traffic.paths == [good, broken] and traffic.format == 'rest'
+  entries = list(traffic.entries())
+  assert entries[1].source == f'{broken}:1'
+  assert entries[1].reason.startswith('the gzip stream is damaged (')
+  assert entries[1].reason.endswith('); the rest of the file is not read')
+  with pytest.raises(TrafficError, match=rf"none holding a line \({broken}: the gzip stream "
+                     'is damaged'):
+    logs.resolve_traffic(broken)
 
 
 # -- Lines: malformed, blank, long, damaged ---------------------------------------------

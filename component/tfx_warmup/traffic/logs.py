@@ -86,12 +86,13 @@ def resolve_traffic(glob: str, traffic_format: Optional[str] = None) -> TrafficF
   if not paths:
     raise TrafficError(f'No files match the traffic logs {glob!r}. Pass {_FORMS}, in one of '
                        f'the formats: {formats.known_formats()}.')
-  files, empty = [], []
+  files, empty, damage = [], [], []
   for path in paths:
-    gzipped, head = _head(path)
+    gzipped, head, damaged = _head(path)
     fmt = override or formats.recognise(head)
-    if fmt is None and not head.strip():
+    if fmt is None and not head.strip():  # The reader reports a damaged one, line 1.
       empty.append((path, gzipped))
+      damage += [f'{path}: {damaged}'] if damaged else []
       continue
     if fmt is None:
       what = formats.looks_like(head)
@@ -102,8 +103,9 @@ def resolve_traffic(glob: str, traffic_format: Optional[str] = None) -> TrafficF
           "else convert the log to 'rest' (one TF Serving REST body per line).")
     files.append(TrafficFile(path, fmt.name, gzipped))
   if not files:
+    unreadable = f' ({damage[0]})' if damage else ''
     raise TrafficError(f'The traffic logs {glob!r} are empty: {len(empty)} file(s), none '
-                       'holding a line. Pass the logs that hold the requests.')
+                       f'holding a line{unreadable}. Pass the logs that hold the requests.')
   _check_one_format(glob, files)
   files += [TrafficFile(path, files[0].format, gzipped) for path, gzipped in empty]
   return TrafficFiles(glob, tuple(sorted(files, key=lambda f: f.path)))
@@ -200,12 +202,16 @@ def _inflated(f: BinaryIO, pending: bytes, chunk_bytes: int) -> Iterator[bytes]:
       fed = False
 
 
-def _head(path: str) -> Tuple[bool, bytes]:
-  """(gzip?, the first bytes of the content): HEAD_BYTES, or a whole first TFRecord."""
+def _head(path: str) -> Tuple[bool, bytes, Optional[str]]:
+  """(gzip?, the first bytes of the content, why no more could be read, if so).
+
+  The first bytes are HEAD_BYTES, or a whole first TFRecord (up to MAX_LINE_BYTES).
+  """
   with _open(path) as f:
     gzipped = f.read(2) == _GZIP_MAGIC
   head = bytearray()
   want = HEAD_BYTES
+  damaged = None
   try:
     for chunk in _chunks(path, min(CHUNK_BYTES, HEAD_BYTES)):
       head += chunk
@@ -215,9 +221,9 @@ def _head(path: str) -> Tuple[bool, bytes]:
         want = record if 0 <= length <= MAX_LINE_BYTES else HEAD_BYTES
         if len(head) >= want:
           break
-  except _Damaged:
-    pass  # The reader says so, line by line; the format is told from what was read.
-  return gzipped, bytes(head[:max(want, HEAD_BYTES)])
+  except _Damaged as e:
+    damaged = str(e)  # The format is told from what was read; the reader reports it.
+  return gzipped, bytes(head[:max(want, HEAD_BYTES)]), damaged
 
 
 def read_entries(path: str, traffic_format: Union[str, Format]
