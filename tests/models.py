@@ -254,19 +254,27 @@ def build_scalar_model(export_dir: str) -> str:
   return export_dir
 
 
-def run_executor(model_uri: str, examples: standard_artifacts.Examples, out_uri: str,
-                 baseline_uri: Optional[str] = None, **options) -> standard_artifacts.Model:
+def run_executor(model_uri: str, examples: Optional[standard_artifacts.Examples], out_uri: str,
+                 baseline_uri: Optional[str] = None, traffic_uri: Optional[str] = None,
+                 **options) -> standard_artifacts.Model:
   """Runs ModelWarmer's executor as TFX does; returns the `warmed_model` artifact.
 
   `options` are WarmupOptions fields; measuring (two fresh processes) is off
-  unless asked for. `baseline_uri`: a Model artifact for the baseline_model input.
+  unless asked for. `baseline_uri`: a Model artifact for the baseline_model input;
+  `traffic_uri`: an InferenceResult for the traffic input.
   """
   options.setdefault('measure', False)
   warmed = standard_artifacts.Model()
   warmed.uri = out_uri
-  inputs = {spec.MODEL_KEY: [model_artifact(model_uri)], spec.EXAMPLES_KEY: [examples]}
+  inputs = {spec.MODEL_KEY: [model_artifact(model_uri)]}
+  if examples is not None:
+    inputs[spec.EXAMPLES_KEY] = [examples]
   if baseline_uri:
     inputs[spec.BASELINE_MODEL_KEY] = [model_artifact(baseline_uri)]
+  if traffic_uri:
+    traffic = standard_artifacts.InferenceResult()
+    traffic.uri = traffic_uri
+    inputs[spec.TRAFFIC_KEY] = [traffic]
   executor.Executor().Do(inputs, {spec.WARMED_MODEL_KEY: [warmed]},
                          WarmupOptions(**options).to_exec_properties())
   return warmed

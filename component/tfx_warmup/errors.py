@@ -16,7 +16,8 @@ from tfx_warmup.serving.errors import WarmupReplayError
 
 __all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
            'OutputError', 'RecordBudgetError', 'RunnerError', 'MeasureError',
-           'LiveRequestError', 'SwapError', 'UsageError', 'TrafficError', 'USER_ERRORS',
+           'LiveRequestError', 'SwapError', 'UsageError', 'TrafficError',
+           'RefusedTrafficError', 'USER_ERRORS',
            'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
            'WarmupReplayError']
 
@@ -72,6 +73,10 @@ class UsageError(WarmupError):
 
 class TrafficError(WarmupError):
   """Traffic logs that cannot be read: no files, two formats in one glob, a format not known."""
+
+
+class RefusedTrafficError(WarmupError):
+  """The model would refuse more logged requests, answered today, than max_refused_traffic."""
 
 
 # Everything a command line or pipeline reports as one line rather than a traceback.

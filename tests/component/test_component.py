@@ -44,8 +44,11 @@ def test_construction_with_defaults():
       'requests_per_combination': 1,
       'existing_warmup': 'replace', 'num_request_iterations': 1,
       'strip_unread_features': 1, 'drop_features': None,
-      'measure_swap': 0, 'swap_qps': None, 'swap_deadline_ms': None}
+      'measure_swap': 0, 'swap_qps': None, 'swap_deadline_ms': None,
+      'traffic_logs': None, 'traffic_format': None, 'traffic_api': None,
+      'traffic_payloads': 'requests', 'max_refused_traffic': 0.0}
   assert spec.BASELINE_MODEL_KEY not in warmer.inputs  # Optional: the swap is from `model`.
+  assert spec.TRAFFIC_KEY not in warmer.inputs
 
 
 def test_exec_properties_round_trip():
@@ -91,8 +94,8 @@ def test_signature_is_the_declaration():
   """ModelWarmer's keyword arguments and defaults are the declared parameters, in order."""
   signature = inspect.signature(ModelWarmer.__init__).parameters
   assert list(signature)[:3] == ['self', 'model', 'examples']
-  assert list(signature)[-1] == 'baseline_model'  # The optional input channel, last.
-  assert [(name, p.default) for name, p in list(signature.items())[3:-1]] == [
+  assert list(signature)[-2:] == ['baseline_model', 'traffic']  # Optional channels, last.
+  assert [(name, p.default) for name, p in list(signature.items())[3:-2]] == [
       (p.name, p.default) for p in parameters.PARAMETERS]
 
 
@@ -109,10 +112,12 @@ def test_spec_keys_and_types_as_orchestrators_carry_them():
           'measure_swap', 'swap_qps', 'swap_deadline_ms']
   strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
              'stratify_feature', 'batching_parameters_file', 'output_filters',
-             'existing_warmup', 'drop_features']
-  assert set(ints + strings) == set(spec.ModelWarmerSpec.PARAMETERS)
+             'existing_warmup', 'drop_features', 'traffic_logs', 'traffic_format',
+             'traffic_api', 'traffic_payloads']
+  floats = ['max_refused_traffic']
+  assert set(ints + strings + floats) == set(spec.ModelWarmerSpec.PARAMETERS)
   assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
-      **{k: int for k in ints}, **{k: str for k in strings}}
+      **{k: int for k in ints}, **{k: str for k in strings}, **{k: float for k in floats}}
 
 
 def test_exec_properties_are_the_bytes_tfx_json_utils_writes():
@@ -177,3 +182,21 @@ def test_an_unknown_parameter_is_named_as_python_names_it():
   with pytest.raises(TypeError, match="ModelWarmer.. got an unexpected keyword argument "
                                       "'num_exampels'"):
     ModelWarmer(model=model, examples=examples, num_exampels=3)
+
+
+def test_traffic_stands_for_the_examples_or_beside_them():
+  model, examples = _channels()
+  traffic = types.Channel(type=standard_artifacts.InferenceResult)
+  warmer = ModelWarmer(model=model, traffic=traffic)  # The logged requests are the records.
+  assert warmer.inputs[spec.TRAFFIC_KEY] is traffic and spec.EXAMPLES_KEY not in warmer.inputs
+  with pytest.raises(ConfigurationError, match='needs examples'):
+    ModelWarmer(model=model)
+  with pytest.raises(ConfigurationError, match='needs examples'):
+    ModelWarmer(model=model, traffic=traffic, traffic_payloads='examples')
+  with pytest.raises(ConfigurationError, match='not both'):
+    ModelWarmer(model=model, examples=examples, traffic=traffic, traffic_logs='logs/*')
+  with pytest.raises(ConfigurationError, match='traffic_format, traffic_api and '):
+    ModelWarmer(model=model, examples=examples, traffic_api='classify')
+  warmer = ModelWarmer(model=model, traffic_logs=RuntimeParameter(
+      name='logs', ptype=str, default='gs://b/logs/*'), max_refused_traffic=0.01)
+  assert warmer.exec_properties['max_refused_traffic'] == 0.01

@@ -7,11 +7,15 @@ import shutil
 import pytest
 
 import apache_beam as beam
+import tensorflow as tf
+from tensorflow_serving.apis import classification_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifacts
 
 from tests import models
 from tfx_warmup import library
+from tfx_warmup import report as report_lib
 from tfx_warmup import serving
 from tfx_warmup.component import artifacts
 from tfx_warmup.component import executor as executor_lib
@@ -250,3 +254,27 @@ def test_a_runner_that_cannot_sample_is_refused_before_the_model_loads(tf1_model
          spec.EXAMPLES_KEY: [examples_artifact]}, {spec.WARMED_MODEL_KEY: [warmed]},
         WarmupOptions(measure=False).to_exec_properties())
   assert not loads and not os.path.exists(warmed.uri)
+
+
+def test_bulk_inferrer_prediction_logs_as_traffic_warm_without_examples(tf1_model_dir, tmp_path,
+                                                                        examples):
+  """BulkInferrer's InferenceResult (gzip PredictionLogs) is the traffic input."""
+  traffic_dir = tmp_path / 'InferenceResult'
+  traffic_dir.mkdir()
+  with tf.io.TFRecordWriter(str(traffic_dir / 'prediction_logs-00000-of-00001.gz'),
+                            'GZIP') as writer:
+    for batch in (1, 1, 1, 4):
+      log = prediction_log_pb2.PredictionLog()
+      request = log.classify_log.request
+      request.model_spec.signature_name = 'classify'
+      request.input.example_list.examples.extend(examples[:batch])
+      log.classify_log.response.CopyFrom(classification_pb2.ClassificationResponse())
+      writer.write(log.SerializeToString())
+  warmed = models.run_executor(tf1_model_dir, None, str(tmp_path / 'out'),
+                               traffic_uri=str(traffic_dir))
+  report = report_lib.WarmupReport.from_json(
+      (tmp_path / 'out' / 'warmup_report.json').read_text())
+  assert [(r.api, r.signature, r.batch_size) for r in report.warmup_file.summary] == [
+      ('classify', 'classify', 1), ('classify', 'classify', 4)]
+  assert report.traffic.requests == 4 and report.traffic.coverage == 1.0
+  assert warmed.get_int_custom_property('traffic_requests') == 4

@@ -128,7 +128,7 @@ def test_spec_parameters_are_the_declared_ones():
   assert {name: (p.type, p.optional) for name, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
       p.name: (p.encoding.exec_type, p.default is None) for p in parameters.PARAMETERS}
   assert not [name for name in vars(spec) if name.endswith('_KEY') and name not in (
-      'MODEL_KEY', 'EXAMPLES_KEY', 'BASELINE_MODEL_KEY', 'WARMED_MODEL_KEY')]
+      'MODEL_KEY', 'EXAMPLES_KEY', 'BASELINE_MODEL_KEY', 'TRAFFIC_KEY', 'WARMED_MODEL_KEY')]
 
 
 @pytest.mark.parametrize('message,expected', [

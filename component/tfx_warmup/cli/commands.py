@@ -23,16 +23,23 @@ def generate(args: argparse.Namespace) -> int:
   """Writes a warmed copy of --model to --output."""
   from tfx_warmup import library
 
-  model = library.resolve_model(args.model)  # Both paths resolved before anything runs.
-  examples = library.resolve_examples(args.examples)
-  report = library.warm_model(model.saved_model_dir, examples, args.output,
-                              options_from_args(args), layout=library.SAVED_MODEL,
-                              make_pipeline=_beam_pipeline_factory(args.beam_args))
+  options = options_from_args(args)
+  if not args.examples and not (args.traffic and options.traffic_payloads == 'requests'):
+    raise UsageError('Pass --examples (your tf.Examples), or --traffic (serving logs, whose '
+                     'logged requests become the records).')
+  model = library.resolve_model(args.model)  # The paths resolved before anything runs.
+  examples = library.resolve_examples(args.examples) if args.examples else None
+  baseline = library.resolve_model(args.baseline).saved_model_dir if args.baseline else None
+  report = library.warm_model(model.saved_model_dir, examples, args.output, options,
+                              layout=library.SAVED_MODEL,
+                              make_pipeline=_beam_pipeline_factory(args.beam_args),
+                              baseline_model_dir=baseline)
   if args.json:
     print(report.to_json())
     return 0
-  print(f'Model: {model.saved_model_dir} ({model.form}); examples: {args.examples} '
-        f'({examples.form}, splits {report.sample.splits})\n')
+  source = (f'examples: {args.examples} ({examples.form}, splits {report.sample.splits})'
+            if report.sample else f'traffic: {args.traffic}')
+  print(f'Model: {model.saved_model_dir} ({model.form}); {source}\n')
   print(_text(report))
   print(f'\nWrote the warmed model to {args.output}')
   return 0
@@ -131,6 +138,35 @@ def swap(args: argparse.Namespace) -> int:
   return 0
 
 
+def profile(args: argparse.Namespace) -> int:
+  """Prints what clients send (--traffic) to --model; exits 1 where `generate` would refuse."""
+  from tfx_warmup import library
+  from tfx_warmup.options import WarmupOptions
+  from tfx_warmup.report import text
+
+  options = WarmupOptions(traffic_logs=args.traffic, traffic_format=args.traffic_format,
+                          traffic_api=args.traffic_api, tag_set=args.tag_set,
+                          max_refused_traffic=args.max_refused_traffic, seed=args.seed)
+  model_dir = library.resolve_model(args.model).saved_model_dir
+  report = library.profile_traffic(
+      model_dir, args.traffic, options,
+      baseline_model_dir=library.resolve_model(args.baseline).saved_model_dir
+      if args.baseline else None,
+      make_pipeline=_beam_pipeline_factory(args.beam_args), plot_path=args.plot)
+  refused = report.traffic.newly_refused_share > report.traffic.max_refused_traffic
+  if args.json:
+    print(report.to_json())
+    return 1 if refused else 0
+  print(in_cli_terms(text.format_traffic(report.traffic)))
+  if refused:
+    print(f'\n`{PROG} generate --traffic` would refuse this model: more than '
+          f'--max-refused-traffic {report.traffic.max_refused_traffic:g} of the logged '
+          'requests answered today would be refused.')
+  if args.plot:
+    print(f'Traffic plot: {args.plot}')
+  return 1 if refused else 0
+
+
 def _text(report, outputs_column=None) -> str:
   """The report's text, its messages in the command line's words."""
   from tfx_warmup.report import text
@@ -187,7 +223,8 @@ def _beam_pipeline_factory(beam_args: List[str]):
   return lambda: beam.Pipeline(argv=args)
 
 
-COMMANDS = {'generate': generate, 'inspect': inspect, 'verify': verify, 'swap': swap}
+COMMANDS = {'generate': generate, 'profile': profile, 'inspect': inspect, 'verify': verify,
+            'swap': swap}
 
 
 def run(args: argparse.Namespace) -> int:

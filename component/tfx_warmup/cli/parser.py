@@ -23,6 +23,18 @@ _EXAMPLES = {
               --output gs://b/serving/ctr/3 --beam-arg=--direct_num_workers=4 --json
           tfx-warmup generate --model pipeline/Trainer/model/7 \\
               --examples pipeline/CsvExampleGen/examples/1 --output warmed/7
+          tfx-warmup generate --model models/ctr/3 --traffic 'logs/requests-*.jsonl.gz' \\
+              --output warmed/ctr/3             # the logged requests themselves
+        exit status: 1 if the model would refuse more logged requests answered today than
+        --max-refused-traffic (nothing is written).
+        """,
+    'profile': """\
+        examples:
+          tfx-warmup profile --model models/ctr/3 --traffic 'logs/requests-*.jsonl.gz'
+          tfx-warmup profile --model models/ctr/3 --traffic 'bq-export/*.json' \\
+              --baseline models/ctr/2 --plot traffic.png --json
+        exit status: 1 if the model would refuse more logged requests answered today than
+        --max-refused-traffic (what `generate --traffic` would refuse to write), else 0.
         """,
     'inspect': """\
         examples:
@@ -81,19 +93,34 @@ def build_parser() -> argparse.ArgumentParser:
                 'Write a copy of a SavedModel with warmup requests built from your examples, '
                 'replayed in the TF Serving replica before anything is written.')
   gen.add_argument('--model', required=True, help=_MODEL_HELP)
-  gen.add_argument('--examples', required=True,
+  gen.add_argument('--examples',
                    help="tf.Examples: a quoted glob of TFRecord files, a file, a directory of "
                         "them, a Split-<name> directory, or an Examples artifact (a directory "
                         "of Split-<name>/; its 'eval' split if it has one, else all). '.gz' "
-                        'files are GZIP, others uncompressed')
+                        'files are GZIP, others uncompressed. Not needed with --traffic, '
+                        'whose logged requests become the records')
   gen.add_argument('--output', required=True, help='directory for the warmed SavedModel')
   gen.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
   for p in parameters.PARAMETERS:
     if p.flag and p.name != 'tag_set':  # Every command has --tag-set.
       _add_parameter_flag(gen, p.name)
-  gen.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
-                   help='a Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=4 '
-                        '(repeatable)')
+  gen.add_argument('--baseline', help='the version being served: requests it answers that '
+                   '--model would refuse count against --max-refused-traffic')
+  _add_beam_args(gen)
+
+  pro = command('profile',
+                'What clients send, from serving traffic logs: requests per API, signature, '
+                'batch size, fetch set and shape, by share; and which ones the model would '
+                'refuse.')
+  pro.add_argument('--model', required=True, help=_MODEL_HELP)
+  pro.add_argument('--baseline', help='the version being served, to tell requests the model '
+                   'would newly refuse from those refused already')
+  pro.add_argument('--plot', help='write a PNG of the requests per combination')
+  _add_parameter_flag(pro, 'traffic_logs', 'serving traffic logs: a quoted glob (.gz read)',
+                      required=True)
+  for name in ('traffic_format', 'traffic_api', 'max_refused_traffic', 'seed'):
+    _add_parameter_flag(pro, name)
+  _add_beam_args(pro)
 
   ins = command('inspect',
                 'Show the records of a warmup file (or of a SavedModel\'s) by kind, '
@@ -151,11 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _add_beam_args(sub: argparse.ArgumentParser) -> None:
+  sub.add_argument('--beam-arg', action='append', default=[], dest='beam_args',
+                   help='a Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=4 '
+                        '(repeatable)')
+
+
 def _add_parameter_flag(sub: argparse.ArgumentParser, name: str,
-                        help_text: Optional[str] = None) -> None:
+                        help_text: Optional[str] = None, required: bool = False) -> None:
   """The flag of a ModelWarmer parameter, as `parameters` declares it."""
   p = parameters.BY_NAME[name]
-  text = help_text or p.flag.help or p.help
+  text = (help_text or p.flag.help or p.help).replace('%', '%%')  # argparse formats it.
   if p.flag.action:
     sub.add_argument(p.flag.name, dest=_dest(p), action=p.flag.action, help=text)
     return
@@ -167,8 +200,9 @@ def _add_parameter_flag(sub: argparse.ArgumentParser, name: str,
     text += ' (default %(default)s)'
   sub.add_argument(
       p.flag.name, dest=_dest(p), metavar=p.flag.metavar, choices=p.choices, help=text,
-      type=p.flag.parse or (int if p.encoding.exec_type is int else None),
-      default=list(p.default) if isinstance(p.default, tuple) else p.default)
+      type=p.flag.parse or {int: int, float: float}.get(p.encoding.exec_type),
+      default=list(p.default) if isinstance(p.default, tuple) else p.default,
+      required=required)
 
 
 def _dest(p: Parameter) -> str:

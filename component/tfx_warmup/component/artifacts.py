@@ -5,6 +5,8 @@ knows them: the executor turns its inputs into paths here, then calls the
 library as any user would.
 """
 
+import os
+
 from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
@@ -30,3 +32,8 @@ def examples_source(examples: types.Artifact) -> ExamplesSource:
   return ExamplesSource(
       examples.uri, {split: compat.split_file_pattern(examples, split) for split in splits},
       payload_format=examples_utils.get_payload_format(examples), form='Examples artifact')
+
+
+def traffic_logs(traffic: types.Artifact) -> str:
+  """The files of a traffic artifact (InferenceResult: prediction_logs-*.gz), as a glob."""
+  return os.path.join(traffic.uri, '*')

@@ -11,6 +11,7 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.types import standard_artifacts
 
 from tfx_warmup.component import executor
+from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.options import parameters
 from tfx_warmup.options.warmup_options import PARAMETERS
 from tfx_warmup.component.spec import ModelWarmerSpec
@@ -38,17 +39,19 @@ class ModelWarmer(base_beam_component.BaseBeamComponent):
   SPEC_CLASS = ModelWarmerSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, model: types.BaseChannel, examples: types.BaseChannel, *,
-               baseline_model: Optional[types.BaseChannel] = None, **parameters_: Any):
+  def __init__(self, model: types.BaseChannel, examples: Optional[types.BaseChannel] = None,
+               *, baseline_model: Optional[types.BaseChannel] = None,
+               traffic: Optional[types.BaseChannel] = None, **parameters_: Any):
     # The signature and docstring are generated from the declaration (below).
     try:
       arguments = _SIGNATURE.bind(self, model, examples, baseline_model=baseline_model,
-                                  **parameters_)
+                                  traffic=traffic, **parameters_)
     except TypeError as e:  # An unknown parameter: Python's words, with the class named.
       raise TypeError(f'ModelWarmer() {e}') from None
     arguments.apply_defaults()
+    _check_sources(examples, traffic, arguments.arguments)
     super().__init__(spec=ModelWarmerSpec(
-        model=model, examples=examples, baseline_model=baseline_model,
+        model=model, examples=examples, baseline_model=baseline_model, traffic=traffic,
         warmed_model=types.Channel(type=standard_artifacts.Model),
         **parameters.component_exec_properties(
             {p.name: arguments.arguments[p.name] for p in PARAMETERS},
@@ -59,11 +62,18 @@ _INIT_DOC = """Constructs a ModelWarmer.
 
 Args:
   model: a `Model` channel, usually `trainer.outputs['model']`.
-  examples: an `Examples` channel, usually `example_gen.outputs['examples']`.
+  examples: an `Examples` channel, usually `example_gen.outputs['examples']`;
+    optional when the records are logged requests (`traffic` or traffic_logs).
 {parameters}
   baseline_model: the version being served, resolved as Evaluator's
     baseline is (a Resolver with LatestBlessedModelStrategy); the swap is
-    measured from it. Without it, from the input model (version N to N+1).
+    measured from it (without it, from the input model: version N to N+1),
+    and with traffic, requests it answers that this model would refuse count
+    against max_refused_traffic.
+  traffic: serving traffic logs, an `InferenceResult` channel: BulkInferrer's
+    PredictionLogs, or logs in any format of docs/traffic.md brought in with
+    `Importer(source_uri=..., artifact_type=InferenceResult)`. Every file
+    under its URI is read, as traffic_logs reads its glob; pass one of them.
 
 A parameter of a single int or str (not the lists and `output_filters`)
 also takes a `tfx.dsl.experimental.RuntimeParameter` of that ptype (int,
@@ -84,13 +94,27 @@ def _signature() -> inspect.Signature:
       inspect.Parameter('self', inspect.Parameter.POSITIONAL_OR_KEYWORD),
       inspect.Parameter('model', inspect.Parameter.POSITIONAL_OR_KEYWORD,
                         annotation=types.BaseChannel),
-      inspect.Parameter('examples', inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                        annotation=types.BaseChannel),
+      inspect.Parameter('examples', inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                        annotation=Optional[types.BaseChannel]),
       *(keyword(p.name, Union[p.annotation, RuntimeParameter]
                 if p.encoding.runtime_parameter else p.annotation, p.default)
         for p in PARAMETERS),
       keyword('baseline_model', Optional[types.BaseChannel], None),
+      keyword('traffic', Optional[types.BaseChannel], None),
   ])
+
+
+def _check_sources(examples, traffic, arguments) -> None:
+  """What the records are built from: examples, logged requests, or both."""
+  logs = arguments['traffic_logs']
+  if traffic is not None and logs:
+    raise ConfigurationError(
+        'Pass the traffic channel or traffic_logs, not both: each names the logs to read.')
+  if examples is None and (traffic is None and not logs or
+                           arguments['traffic_payloads'] == 'examples'):
+    raise ConfigurationError(
+        "ModelWarmer needs examples, unless it warms with logged requests: pass examples, or "
+        "traffic (or traffic_logs) with traffic_payloads='requests'.")
 
 
 def _docstring() -> str:

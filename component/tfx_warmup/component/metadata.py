@@ -27,8 +27,9 @@ def record_properties(warmed: types.Artifact, report: WarmupReport) -> None:
   warmed.set_string_custom_property(
       spec.BATCH_SIZES_PROPERTY,
       json_utils.dumps(sorted({row.batch_size for row in warmup_file.summary})))
-  warmed.set_string_custom_property(spec.SPLITS_PROPERTY, json_utils.dumps(sample.splits))
-  warmed.set_int_custom_property(spec.SEED_PROPERTY, sample.seed)
+  if sample:  # None when the records are logged requests.
+    warmed.set_string_custom_property(spec.SPLITS_PROPERTY, json_utils.dumps(sample.splits))
+    warmed.set_int_custom_property(spec.SEED_PROPERTY, sample.seed)
   warmed.set_int_custom_property(spec.VALIDATED_PROPERTY,
                                  int(bool(report.validation and report.validation.ok)))
   warmed.set_string_custom_property(spec.FEATURES_PROPERTY,
@@ -55,3 +56,8 @@ def record_properties(warmed: types.Artifact, report: WarmupReport) -> None:
     if swap.recommended:
       warmed.set_float_custom_property(spec.SWAP_P99_MS_RECOMMENDED_PROPERTY,
                                        by_name[swap.recommended].window_p99_ms)
+  traffic = report.traffic
+  if traffic:
+    warmed.set_int_custom_property(spec.TRAFFIC_REQUESTS_PROPERTY, traffic.requests)
+    warmed.set_float_custom_property(spec.TRAFFIC_COVERAGE_PROPERTY, traffic.coverage or 0.0)
+    warmed.set_int_custom_property(spec.TRAFFIC_NEWLY_REFUSED_PROPERTY, traffic.newly_refused)

@@ -20,6 +20,10 @@ EXAMPLES_KEY = standard_component_specs.EXAMPLES_KEY
 # Optional: the version being served, which the swap is measured from (Evaluator's key).
 BASELINE_MODEL_KEY = standard_component_specs.BASELINE_MODEL_KEY
 
+# Optional: serving traffic logs as PredictionLogs (BulkInferrer's InferenceResult, or logs
+# of any format in docs/traffic.md brought in with an Importer of that type).
+TRAFFIC_KEY = 'traffic'
+
 # Output.
 WARMED_MODEL_KEY = 'warmed_model'
 
@@ -53,6 +57,11 @@ STEADY_P50_MS_PROPERTY = 'steady_state_p50_ms'
 SWAP_P99_MS_DEFAULTS_PROPERTY = 'swap_p99_ms_defaults'
 SWAP_P99_MS_RECOMMENDED_PROPERTY = 'swap_p99_ms_recommended'
 SWAP_RECOMMENDED_PROPERTY = 'swap_recommended_config'
+# Traffic: logged requests read, the share of the accepted ones the warmup covers, and how
+# many this model would refuse that were answered before.
+TRAFFIC_REQUESTS_PROPERTY = 'traffic_requests'
+TRAFFIC_COVERAGE_PROPERTY = 'traffic_coverage'
+TRAFFIC_NEWLY_REFUSED_PROPERTY = 'traffic_newly_refused'
 
 
 class ModelWarmerSpec(ComponentSpec):
@@ -64,8 +73,10 @@ class ModelWarmerSpec(ComponentSpec):
   }
   INPUTS = {
       MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+      # Optional with traffic: the logged requests can be the records themselves.
+      EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
       BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+      TRAFFIC_KEY: ChannelParameter(type=standard_artifacts.InferenceResult, optional=True),
   }
   OUTPUTS = {
       WARMED_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -36,6 +36,7 @@ from tfx_warmup.library.sampling import sample_examples
 from tfx_warmup.library.swap import measure_swap
 from tfx_warmup.library.swap import swap_models
 from tfx_warmup.library.swap import write_server_config
+from tfx_warmup.library.traffic import profile_traffic
 from tfx_warmup.library.validation import validate_records
 from tfx_warmup.library.verify import verify_model
 from tfx_warmup.options import WarmupOptions

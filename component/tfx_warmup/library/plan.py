@@ -51,11 +51,14 @@ class WarmupPlan:
 
 
 def plan_warmup(model_dir: str, options: WarmupOptions,
-                payload_format: int = example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE
-                ) -> WarmupPlan:
+                payload_format: int = example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE,
+                traffic=None) -> WarmupPlan:
   """Loads `model_dir` as TF Serving would and plans its warmup records.
 
-  `payload_format`: what the examples hold (tf.Example or SequenceExample).
+  `payload_format`: what the examples hold (tf.Example or SequenceExample);
+  `traffic` (a `library.traffic.Traffic`): what clients send; its batch sizes and fetch
+  sets are warmed unless the options name their own, and only the combinations clients
+  use, largest share first, within the record budget.
   Raises the error that names the cause and the fix for anything that cannot
   work with this model and these options.
   """
@@ -72,10 +75,14 @@ def plan_warmup(model_dir: str, options: WarmupOptions,
     keeps = stripping.plan_keeps(parses, model_plan.usable, options.strip_unread_features,
                                  options.drop_features)
     combinations = build.plan_combinations(
-        model_plan.usable, options.warmed_batch_sizes(batching), options.output_filters)
+        model_plan.usable,
+        options.warmed_batch_sizes(batching, traffic.batch_sizes() if traffic else ()),
+        options.output_filters or (traffic.output_filters() if traffic else None))
     kept = existing_warmup.existing_records(model_dir, options.existing_warmup)
     stripping.check_kept_records(kept, options.drop_features, options.existing_warmup)
-    if options.existing_warmup != 'keep':
+    if traffic is not None:
+      combinations = traffic.used(combinations, options.max_records - len(kept))
+    elif options.existing_warmup != 'keep':
       build.check_record_budget(combinations, options.max_records, len(kept))
   except BaseException:
     servable.close()

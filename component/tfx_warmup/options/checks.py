@@ -30,6 +30,19 @@ def integer(p: Parameter, value: Any) -> Optional[str]:
   return None if is_int(value) else f'{p.name} must be an integer, got {value!r}.'
 
 
+def share(p: Parameter, value: Any) -> Optional[str]:
+  """A share of something, from 0 to 1."""
+  if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+    return None
+  return f'{p.name} must be a share from 0 to 1 (0.01 = 1%), got {value!r}.'
+
+
+def optional_one_of(p: Parameter, value: Any) -> Optional[str]:
+  if value is None or value in p.choices:
+    return None
+  return f'{p.name} must be one of {list(p.choices)}, or None; got {value!r}.'
+
+
 def boolean(p: Parameter, value: Any) -> Optional[str]:
   return None if isinstance(value, bool) else f'{p.name} must be True or False, got {value!r}.'
 
@@ -101,6 +114,14 @@ def one_batch_size_source(batch_sizes_value, batching_parameters_file) -> Option
   if batch_sizes_value is not None and batching_parameters_file:
     return ('Pass batch_sizes or batching_parameters_file, not both: with server-side '
             'batching the model runs only the batch sizes the file allows.')
+  return None
+
+
+def traffic_options_with_traffic(traffic_logs, traffic_format, traffic_api,
+                                 traffic_payloads) -> Optional[str]:
+  if not traffic_logs and (traffic_format or traffic_api or traffic_payloads != 'requests'):
+    return ('traffic_format, traffic_api and traffic_payloads say how to read and use '
+            'traffic_logs: pass traffic_logs (a glob of your serving logs), or leave them out.')
   return None
 
 

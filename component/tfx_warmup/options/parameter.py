@@ -61,7 +61,20 @@ def _decode_json(value: Any) -> Any:
     return value  # Not JSON: the check says what was expected.
 
 
+def _decode_float(value: Any) -> Any:
+  """A float, also from an int or a string; anything else is left for the check."""
+  if is_int(value):
+    return float(value)
+  if isinstance(value, str):
+    try:
+      return float(value)
+    except ValueError:
+      return value
+  return value
+
+
 INT = Encoding(int, lambda v: v, _decode_int)
+FLOAT = Encoding(float, lambda v: v, _decode_float)
 STR = Encoding(str, lambda v: v, lambda v: v)
 BOOL = Encoding(int, int, _decode_bool)
 # sort_keys: the bytes tfx.utils.json_utils.dumps writes, so cached executions still match.

@@ -15,11 +15,12 @@ the command line imports it.
 """
 
 import dataclasses
-from typing import Any, Callable, ClassVar, Collection, Dict, List, Mapping, Optional, Tuple
+from typing import (Any, Callable, ClassVar, Collection, Dict, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.options import checks
-from tfx_warmup.options.parameter import BOOL, INT, JSON, STR, Flag, Parameter
+from tfx_warmup.options.parameter import BOOL, FLOAT, INT, JSON, STR, Flag, Parameter
 from tfx_warmup.options.parameter import declared, normalize, parameter, split_list
 from tfx_warmup.serving.contract import MAX_RECORDS
 
@@ -176,8 +177,44 @@ class WarmupOptions:
                  "version's steady p99)", encoding=INT,
       check=checks.optional_positive_int)
 
+  # Traffic: what clients really send, from the serving logs (docs/traffic.md).
+  traffic_logs: Optional[str] = parameter(
+      None, help='serving traffic logs (a glob; .gz read): warm the combinations clients '
+                 'send, and refuse a model that would break them', encoding=STR,
+      doc='a glob of serving traffic logs outside TFX (TF Serving REST bodies, Vertex AI, '
+          'SageMaker Data Capture, KServe, or PredictionLog TFRecords; see docs/traffic.md), '
+          'read with Beam: the warmup covers the combinations clients send, by share of '
+          'traffic; batch_sizes defaults to the batch sizes in the traffic; and the run '
+          'fails if the model would refuse requests clients send today (max_refused_traffic).',
+      check=checks.string, flag=Flag('--traffic', metavar='GLOB'))
+  traffic_format: Optional[str] = parameter(
+      None, help='the log format (default: recognised from each file)', encoding=STR,
+      check=checks.optional_one_of, flag=Flag('--traffic-format'),
+      choices=('rest', 'vertex', 'sagemaker', 'kserve', 'prediction_log'))
+  traffic_api: Optional[str] = parameter(
+      None, help="the API of logged bodies that name none (an 'examples' body is Classify or "
+                 "Regress), when neither the URL nor the signature's method says",
+      encoding=STR, check=checks.optional_one_of, flag=Flag('--traffic-api'),
+      choices=('classify', 'regress', 'predict'))
+  traffic_payloads: str = parameter(
+      'requests', help="what the traffic's records carry: the logged requests themselves, or "
+                       "requests built from the examples at the traffic's combinations",
+      encoding=STR, check=checks.one_of(), flag=Flag('--traffic-payloads'),
+      choices=('requests', 'examples'))
+  max_refused_traffic: float = parameter(
+      0.0, help='the share of logged requests the model may newly refuse (0.01 = 1%) before '
+                'the run fails', encoding=FLOAT,
+      doc='the share of logged requests this model may newly refuse (0.01 = 1%) before the '
+          'run fails: a request counts when this model refuses it and it was answered '
+          'before (the baseline_model accepts it, or the log holds a successful response; '
+          'with neither, every refused request counts). Requests refused already are '
+          'reported apart. Set it to break clients on purpose.',
+      check=checks.share, flag=Flag('--max-refused-traffic', metavar='SHARE'))
+
   # Rules between parameters: each reads the values of the parameters it names, in order.
   RULES: ClassVar[Tuple[Rule, ...]] = (
+      (('traffic_logs', 'traffic_format', 'traffic_api', 'traffic_payloads'),
+       checks.traffic_options_with_traffic),
       (('batch_sizes', 'batching_parameters_file'), checks.one_batch_size_source),
       (('sampling', 'stratify_feature'), checks.stratify_feature_with_stratified),
   )
@@ -211,11 +248,12 @@ class WarmupOptions:
     from tfx_warmup.serving import batching_config  # TensorFlow: imported when needed.
     return batching_config.config_from_file(self.batching_parameters_file)
 
-  def warmed_batch_sizes(self, batching=None) -> List[int]:
-    """The batch sizes to warm: explicit, from `batching` (this file's config), or the default."""
+  def warmed_batch_sizes(self, batching=None, traffic: Sequence[int] = ()) -> List[int]:
+    """The batch sizes to warm: from `batching` (this file's config), explicit, those of the
+    `traffic`, or the default."""
     if batching is not None:
       return batching.warmed_batch_sizes()
-    return sorted(self.batch_sizes or DEFAULT_BATCH_SIZES)
+    return sorted(self.batch_sizes or traffic or DEFAULT_BATCH_SIZES)
 
 
 # The declaration, read back from the fields: what the spec, signature, flags and docs read.

@@ -220,6 +220,59 @@ class SwapSection:
 
 
 @dataclasses.dataclass
+class TrafficCombination:
+  """One path clients' requests initialise, by share of the logged traffic."""
+  api: str = _field("the request API: 'classify', 'regress', 'predict', 'multi_inference'")
+  signature: str = _field('signature name')
+  batch_size: int = _field('examples (or rows) per request')
+  output_filter: str = _field("Predict's comma-joined output aliases; '' for all outputs")
+  shapes: str = _field("raw-tensor inputs' non-batch dimensions, 'alias:[d1,d2]' joined by "
+                       "';'; '' for serialized examples")
+  requests: int = _field('logged requests of this combination')
+  share: float = _field('their share of the requests this model accepts')
+  warmed: bool = _field('whether the warmup file has a record of it')
+  why_not: Optional[str] = _field("why it is not warmed ('budget', 'refused: ...'); null "
+                                  'when it is', default=None)
+
+
+@dataclasses.dataclass
+class TrafficRefusal:
+  """Logged requests this model would refuse, for one reason, in TF Serving's words."""
+  reason: str = _field("TF Serving's status and message")
+  requests: int = _field('logged requests refused for it')
+  newly_refused: int = _field('of those, requests answered before (the baseline model '
+                              'accepts them, or the log holds a successful response; with '
+                              'neither, all of them)')
+  example: str = _field('where one of them is logged (file:line)')
+
+
+@dataclasses.dataclass
+class TrafficSection:
+  """Serving traffic logs: what clients send, what the warmup covers, what would break."""
+  logs: str = _field('the logs read (a glob, or the traffic artifact)')
+  formats: Dict[str, int] = _field('log format -> files read in it')
+  lines: int = _field('lines (or records) read')
+  requests: int = _field('of those, requests')
+  not_requests: int = _field('lines that hold no request (malformed, responses, ...)')
+  not_request_examples: List[str] = _field("the first few of those: 'file:line: why'")
+  combinations: List[TrafficCombination] = _field('every combination, largest first')
+  refused: List[TrafficRefusal] = _field('requests this model would refuse, per reason')
+  newly_refused: int = _field('requests this model would refuse that were answered before')
+  newly_refused_share: float = _field('their share of the logged requests')
+  max_refused_traffic: float = _field('the share the gate allows (max_refused_traffic)')
+  compared_with: Optional[str] = _field('the baseline model requests were checked against; '
+                                        'null without one', default=None)
+  coverage: Optional[float] = _field('share of accepted logged requests whose combination is '
+                                     "warmed; null when nothing was warmed (profile)",
+                                     default=None)
+  payloads: Optional[str] = _field("what the records carry: 'requests' (logged) or "
+                                   "'examples'; null when nothing was warmed", default=None)
+  unstrippable: List[str] = _field(
+      "raw-tensor string inputs of logged requests, which stripping cannot reduce: "
+      "'signature/alias'", default_factory=list)
+
+
+@dataclasses.dataclass
 class WarmupReport:
   """The report of one run of `generate` (ModelWarmer), `inspect` or `verify`."""
   warmup_file: WarmupFileSection = _field('the warmup file')
@@ -231,6 +284,7 @@ class WarmupReport:
   cold_start: Optional[ColdStartSection] = _field('the cold start measured', default=None)
   stripping: Optional[StrippingSection] = _field('stripping to what is read', default=None)
   swap: Optional[SwapSection] = _field('the version swap measured', default=None)
+  traffic: Optional[TrafficSection] = _field('the serving traffic logs read', default=None)
   schema_version: int = _field('this schema\'s version', default=SCHEMA_VERSION)
 
   def to_dict(self) -> Dict[str, Any]:

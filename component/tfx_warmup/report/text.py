@@ -10,7 +10,7 @@ import textwrap
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfx_warmup.report.model import ColdStartSection, FeatureCoverage, RecordCount
-from tfx_warmup.report.model import SwapSection
+from tfx_warmup.report.model import SwapSection, TrafficSection
 from tfx_warmup.report.model import ValidationSection, WarmupReport
 
 
@@ -92,7 +92,48 @@ def format_report(report: WarmupReport, outputs_column: Optional[bool] = None,
     parts.append(f'\nCold start not measured: {say(cold_start.skipped)}.')
   if report.swap:
     parts.append('\n' + format_swap(report.swap))
+  if report.traffic:
+    parts.append('\n' + format_traffic(report.traffic))
   return '\n'.join(parts)
+
+
+def format_traffic(traffic: TrafficSection, most: int = 20) -> str:
+  """The logged traffic by share, what the warmup covers, and what this model would refuse."""
+  warming = traffic.coverage is not None
+  parts = [f'Traffic: {traffic.requests:,} logged requests in {traffic.logs} '
+           f'({", ".join(traffic.formats)}); {traffic.not_requests:,} lines hold none.']
+  parts.extend(f'  not a request: {example}' for example in traffic.not_request_examples[:3])
+  shown = traffic.combinations[:most]
+  rows = [('API', 'signature', 'batch size', 'outputs', 'shapes', 'requests', 'share') +
+          (('warmed',) if warming else ())]
+  rows += [(c.api, c.signature, str(c.batch_size), c.output_filter or 'all', c.shapes or '-',
+            f'{c.requests:,}', f'{c.share:.1%}' if not _refused(c) else 'refused') +
+           (('yes' if c.warmed else (c.why_not or 'no').split(':')[0],) if warming else ())
+           for c in shown]
+  parts.append(format_table(rows))
+  if len(traffic.combinations) > most:
+    parts.append(f'... and {len(traffic.combinations) - most} smaller combinations.')
+  if warming:
+    parts.append(f'The warmup covers {traffic.coverage:.1%} of the logged requests this model '
+                 f'accepts (records: the {traffic.payloads} of the traffic).')
+  if traffic.unstrippable:
+    parts.append('Raw string inputs, shipped as logged (stripping cannot reduce them): '
+                 + ', '.join(traffic.unstrippable))
+  refused = sum(r.requests for r in traffic.refused)
+  if refused:
+    parts.append(f'This model would refuse {refused:,} logged requests; '
+                 f'{traffic.newly_refused:,} ({traffic.newly_refused_share:.1%}) of them are '
+                 'answered today' + (f' by {traffic.compared_with}' if traffic.compared_with
+                                     else '') + ':')
+    parts.extend(f'  {r.requests:,} ({r.newly_refused:,} newly): {r.reason} (e.g. {r.example})'
+                 for r in traffic.refused[:5])
+  else:
+    parts.append('This model would refuse none of the logged requests.')
+  return '\n'.join(parts)
+
+
+def _refused(combination) -> bool:
+  return bool(combination.why_not and combination.why_not.startswith('refused'))
 
 
 def format_feature_coverage(coverage: Dict[str, FeatureCoverage], most: int = 5) -> str:

@@ -25,6 +25,7 @@ from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+import tensorflow as tf
 
 from tfx_warmup.errors import TrafficError
 from tfx_warmup.serving import framing
@@ -139,7 +140,7 @@ def _match(glob: str) -> List[str]:
 
 
 def _is_directory(path: str) -> bool:
-  return path.endswith('/') or ('://' not in path and os.path.isdir(path))
+  return path.endswith('/') or tf.io.gfile.isdir(path)
 
 
 # -- Reading, in chunks -----------------------------------------------------------------
