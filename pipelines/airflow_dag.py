@@ -15,11 +15,10 @@ and Pusher. Outputs and ML Metadata go under $TFX_WARMUP_AIRFLOW_ROOT
 import datetime
 import os
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
-# pylint: disable=g-import-not-at-top
 from tfx.orchestration.airflow import airflow_dag_runner
 
 from pipelines import demo_pipeline

@@ -11,11 +11,10 @@ import os
 import sys
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
-# pylint: disable=g-import-not-at-top
 from tfx_warmup import progress  # absl only: no TensorFlow yet
 
 
@@ -145,7 +144,7 @@ def run(root: str, runner: str = 'local',
   if runner == 'local':
     tfx.orchestration.LocalDagRunner().run(pipeline)
   elif runner == 'beam':
-    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner  # pylint: disable=g-import-not-at-top
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
     BeamDagRunner().run(pipeline)
   else:
     raise ValueError(f"runner must be 'local' or 'beam', got {runner!r}")

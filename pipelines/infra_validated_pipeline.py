@@ -25,11 +25,10 @@ import os
 import sys
 from typing import List, Optional
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
-# pylint: disable=g-import-not-at-top
 from docker import errors as docker_errors
 from tfx import v1 as tfx
 from tfx.components.infra_validator.model_server_runners import local_docker_runner
@@ -81,7 +80,7 @@ def docker_problem(config: tfx.proto.LocalDockerConfig) -> Optional[str]:
   every try, and nothing is pushed. Checked before training, in one line.
   """
   try:
-    client = local_docker_runner._make_docker_client(config)  # pylint: disable=protected-access
+    client = local_docker_runner._make_docker_client(config)  # noqa: SLF001
     try:
       client.ping()
     finally:

@@ -21,11 +21,10 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
-# pylint: disable=g-import-not-at-top
 from tfx import v1 as tfx
 
 from pipelines import demo_pipeline

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-# pylint: disable=unused-import  (data, generated: fixtures this module reuses)
-from tests.cli.test_cli import _one_line_error, data, generated, run
+from tests.cli.test_cli import _one_line_error, run
+from tests.cli.test_cli import data, generated  # noqa: F401  (fixtures this module reuses)
 from tfx_warmup import report as report_lib
 from tfx_warmup.serving import platform_config
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope='module')
-def swapped(generated, tmp_path_factory):  # pylint: disable=redefined-outer-name
+def swapped(generated, tmp_path_factory):
   """(process, JSON report, output dir) of one `swap --json` run, version N to N+1."""
   warmed = generated[2]
   out = str(tmp_path_factory.mktemp('swap') / 'out')
@@ -55,7 +55,7 @@ def test_swap_writes_its_report_the_plot_and_a_parsable_config(swapped):
   with open(config_path) as f:
     bundle = platform_config.read_platform_config(f.read(), config_path)
   assert bundle.enable_model_warmup
-  assert f'--platform_config_file=' in report['swap']['server_command']
+  assert '--platform_config_file=' in report['swap']['server_command']
 
 
 def test_swap_refuses_bad_input_in_one_line_leaving_nothing(generated, tmp_path):

@@ -31,7 +31,7 @@ def _artifact(tmp_path, swap):
 
 
 def test_the_recommended_config_is_named_with_its_command(tmp_path, capsys):
-  commands._print_swap_lines(_artifact(tmp_path, _swap('load-pool')))  # pylint: disable=protected-access
+  commands._print_swap_lines(_artifact(tmp_path, _swap('load-pool')))
   out = capsys.readouterr().out
   assert 'Version swap, measured when it was warmed: recommendation text for load-pool' in out
   assert os.path.join(str(tmp_path), 'platform_config.pbtxt') in out
@@ -39,12 +39,12 @@ def test_the_recommended_config_is_named_with_its_command(tmp_path, capsys):
 
 
 def test_no_recommendation_is_said_and_no_file_named(tmp_path, capsys):
-  commands._print_swap_lines(_artifact(tmp_path, _swap(None)))  # pylint: disable=protected-access
+  commands._print_swap_lines(_artifact(tmp_path, _swap(None)))
   out = capsys.readouterr().out
   assert 'recommendation text for None' in out and 'platform_config' not in out
 
 
 def test_a_model_without_a_swap_measurement_prints_nothing(tmp_path, capsys):
-  commands._print_swap_lines(_artifact(tmp_path, None))  # pylint: disable=protected-access
-  commands._print_swap_lines(str(tmp_path / 'elsewhere' / 'model'))  # pylint: disable=protected-access
+  commands._print_swap_lines(_artifact(tmp_path, None))
+  commands._print_swap_lines(str(tmp_path / 'elsewhere' / 'model'))
   assert capsys.readouterr().out == ''

@@ -27,7 +27,7 @@ def test_the_library_s_words_become_the_flags_and_commands_typed():
 
 
 def test_an_error_line_says_flags_not_modelwarmer():
-  line = entry._in_user_terms(ExamplesError(  # pylint: disable=protected-access
+  line = entry._in_user_terms(ExamplesError(
       'The chosen splits hold no examples. Point ModelWarmer at a non-empty Examples '
       'artifact or split.'))
   assert line.endswith('Point --examples at a non-empty Examples artifact or split.')
@@ -40,7 +40,7 @@ def test_printed_reports_say_flags():
       signatures=report_model.SignaturesSection(
           [], {'transform_features': 'leave the signature out of signature_names'}, {}),
       cold_start=report_model.ColdStartSection(skipped=measurement.NO_LIVE_TRAFFIC))
-  text = commands._text(report)  # pylint: disable=protected-access
+  text = commands._text(report)
   assert 'lower --num-examples to measure' in text
   assert 'out of --signatures' in text
   assert 'num_examples' not in text and 'signature_names' not in text

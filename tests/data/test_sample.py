@@ -271,8 +271,8 @@ def test_coverage_of_a_large_dataset_decodes_a_subsample_and_still_covers_every_
 
 
 def _keys(records: List[bytes]) -> List[int]:
-  decoder = coverage_lib._decoder()  # pylint: disable=protected-access
-  return coverage_lib._shape_keys(decoder, records).tolist()  # pylint: disable=protected-access
+  decoder = coverage_lib._decoder()
+  return coverage_lib._shape_keys(decoder, records).tolist()
 
 
 def test_shape_key_depends_on_which_features_and_value_count_buckets_only():
@@ -307,7 +307,6 @@ def test_coverage_samples_records_that_are_not_examples_instead_of_failing():
 
 def _describe_shape(example_bytes: bytes) -> str:
   """The shape key of one tf.Example, readable: 'age:1 history:2-4 ...'."""
-  # pylint: disable=protected-access
   batch = coverage_lib._decoder().DecodeBatch([example_bytes])
   codes = {name: int(c[0]) for name, c in coverage_lib._bucket_codes(batch)}
   names = coverage_lib._BUCKET_NAMES

@@ -50,13 +50,13 @@ def test_the_parameter_reference_is_generated_with_every_parameter(site):
 def test_the_cli_reference_is_generated_with_every_command(site):
   page = _page(site, 'cli')
   parser = cli_parser.build_parser()
-  commands = next(a for a in parser._actions  # pylint: disable=protected-access
-                  if isinstance(a, argparse._SubParsersAction))  # pylint: disable=protected-access
+  commands = next(a for a in parser._actions
+                  if isinstance(a, argparse._SubParsersAction))
   assert {'generate', 'inspect', 'verify'} <= set(commands.choices)
   assert 'usage: tfx-warmup [-h] COMMAND' in page
   for name, sub in commands.choices.items():
     assert f'usage: tfx-warmup {name}' in page, name
-    for action in sub._actions:  # pylint: disable=protected-access
+    for action in sub._actions:
       for option in action.option_strings:
         assert option in page, (name, option)
 
@@ -131,7 +131,7 @@ def test_readme_links_to_every_docs_page():
 
 
 def test_the_runner_list_is_generated_in_three_groups(site):
-  from tfx_warmup.data import runners  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.data import runners
   page = _page(site, 'scale')
   for runner in runners.RUNNERS:
     assert re.search(rf'<td>{runner.name}</td>\s*<td>{runner.support}</td>', page), runner.name

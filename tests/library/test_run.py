@@ -4,7 +4,7 @@ import os
 
 import pytest
 import tensorflow as tf
-from tensorflow.python.saved_model import loader_impl  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.saved_model import loader_impl
 
 from tests import models
 from tfx_warmup import library

@@ -14,11 +14,11 @@ from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.library import output
 from tfx_warmup.report import WarmupReport
 from tfx_warmup.serving import warmup_file
-from tests.library.test_run import source  # pylint: disable=unused-import  (a fixture)
+from tests.library.test_run import source  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope='module')
-def artifact(tmp_path_factory, tf1_model_dir, source):  # pylint: disable=redefined-outer-name
+def artifact(tmp_path_factory, tf1_model_dir, source):
   """(the report, the output directory) of a run in the Model artifact layout."""
   out = str(tmp_path_factory.mktemp('artifact') / 'warmed_model')
   report = library.warm_model(tf1_model_dir, source, out, library.WarmupOptions(
@@ -93,8 +93,8 @@ def test_one_record_per_key_keeps_the_first_of_each(artifact):
 
 
 def _one_file(tmp_path) -> str:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tests import models  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tests import models
   path = str(tmp_path / 'examples.tfrecord')
   with tf.io.TFRecordWriter(path) as writer:
     for example in models.make_examples(16):
@@ -103,7 +103,7 @@ def _one_file(tmp_path) -> str:
 
 
 def _copy_model(source_dir: str, target: str) -> None:
-  import shutil  # pylint: disable=g-import-not-at-top
+  import shutil
   shutil.copytree(source_dir, target)
   if os.path.exists(os.path.join(target, 'assets.extra')):
     shutil.rmtree(os.path.join(target, 'assets.extra'))

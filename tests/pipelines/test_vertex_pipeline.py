@@ -11,7 +11,7 @@ from google.protobuf import json_format
 
 # KubeflowV2DagRunner needs the [kfp] extra; a stack installed without it skips this module.
 pytest.importorskip('kfp')
-from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from kfp.pipeline_spec import pipeline_spec_pb2
 
 from tfx import v1 as tfx
 

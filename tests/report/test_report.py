@@ -66,7 +66,7 @@ def _sections(cls, seen=None):
   if cls not in seen:
     seen.append(cls)
     for hint in typing.get_type_hints(cls).values():
-      for t in model._dataclasses_in(hint):  # pylint: disable=protected-access
+      for t in model._dataclasses_in(hint):
         _sections(t, seen)
   return seen
 

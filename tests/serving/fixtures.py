@@ -10,14 +10,14 @@ import os
 
 # TFX's stack runs legacy Keras; this must be set before TensorFlow is imported
 # (conftest.py does the same; this plugin may be loaded on its own with -p).
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import pytest  # pylint: disable=g-import-not-at-top
+import pytest
 
-from tests.serving import models as serving_models  # pylint: disable=g-import-not-at-top
+from tests.serving import models as serving_models
 
 
 def _model_fixture(build, name: str, doc: str, version: str = serving_models.VERSION,

@@ -51,7 +51,7 @@ def test_a_forged_length_after_good_records_names_its_record(path, tmp_path):
 
 
 def _first_record(tmp_path) -> bytes:
-  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow_serving.apis import prediction_log_pb2
   one = str(tmp_path / 'one')
   log = prediction_log_pb2.PredictionLog()
   log.predict_log.request.model_spec.signature_name = 'serving_default'

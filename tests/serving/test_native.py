@@ -147,7 +147,7 @@ class _Counting:
 
 @pytest.fixture
 def counting(monkeypatch):
-  counted = _Counting(native._lib())  # pylint: disable=protected-access
+  counted = _Counting(native._lib())
   monkeypatch.setattr(native, '_lib', lambda: counted)
   return counted
 
@@ -162,7 +162,7 @@ def test_a_missing_model_fails_with_tensorflows_status(tmp_path, counting):
 class _Unparseable:
   """A session config whose bytes TF_SetConfig cannot parse (a truncated field tag)."""
 
-  def SerializeToString(self):  # pylint: disable=invalid-name  (the proto method's name)
+  def SerializeToString(self):  # noqa: N802  (the proto method's name)
     return b'\xff\xff\xff'
 
 
@@ -246,11 +246,11 @@ def test_the_load_releases_the_gil(tf_half_plus_two_dir):
 
 def test_without_the_c_api_one_line_says_why(monkeypatch, tmp_path):
   monkeypatch.setattr(native, 'library_path', lambda: str(tmp_path / 'libtensorflow_cc.so.2'))
-  native._lib.cache_clear()  # pylint: disable=protected-access
+  native._lib.cache_clear()
   try:
     reason = native.unavailable_reason()
   finally:
-    native._lib.cache_clear()  # pylint: disable=protected-access
+    native._lib.cache_clear()
   assert reason.startswith("Cannot load TensorFlow's C API from ")
   assert '\n' not in reason
 

@@ -171,7 +171,7 @@ def test_method_name_check_refuses_unknown_methods_in_predict(tf1_model_dir, exa
 
 
 def _with_method(model_dir, signature_name, method_name):
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2
   target = os.path.join(os.path.dirname(model_dir), f'{signature_name}-{method_name}'.replace('/', '_'))
   if not os.path.exists(target):
     shutil.copytree(model_dir, target)

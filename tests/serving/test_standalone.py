@@ -41,7 +41,7 @@ def test_the_check_sees_an_import_of_the_rest(tmp_path):
 
 
 def test_the_contract_facts_live_in_serving():
-  from tfx_warmup.options import BY_NAME, checks  # pylint: disable=g-import-not-at-top
-  from tfx_warmup.serving import contract  # pylint: disable=g-import-not-at-top
+  from tfx_warmup.options import BY_NAME, checks
+  from tfx_warmup.serving import contract
   assert checks.MAX_RECORDS is BY_NAME['max_records'].default is contract.MAX_RECORDS == 1000
   assert contract.warmup_file_path('/m/1') == '/m/1/assets.extra/tf_serving_warmup_requests'
