@@ -109,6 +109,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
   # Keras's epoch line goes to absl logging (the pipeline's log), not to stdout.
   keras.utils.disable_interactive_logging()
   model = _build_model()
+  # tf_keras's steps are graph code already: AutoGraph need not rewrite them. TensorFlow
+  # leaves the `keras` package alone but not `tf_keras` (TF >= 2.16), and rewriting its
+  # layers costs ~15 s of CPU before the first step; the steps themselves are the same.
+  for step in ('train_step', 'test_step'):
+    setattr(model, step, tf.autograph.experimental.do_not_convert(getattr(model, step)))
   model.fit(_dataset(fn_args.train_files), steps_per_epoch=fn_args.train_steps,
             validation_data=_dataset(fn_args.eval_files),
             validation_steps=fn_args.eval_steps, verbose=2)

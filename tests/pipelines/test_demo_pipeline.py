@@ -9,7 +9,6 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from pipelines import demo_pipeline
 from tests.pipelines import checks as pipeline_checks
-from tfx_warmup import serving
 from tfx_warmup.component import spec
 from tfx_warmup.serving import warmup_file
 
@@ -25,11 +24,14 @@ BEAM_MULTI_PROCESSING = ('.venv/bin/python -m pipelines.demo_pipeline --runner b
                          '--beam-arg=--direct_num_workers=2')
 
 
+@pytest.mark.usefixtures('quick_swap')
 def test_demo_pipeline_beam_dag_runner_multi_processing(tmp_path, capfd):
   """ModelWarmer's transforms pickle into worker processes and merge their samples.
 
   The terminal (file descriptors 1 and 2, which Beam's worker processes inherit)
   keeps to progress and results; every library's output goes to the log file.
+  BeamDagRunner runs ModelWarmer's executor in this process: its swap runs at test
+  scale (`quick_swap`; the local runner's test runs the demo's own).
   """
   pipeline_checks.check_in_readme(BEAM_MULTI_PROCESSING)
   argv = BEAM_MULTI_PROCESSING.split()[3:] + ['--root', str(tmp_path)]
