@@ -89,10 +89,23 @@ def test_cases_travel_to_the_child_as_json():
     assert again == case
   names = [c.name for c in cases.cases()]
   assert names[0] == 'defaults' and names[-1] == 'no-warmup'
-  load_pool = dict((c.name, c) for c in cases.cases())['load-pool'].server
+  load_pool = {c.name: c for c in cases.cases()}['load-pool'].server
   assert load_pool.load_pool_index == 1 and load_pool.pools[1].num_threads == 1
 
 
 def test_no_traffic_is_refused_before_any_process_starts(tmp_path):
   with pytest.raises(SwapError, match='No traffic to send during the swap'):
     measure.measure_swap(str(tmp_path), str(tmp_path), [])
+
+
+@pytest.mark.parametrize('value,expected', [('', 3), ('1', 1), ('5', 5)])
+def test_repetitions_default_from_the_environment(monkeypatch, value, expected):
+  monkeypatch.setenv(measure.REPETITIONS_ENV, value)
+  assert measure.default_repetitions() == expected
+
+
+@pytest.mark.parametrize('value', ['0', '-1', 'three'])
+def test_a_bad_repetitions_environment_is_named(monkeypatch, value):
+  monkeypatch.setenv(measure.REPETITIONS_ENV, value)
+  with pytest.raises(SwapError, match='TFX_WARMUP_SWAP_REPETITIONS'):
+    measure.default_repetitions()

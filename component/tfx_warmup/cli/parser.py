@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a TFRecord of PredictionLogs to send as traffic (default: one record '
                         "of each kind, signature and batch size in the new version's warmup "
                         'file)')
-  swp.add_argument('--repetitions', type=int, default=3,
-                   help='fresh-process runs per case (default %(default)s)')
+  swp.add_argument('--repetitions', type=int,
+                   help='fresh-process runs per case (default 3, or '
+                        '$TFX_WARMUP_SWAP_REPETITIONS)')
   swp.add_argument('--plot', help='write a PNG of the latency through the swap')
   _add_parameter_flag(swp, 'batching_parameters_file',
                       "TF Serving's --batching_parameters_file; both versions serve under "

@@ -44,13 +44,15 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
                  qps: Optional[float] = None, deadline_ms: Optional[float] = None,
                  tags: Sequence[str] = ('serve',), batching: Optional[BatchingConfig] = None,
                  num_request_iterations: int = 1,
-                 repetitions: int = measure.DEFAULT_REPETITIONS,
+                 repetitions: Optional[int] = None,
                  plot_path: Optional[str] = None) -> SwapSection:
   """The swap `old_model_dir` -> `new_model_dir` under each case, in fresh processes.
 
-  `live` is the traffic mix; `plot_path`, if given, receives a PNG of the latency
-  through the swap. Raises SwapError naming the cause (see `swap.measure`).
+  `live` is the traffic mix; `repetitions` runs per case (default
+  `swap.measure.default_repetitions()`); `plot_path`, if given, receives a PNG of the
+  latency through the swap. Raises SwapError naming the cause (see `swap.measure`).
   """
+  repetitions = repetitions or measure.default_repetitions()
   timelines = {}
   count = 1 + repetitions * len(cases_lib.cases())
   with progress.reporter().stage(f'Measuring the version swap ({count} fresh processes)',
@@ -96,7 +98,7 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
                 deadline_ms: Optional[float] = None, tags: Sequence[str] = ('serve',),
                 batching_parameters_file: Optional[str] = None,
                 num_request_iterations: int = 1,
-                repetitions: int = measure.DEFAULT_REPETITIONS, model_name: str = '',
+                repetitions: Optional[int] = None, model_name: str = '',
                 plot_path: Optional[str] = None) -> WarmupReport:
   """The swap between two versions warmed before (by anyone), measured; its report.
 
@@ -105,9 +107,9 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
   (`swap_report.json`) and, when a config measured better, its
   `platform_config.pbtxt` (and, with `plot_path`, the plot) are written there in
   one move, nothing unless all succeeds. `plot_path` receives a PNG of the
-  latency through the swap.
+  latency through the swap; `repetitions` as `measure_swap`.
   """
-  if repetitions < 1:
+  if repetitions is not None and repetitions < 1:
     raise ConfigurationError(f'`repetitions` must be at least 1, got {repetitions}.')
   path = serving.warmup_file_path(new_model_dir)
   records = serving.read_warmup_file(path) if fileio.exists(path) else []

@@ -30,6 +30,20 @@ from tfx_warmup.swap.run import CAPACITY_SHARE, PHASES, Calibration, Timeline
 
 DEFAULT_CLIENTS = 2
 DEFAULT_REPETITIONS = 3
+# Runs per case when none is asked for, overridden from the environment: a smoke run in CI
+# (the suite's pipelines, each in a process of its own) measures every case once.
+REPETITIONS_ENV = 'TFX_WARMUP_SWAP_REPETITIONS'
+
+
+def default_repetitions() -> int:
+  """DEFAULT_REPETITIONS, or $TFX_WARMUP_SWAP_REPETITIONS when set (a positive integer)."""
+  text = os.environ.get(REPETITIONS_ENV, '')
+  if not text:
+    return DEFAULT_REPETITIONS
+  if not text.isdigit() or int(text) < 1:
+    raise SwapError(f'{REPETITIONS_ENV}={text!r}: set it to a positive integer (runs per '
+                    f'case; default {DEFAULT_REPETITIONS}), or unset it.')
+  return int(text)
 # Seconds of steady traffic before the swap, on the new version, after the unload.
 DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
 DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
@@ -179,7 +193,7 @@ def run_child(job: str, arguments: Dict[str, Any], what: str) -> Dict[str, Any]:
 def measure_swap(old_dir: str, new_dir: str,
                  live: Sequence[prediction_log_pb2.PredictionLog], *,
                  qps: Optional[float] = None, deadline_ms: Optional[float] = None,
-                 repetitions: int = DEFAULT_REPETITIONS, clients: int = DEFAULT_CLIENTS,
+                 repetitions: Optional[int] = None, clients: int = DEFAULT_CLIENTS,
                  phase_seconds: Optional[Dict[str, float]] = None,
                  tags: Sequence[str] = ('serve',),
                  batching: Optional[BatchingConfig] = None,
@@ -197,6 +211,7 @@ def measure_swap(old_dir: str, new_dir: str,
     raise SwapError('No traffic to send during the swap: the examples hold none beyond the '
                     'warmup sample. Give more examples, or lower num_examples.')
   phase_seconds = dict(DEFAULT_PHASE_SECONDS, **(phase_seconds or {}))
+  repetitions = repetitions or default_repetitions()
   chosen = list(cases_lib.cases(num_request_iterations))
   with tempfile.TemporaryDirectory() as tmp:
     requests_path = os.path.join(tmp, 'traffic')
