@@ -41,6 +41,8 @@ with INVALID_ARGUMENT and says so. TF Serving fills tensors recursively, so a te
 nested many thousands deep may crash it; the replica fills any depth.
 """
 
+import binascii
+import re
 from typing import Dict, List, Mapping, Optional, Union
 
 import numpy as np
@@ -127,7 +129,7 @@ def _parse(body: bytes) -> Object:
 
 def _proto_string(value: str, what: str) -> str:
   """`value` for a proto string field; refused if its bytes are not UTF-8."""
-  if any('\udc80' <= char <= '\udcff' for char in value):
+  if not value.isascii() and any('\udc80' <= char <= '\udcff' for char in value):
     raise _invalid(f'{what} {_text(value)!r} is not valid UTF-8: TF Serving keeps such '
                    'bytes in its C++ protos, Python protos cannot hold them, so the replica '
                    'does not build this request.')
@@ -537,6 +539,9 @@ _BASE64_ALPHABET = b'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _BASE64_VALUES = {byte: index for index, byte in enumerate(_BASE64_ALPHABET)}
 _ASCII_SPACE = frozenset(b' \t\n\v\f\r')
 _PADS = frozenset(b'=.')
+# Canonical base64 (whole quanta, '=' padding, no whitespace), which binascii decodes to
+# exactly absl's bytes; anything else is decoded by the port below.
+_CANONICAL_BASE64 = re.compile(rb'(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?')
 
 
 def base64_unescape(data: bytes) -> Optional[bytes]:
@@ -546,6 +551,8 @@ def base64_unescape(data: bytes) -> Optional[bytes]:
   may be left out, and then only pads and whitespace may follow; a lone trailing
   character is refused; unused low bits of the last character are not checked.
   """
+  if _CANONICAL_BASE64.fullmatch(data):  # What clients send: decoded in C, same bytes.
+    return binascii.a2b_base64(data)
   bits = 0
   count = 0
   out = bytearray()

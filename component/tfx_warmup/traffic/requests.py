@@ -106,6 +106,9 @@ def resolve_api(entry: LogEntry, signature_maps: Sequence[Signatures],
     if api is None:
       raise NotARequestError(entry.source, _not_a_request_reason(entry.log))
     return api
+  # A key 'examples' is in the bytes as written, or escaped: neither, and no parse is needed.
+  if b'examples' not in entry.body and b'\\' not in entry.body:
+    return Api.PREDICT
   document = _document(entry.body)
   if document is None or 'examples' not in document:
     return Api.PREDICT  # Only Predict reads `instances`/`inputs`; junk is refused alike.
