@@ -1,5 +1,8 @@
 """Demo: CsvExampleGen -> Trainer -> ModelWarmer -> Pusher, on a click dataset.
 
+ModelWarmer warms what clients send: a serving traffic log (traffic/requests.jsonl, made
+by make_traffic.py), whose logged requests become the warmup records.
+
   python -m pipelines.demo_pipeline [--runner local|beam] [--root runs/demo] [--beam-arg=...]
 
 Runs with LocalDagRunner (default) or BeamDagRunner on SQLite ML Metadata, then
@@ -36,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # TensorFlow writes its C++ start-up lines straight to file descriptor 2 while it is
     # imported. Run as `python -m pipelines.demo_pipeline`, this file is `__main__` and stops
     # before its TFX imports (below), so they happen here, into the log file.
-    from pipelines import demo_pipeline as demo
+    from pipelines import demo_pipeline as demo  # noqa: PLW0406  (as a module, not __main__)
     pushed = demo.run(root, args.runner, beam_pipeline_args=args.beam_args or None)
     summary = demo.summary_text(pushed, os.path.join(root, 'metadata.sqlite'))
   if log_path:
@@ -64,6 +67,8 @@ PIPELINE_NAME = 'tfx-warmup-demo'
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DATA_ROOT = os.path.join(_HERE, 'data')
 MODULE_FILE = os.path.join(_HERE, 'trainer_module.py')
+# What clients sent the serving version, as a gateway logs TF Serving's REST calls.
+TRAFFIC_LOGS = os.path.join(_HERE, 'traffic', 'requests.jsonl')
 
 
 class DemoComponents(NamedTuple):
@@ -76,8 +81,8 @@ class DemoComponents(NamedTuple):
 
 
 def create_components(serving_model_dir: str, data_root: str = DATA_ROOT,
-                      module_file: str = MODULE_FILE,
-                      train_steps: int = 300) -> DemoComponents:
+                      module_file: str = MODULE_FILE, train_steps: int = 300,
+                      traffic_logs: str = TRAFFIC_LOGS) -> DemoComponents:
   """The demo's components; the ModelWarmer lines are the whole integration."""
   example_gen = tfx.components.CsvExampleGen(input_base=data_root)
   trainer = tfx.components.Trainer(
@@ -94,9 +99,7 @@ def create_components(serving_model_dir: str, data_root: str = DATA_ROOT,
   ).with_id('latest_blessed_model_resolver')
   warmer = ModelWarmer(
       model=trainer.outputs['model'],
-      examples=example_gen.outputs['examples'],
-      num_examples=64,
-      batch_sizes=[1, 8, 32],
+      traffic_logs=traffic_logs,  # What clients send: its requests become the records.
       measure_swap=True,
       baseline_model=baseline.outputs['model'])
   pusher = tfx.components.Pusher(
@@ -193,6 +196,11 @@ def summary_text(pushed: str, metadata_path: str) -> str:
         f'{props[spec.FIRST_MS_WITH_WARMUP_PROPERTY]:.1f} ms with it '
         f'(steady state p50 {props[spec.STEADY_P50_MS_PROPERTY]:.2f} ms; replay adds '
         f'{props[spec.REPLAY_SECONDS_PROPERTY]:.2f} s to the load).')
+  if spec.TRAFFIC_REQUESTS_PROPERTY in props:
+    lines.append(
+        f'\nWarmed from {props[spec.TRAFFIC_REQUESTS_PROPERTY]:,} logged requests: the '
+        f'warmup covers {props[spec.TRAFFIC_COVERAGE_PROPERTY]:.0%} of them; this model would '
+        f'refuse {props[spec.TRAFFIC_NEWLY_REFUSED_PROPERTY]:,} answered today.')
   if spec.SWAP_P99_MS_DEFAULTS_PROPERTY in props:
     recommended = props.get(spec.SWAP_RECOMMENDED_PROPERTY)
     lines.append(

@@ -77,7 +77,8 @@ def plan_warmup(model_dir: str, options: WarmupOptions,
     combinations = build.plan_combinations(
         model_plan.usable,
         options.warmed_batch_sizes(batching, traffic.batch_sizes() if traffic else ()),
-        options.output_filters or (traffic.output_filters() if traffic else None))
+        options.output_filters or (traffic.output_filters(model_plan.usable) if traffic
+                                   else None))
     kept = existing_warmup.existing_records(model_dir, options.existing_warmup)
     stripping.check_kept_records(kept, options.drop_features, options.existing_warmup)
     if traffic is not None:

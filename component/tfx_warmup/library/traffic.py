@@ -69,11 +69,14 @@ class Traffic:
   def batch_sizes(self) -> List[int]:
     return sorted({key.batch_size for key in self.profile.combinations})
 
-  def output_filters(self) -> Dict[str, List[List[str]]]:
-    """Per Predict signature, the fetch sets clients send ([] = all outputs)."""
+  def output_filters(self, plans: Sequence) -> Dict[str, List[List[str]]]:
+    """Per Predict signature of `plans` (`requests.signatures.SignaturePlan`s), the fetch
+    sets clients send ([] = all outputs). A Classify or Regress signature called through
+    Predict is warmed through its own API when built from examples."""
+    predict = {p.name for p in plans if p.kind.api.value == 'predict'}
     fetches: Dict[str, List[List[str]]] = {}
     for key in self.profile.combinations:
-      if key.api == 'predict':
+      if key.api == 'predict' and key.signature in predict:
         fetch = key.output_filter.split(',') if key.output_filter else []
         if fetch not in fetches.setdefault(key.signature, []):
           fetches[key.signature].append(fetch)
