@@ -14,7 +14,6 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import models
 from tfx_warmup import report as report_lib
-from tfx_warmup import serving
 from tfx_warmup.cli import parser as cli_parser
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving import warmup_file
@@ -34,7 +33,8 @@ def _one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
   """A user mistake: exit 1, one `tfx-warmup COMMAND: error:` line, no traceback."""
   assert proc.returncode == 1, proc.stderr
   assert 'Traceback' not in proc.stderr
-  lines = [l for l in proc.stderr.splitlines() if l.startswith(f'tfx-warmup {command}: error:')]
+  lines = [line for line in proc.stderr.splitlines()
+           if line.startswith(f'tfx-warmup {command}: error:')]
   assert len(lines) == 1, proc.stderr
   return lines[0]
 

@@ -39,7 +39,7 @@ def _model_with_warmup(tmp_path, source: str, name: str, data: bytes = None) -> 
 def _no_traceback_and_one(proc, text: str) -> str:
   assert proc.returncode == 1, proc.stderr
   assert 'Traceback' not in proc.stderr + proc.stdout
-  lines = [l for l in (proc.stdout + proc.stderr).splitlines() if text in l]
+  lines = [line for line in (proc.stdout + proc.stderr).splitlines() if text in line]
   assert len(lines) == 1, proc.stdout + proc.stderr
   return lines[0]
 

@@ -117,7 +117,7 @@ def test_spec_keys_and_types_as_orchestrators_carry_them():
   floats = ['max_refused_traffic']
   assert set(ints + strings + floats) == set(spec.ModelWarmerSpec.PARAMETERS)
   assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
-      **{k: int for k in ints}, **{k: str for k in strings}, **{k: float for k in floats}}
+      **dict.fromkeys(ints, int), **dict.fromkeys(strings, str), **dict.fromkeys(floats, float)}
 
 
 def test_exec_properties_are_the_bytes_tfx_json_utils_writes():

@@ -125,7 +125,7 @@ def test_estimator_export_layout_is_found(tf1_model_dir, examples_artifact, tmp_
 
 
 def test_failure_leaves_no_output(keras_model_dir, tmp_path):
-  no_history = [e for e in models.make_examples(8)]
+  no_history = list(models.make_examples(8))
   for e in no_history:
     del e.features.feature['history']
   artifact = models.write_examples_artifact(

@@ -23,8 +23,8 @@ from tfx_warmup.library import output as warmed_model
 from tfx_warmup.serving import warmup_file
 from tfx_warmup.requests import build as warmup_requests
 
-_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                        'component', 'tfx_warmup')
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PACKAGE = os.path.join(_REPO, 'component', 'tfx_warmup')
 _LOCAL_ONLY = {'open', 'os.path.exists', 'os.path.isdir', 'os.path.isfile', 'os.path.getsize',
                'os.makedirs', 'os.mkdir', 'os.remove', 'os.rename', 'os.replace', 'os.listdir',
                'os.walk', 'os.scandir', 'os.unlink', 'os.rmdir', 'glob.glob'}
@@ -56,7 +56,8 @@ def test_module_does_no_local_only_file_io(path):
   offenders = [f'{os.path.relpath(path, _PACKAGE)}:{node.lineno} {_dotted(node.func)}'
                for node in ast.walk(tree) if isinstance(node, ast.Call)
                and (_dotted(node.func) in _LOCAL_ONLY or _dotted(node.func).startswith('shutil.'))]
-  imports = [f'{os.path.relpath(path, _PACKAGE)}:{node.lineno} import shutil' for node in ast.walk(tree)
+  imports = [f'{os.path.relpath(path, _PACKAGE)}:{node.lineno} import shutil'
+             for node in ast.walk(tree)
              if isinstance(node, ast.Import) and any(a.name == 'shutil' for a in node.names)]
   assert not offenders + imports, ('use tfx.dsl.io.fileio (tf.io.gfile in serving/) instead: '
                                    + ', '.join(offenders + imports))

@@ -286,7 +286,8 @@ def test_reliability_page_table_lists_every_case():
   for case in CASES:
     assert case.name in rows, f'docs/reliability.md table lacks: {case.name}'
     assert case.error.__name__ in rows[case.name] and case.fragment in rows[case.name], (
-        f'docs/reliability.md row for {case.name!r} does not quote {case.error.__name__}: {case.fragment}')
+        f'docs/reliability.md row for {case.name!r} does not quote '
+        f'{case.error.__name__}: {case.fragment}')
 
 
 @pytest.mark.tfx116  # the tfx wheel's test models
@@ -373,18 +374,18 @@ FAULTS = [
 ]
 
 
-class InjectedFault(Exception):
+class InjectedFaultError(Exception):
   pass
 
 
 @pytest.mark.parametrize('target,name', FAULTS, ids=[n for _, n in FAULTS])
 def test_a_crash_at_any_step_leaves_nothing(target, name, inputs, tmp_path, monkeypatch):
   def crash(*args, **kwargs):
-    raise InjectedFault(name)
+    raise InjectedFaultError(name)
   monkeypatch.setattr(target, name, crash)
   out_uri = str(tmp_path / 'warmed_model')
   os.makedirs(out_uri)  # TFX creates the (empty) artifact directory before Do.
-  with pytest.raises(InjectedFault, match=name):
+  with pytest.raises(InjectedFaultError, match=name):
     _run(inputs, out_uri, measure=True)
   if name == 'record_properties':
     # After the commit: the complete artifact is in place; only MLMD properties are missing.
@@ -407,10 +408,10 @@ def test_a_crash_during_the_commit_leaves_the_old_contents_or_nothing(tmp_path, 
   def rename_then_crash(src, dst, *args, **kwargs):
     calls.append(src)
     if len(calls) == 2:  # Old contents moved aside; crash before the new ones move in.
-      raise InjectedFault('commit')
+      raise InjectedFaultError('commit')
     return real_rename(src, dst, *args, **kwargs)
   monkeypatch.setattr(warmed_model.fileio, 'rename', rename_then_crash)
-  with pytest.raises(InjectedFault):
+  with pytest.raises(InjectedFaultError):
     warmed_model.commit(str(staged), str(target))
   assert not target.exists()  # Nothing at the target: never a mix of old and new.
   (aside,) = [p for p in tmp_path.iterdir() if '.replaced-' in p.name]

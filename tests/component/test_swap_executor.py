@@ -1,7 +1,6 @@
 """ModelWarmer with measure_swap: the swap from the baseline, its files beside the report."""
 
 import functools
-import json
 import os
 
 import pytest

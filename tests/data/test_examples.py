@@ -1,4 +1,4 @@
-"""Reading examples: split choice, payload format, every form of path, every shard of every split."""
+"""Reading examples: split choice, payload format, every form of path, each shard of each split."""
 
 import os
 

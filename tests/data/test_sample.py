@@ -310,7 +310,6 @@ def _describe_shape(example_bytes: bytes) -> str:
   batch = coverage_lib._decoder().DecodeBatch([example_bytes])
   codes = {name: int(c[0]) for name, c in coverage_lib._bucket_codes(batch)}
   names = coverage_lib._BUCKET_NAMES
-  # pylint: enable=protected-access
   return ' '.join(f'{name}:{names[code - 1]}' for name, code in sorted(codes.items()) if code)
 
 

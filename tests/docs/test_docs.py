@@ -1,4 +1,4 @@
-"""The documentation site builds (strictly) with its generated references, and the README points into it."""
+"""The docs site builds (strictly) with its generated references; the README points into it."""
 
 import argparse
 import html
@@ -30,7 +30,8 @@ def site(tmp_path_factory):
              TF_CPP_MIN_LOG_LEVEL='2')
   proc = subprocess.run([*_MKDOCS, 'build', '--strict', '--site-dir', str(site_dir)],
                         cwd=_REPO, env=env, capture_output=True, text=True, check=False)
-  assert proc.returncode == 0, f'mkdocs build --strict failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
+  assert proc.returncode == 0, (
+      f'mkdocs build --strict failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
   return site_dir
 
 
@@ -62,7 +63,7 @@ def test_the_cli_reference_is_generated_with_every_command(site):
 
 
 def test_the_report_schema_is_generated_with_every_section(site):
-  from tfx_warmup import report  # pylint: disable=g-import-not-at-top  # imports TensorFlow
+  from tfx_warmup import report  # imports TensorFlow
   page = _page(site, 'output')
   sections = re.findall(r'^### `(\w+)`', report.schema_markdown(), re.M)
   assert {'WarmupReport', 'ColdStartSection'} <= set(sections)

@@ -1,4 +1,4 @@
-"""Cold-start measurement in fresh processes, and the figures it reports (they go to ML Metadata)."""
+"""Cold-start measurement in fresh processes, and the figures it reports (to ML Metadata)."""
 
 import pytest
 from tensorflow_serving.apis import prediction_log_pb2

@@ -1,4 +1,4 @@
-"""The one declaration of ModelWarmer's parameters, and what is held to it: options, spec, docs, CLI."""
+"""ModelWarmer's parameters, declared once, and what is held to it: options, spec, docs, CLI."""
 
 import dataclasses
 import json
@@ -124,7 +124,7 @@ def test_each_parameter_is_written_in_one_place():
 
 
 def test_spec_parameters_are_the_declared_ones():
-  from tfx_warmup.component import spec  # noqa: PLC0415  (TFX: only this test needs it)
+  from tfx_warmup.component import spec  # TFX: only this test needs it
   assert {name: (p.type, p.optional) for name, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
       p.name: (p.encoding.exec_type, p.default is None) for p in parameters.PARAMETERS}
   assert not [name for name in vars(spec) if name.endswith('_KEY') and name not in (

@@ -1,4 +1,4 @@
-"""Airflow: `airflow dags test` on SQLite runs every task of the demo DAG and pushes a warmed model."""
+"""Airflow: `airflow dags test` on SQLite runs each task of the demo DAG, pushes a warmed model."""
 
 import os
 import subprocess

@@ -23,7 +23,6 @@ from tfx.utils import proto_utils
 from pipelines import demo_pipeline
 from pipelines import infra_validated_pipeline as ivp
 from tests.pipelines import checks as pipeline_checks
-from tfx_warmup import serving
 from tfx_warmup.component import spec
 from tfx_warmup.serving import warmup_file
 

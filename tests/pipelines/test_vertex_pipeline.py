@@ -1,4 +1,4 @@
-"""Vertex AI / Kubeflow V2: the compiled PipelineJob runs our executor, in our image, wired as the demo."""
+"""Vertex AI / KFP V2: the compiled PipelineJob runs our executor, in our image, as in the demo."""
 
 import json
 import os
@@ -55,7 +55,8 @@ def _parse_job(path):
 
 def _warmer_container(compiled):
   pipeline, deployment = compiled
-  label = pipeline.components[pipeline.root.dag.tasks['ModelWarmer'].component_ref.name].executor_label
+  component = pipeline.root.dag.tasks['ModelWarmer'].component_ref.name
+  label = pipeline.components[component].executor_label
   return deployment.executors[label].container
 
 

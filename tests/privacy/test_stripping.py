@@ -155,8 +155,8 @@ def test_a_parse_key_the_analysis_missed_keeps_that_signature_whole(tf1_model_di
 
   monkeypatch.setattr(parse_keys, 'signature_parse', missing_hours)
   plan, records = _tf1_records(tf1_model_dir, examples)
-  keeps = stripping.plan_keeps(parse_keys.signature_parses(serving.read_meta_graph(tf1_model_dir, ['serve'])),
-                               plan.usable, True, [])
+  parses = parse_keys.signature_parses(serving.read_meta_graph(tf1_model_dir, ['serve']))
+  keeps = stripping.plan_keeps(parses, plan.usable, True, [])
   assert 'hours' not in keeps['regress'].features
   with serving.load(tf1_model_dir) as servable:
     result = stripping.strip_and_prove(servable, records, keeps)
@@ -198,8 +198,8 @@ def _records(model_dir, serialized, batch_size=2):
 def _prove(model_dir, serialized, drop=()):
   """(whole records, stripping.Stripped) of every signature at batch size 2, on `serialized`."""
   plan, records = _records(model_dir, serialized)
-  keeps = stripping.plan_keeps(parse_keys.signature_parses(serving.read_meta_graph(model_dir, ['serve'])), plan.usable,
-                               True, list(drop))
+  parses = parse_keys.signature_parses(serving.read_meta_graph(model_dir, ['serve']))
+  keeps = stripping.plan_keeps(parses, plan.usable, True, list(drop))
   with serving.load(model_dir) as servable:
     return records, stripping.strip_and_prove(servable, records, keeps)
 
@@ -290,8 +290,8 @@ def test_sequence_examples_keep_only_parsed_context_and_feature_lists(tmp_path):
 def test_stripping_never_changes_the_records_it_is_given(tf1_model_dir, examples):
   plan, records = _tf1_records(tf1_model_dir, examples)
   before = [r.SerializeToString() for r in records]
-  keeps = stripping.plan_keeps(parse_keys.signature_parses(serving.read_meta_graph(tf1_model_dir, ['serve'])),
-                               plan.usable, True, [EMAIL])
+  parses = parse_keys.signature_parses(serving.read_meta_graph(tf1_model_dir, ['serve']))
+  keeps = stripping.plan_keeps(parses, plan.usable, True, [EMAIL])
   stripped = [stripping.strip_record(r, keeps) for r in records]
   assert [r.SerializeToString() for r in records] == before
   assert all(len(s.SerializeToString()) < len(b) for s, b in zip(stripped, before))

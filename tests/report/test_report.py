@@ -1,4 +1,4 @@
-"""The typed report: one schema for warmup_report.json and `tfx-warmup --json`, documented from its types."""
+"""The typed report: one schema for warmup_report.json and `--json`, documented from its types."""
 
 import dataclasses
 import json

@@ -9,7 +9,6 @@ import pytest
 from tfx_warmup import serving
 from tfx_warmup.requests import signatures
 from tfx_warmup.serving import records as records_lib
-from tfx_warmup.serving import warmup_file
 from tfx_warmup.requests import build as warmup_requests
 from tfx_warmup.errors import ConfigurationError, ExamplesError, RecordBudgetError
 from tfx_warmup.serving.records import RecordKey
@@ -18,7 +17,8 @@ from tfx_warmup.requests.build import plan_combinations
 
 @pytest.fixture(scope='module')
 def tf1_plans(tf1_model_dir):
-  return signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir).usable
+  return signatures.plan_signatures(
+      serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir).usable
 
 
 def _serialized(examples, n):
@@ -79,7 +79,8 @@ from tests import models
 from tfx_warmup import serving
 from tfx_warmup.requests import signatures
 from tfx_warmup.requests import build as warmup_requests
-plans = signatures.plan_signatures(serving.read_meta_graph(sys.argv[1], ['serve']), sys.argv[1]).usable
+meta_graph = serving.read_meta_graph(sys.argv[1], ['serve'])
+plans = signatures.plan_signatures(meta_graph, sys.argv[1]).usable
 records = warmup_requests.build_warmup_records(
     # As read from files, example bytes are fixed (a fresh serialization orders maps freely).
     [e.SerializeToString(deterministic=True) for e in models.make_examples(8, seed=7)],

@@ -115,7 +115,8 @@ def raw_model_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def raw_plans(raw_model_dir) -> Dict[str, SignaturePlan]:
-  plan = signatures.plan_signatures(serving.read_meta_graph(raw_model_dir, ['serve']), raw_model_dir)
+  plan = signatures.plan_signatures(
+      serving.read_meta_graph(raw_model_dir, ['serve']), raw_model_dir)
   assert not plan.skipped
   return {p.name: p for p in plan.usable}
 
@@ -300,7 +301,8 @@ def test_raw_tensor_records_replay_or_fail_with_the_documented_error(
 def test_keras_raw_signature_records_replay_or_fail_with_the_documented_error(
     keras_model_dir):
   """The same property on a real tf_keras model (StringLookup, Dense) fed raw tensors."""
-  plan, = signatures.plan_signatures(serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir, ['predict_raw']).usable
+  plan, = signatures.plan_signatures(
+      serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir, ['predict_raw']).usable
   outcomes = collections.Counter()
   with serving.load(keras_model_dir) as servable:
 
@@ -326,7 +328,8 @@ def test_records_that_are_not_tf_examples_are_refused_not_crashed(
   Some random bytes do decode (b'' is an empty tf.Example); those then follow
   the raw-tensor property.
   """
-  tf1_plans = signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['classify']).usable
+  tf1_plans = signatures.plan_signatures(
+      serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['classify']).usable
   for plan in (raw_plans['mixed'], *tf1_plans):
     combinations = warmup_requests.plan_combinations([plan], BATCH_SIZES)
     try:
@@ -371,7 +374,8 @@ def _fits_tf1_parse_spec(example: tf.train.Example) -> bool:
 def test_serialized_example_records_always_convert_and_replay_when_parseable(
     tf1_model_dir, tf1_servable):
   """Serialized examples never fail conversion; only the model's parse op may refuse."""
-  plans = signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir).usable
+  plans = signatures.plan_signatures(
+      serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir).usable
   combinations = warmup_requests.plan_combinations(plans, BATCH_SIZES)
   outcomes = collections.Counter()
 

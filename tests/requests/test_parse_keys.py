@@ -7,7 +7,6 @@ from tests import models
 from tests.serving import models as serving_models
 from tfx_warmup import serving
 from tfx_warmup.requests import parse_keys
-from tfx_warmup.requests import signatures
 from tfx_warmup.requests.parse_keys import ParsedKeys
 
 _V1 = tf.compat.v1
@@ -102,8 +101,8 @@ def test_attr_keyed_and_list_keyed_raw_parse_ops(tmp_path):
         context_dense_defaults=[tf.constant([0.0])],
         feature_list_dense_missing_assumed_empty=['fd'],
         context_sparse_keys=['cs'], context_dense_keys=['cd'],
-        feature_list_sparse_keys=['fs'], feature_list_dense_keys=['fd'], Ncontext_sparse=1, Ncontext_dense=1,
-        Nfeature_list_sparse=1, Nfeature_list_dense=1,
+        feature_list_sparse_keys=['fs'], feature_list_dense_keys=['fd'],
+        Ncontext_sparse=1, Ncontext_dense=1, Nfeature_list_sparse=1, Nfeature_list_dense=1,
         context_sparse_types=[tf.int64], feature_list_dense_types=[tf.float32],
         context_dense_shapes=[[1]], feature_list_sparse_types=[tf.int64],
         feature_list_dense_shapes=[[1]])

@@ -77,7 +77,9 @@ def test_feature_absent_from_every_example_is_an_error():
 
 def test_raw_signature_output_equals_serialized_signature_output(keras_model_dir, examples):
   """The converter feeds the raw signature exactly what parsing feeds the model."""
-  plan = {p.name: p for p in signatures.plan_signatures(serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir).usable}
+  plans = signatures.plan_signatures(
+      serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir).usable
+  plan = {p.name: p for p in plans}
   batch = examples[:16]
   raw_log, = warmup_requests.build_warmup_records(
       [e.SerializeToString() for e in batch],
@@ -87,7 +89,8 @@ def test_raw_signature_output_equals_serialized_signature_output(keras_model_dir
   serialized.inputs['examples'].CopyFrom(
       tf.make_tensor_proto([e.SerializeToString() for e in batch], dtype=tf.string))
   with serving.load(keras_model_dir) as servable:
-    raw_out = tf.make_ndarray(servable.predict(raw_log.predict_log.request).outputs['probabilities'])
+    raw_out = tf.make_ndarray(
+        servable.predict(raw_log.predict_log.request).outputs['probabilities'])
     parsed_out = tf.make_ndarray(servable.predict(serialized).outputs['probabilities'])
   assert raw_out.shape == (16, 1)
   np.testing.assert_allclose(raw_out, parsed_out, rtol=1e-6)

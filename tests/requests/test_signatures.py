@@ -34,7 +34,8 @@ def _signature(method, inputs, outputs=('out',)):
 
 
 def test_tf1_model_plans_classify_regress_and_serialized_predict(tf1_model_dir):
-  plan = signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir)
+  plan = signatures.plan_signatures(
+      serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir)
   assert {p.name: p.kind for p in plan.usable} == {
       'classify': RequestKind.CLASSIFY,
       'regress': RequestKind.REGRESS,
@@ -44,7 +45,8 @@ def test_tf1_model_plans_classify_regress_and_serialized_predict(tf1_model_dir):
 
 
 def test_keras_model_plans_raw_tensor_predict_with_each_input(keras_model_dir):
-  plan = signatures.plan_signatures(serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir)
+  plan = signatures.plan_signatures(
+      serving.read_meta_graph(keras_model_dir, ['serve']), keras_model_dir)
   raw = {p.name: p for p in plan.usable}['predict_raw']
   assert raw.kind == RequestKind.PREDICT_TENSORS
   assert {i.key: (i.dtype, i.shape) for i in raw.inputs} == {
@@ -117,22 +119,26 @@ def test_sequence_example_payload_only_allows_serialized_predict():
 
 def test_requested_signature_missing_names_the_available_ones(tf1_model_dir):
   with pytest.raises(ModelError, match=r"\['nope'\] not found.*'classify', 'regress'"):
-    signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['nope'])
+    signatures.plan_signatures(
+        serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['nope'])
 
 
 def test_requested_subset_is_planned_alone(tf1_model_dir):
-  plan = signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['regress'])
+  plan = signatures.plan_signatures(
+      serving.read_meta_graph(tf1_model_dir, ['serve']), tf1_model_dir, ['regress'])
   assert [p.name for p in plan.usable] == ['regress']
 
 
 def test_wrong_tag_set_names_the_available_tag_sets(tf1_model_dir):
   with pytest.raises(ModelError, match=r"tag set \['gpu', 'serve'\].*\[\['serve'\]\]"):
-    signatures.plan_signatures(serving.read_meta_graph(tf1_model_dir, ['serve', 'gpu']), tf1_model_dir)
+    signatures.plan_signatures(
+        serving.read_meta_graph(tf1_model_dir, ['serve', 'gpu']), tf1_model_dir)
 
 
 def test_missing_model_directory_is_a_clear_error(tmp_path):
   with pytest.raises(ModelError, match='No SavedModel directory'):
-    signatures.plan_signatures(serving.read_meta_graph(str(tmp_path / 'nothing'), ['serve']), str(tmp_path / 'nothing'))
+    signatures.plan_signatures(
+        serving.read_meta_graph(str(tmp_path / 'nothing'), ['serve']), str(tmp_path / 'nothing'))
 
 
 def test_no_usable_signature_lists_each_reason(tmp_path):

@@ -7,7 +7,7 @@ The C++ tests drive Session::Run on a BatchingSession wrapped round TensorFlow's
 half_plus_two (`tf_half_plus_two_dir`, feeds `x`/`x2`, fetches `y`/`y3`) or
 matrix_half_plus_two (`x` [None, 3, 3] -> `y`). Here the same raw runs go to
 the replica's `batching_session.BatchingSession` round the replica's session
-(`serving_session.Session`, C++ Session::Run semantics: fed shapes are not
+(`serving.session.Session`, C++ Session::Run semantics: fed shapes are not
 checked, names without `:0` mean `:0`), configured by the BatchingParameters
 text a server would read (`batching.config_from_text`).
 
@@ -47,7 +47,6 @@ from tests.serving import requests as serving_requests
 from tfx_warmup.serving import batching_config as batching
 from tfx_warmup.serving import batching_session
 from tfx_warmup import serving
-from tfx_warmup.serving import session as serving_session
 from tfx_warmup.serving.errors import BatchingError, ServingConfigError
 
 _INT_MAX = 2147483647

@@ -130,11 +130,14 @@ def _write_saved_model_config(model_dir, disable_meta_optimizer=None, raw=None):
 def test_saved_model_config_overrides_the_meta_optimizer(half_plus_two, tmp_path):
   model = str(tmp_path / 'm')
   shutil.copytree(half_plus_two, model)
-  assert not serving_session.session_config(model).graph_options.rewrite_options.disable_meta_optimizer
+  config = serving_session.session_config(model)
+  assert not config.graph_options.rewrite_options.disable_meta_optimizer
   _write_saved_model_config(model, disable_meta_optimizer=True)
-  assert serving_session.session_config(model).graph_options.rewrite_options.disable_meta_optimizer
+  config = serving_session.session_config(model)
+  assert config.graph_options.rewrite_options.disable_meta_optimizer
   with serving.load(model) as servable:  # ... and the model still answers under it.
-    assert list(servable.predict(_predict({'x': _floats([2.0], [1])})).outputs['y'].float_val) == [3.0]
+    response = servable.predict(_predict({'x': _floats([2.0], [1])}))
+    assert list(response.outputs['y'].float_val) == [3.0]
 
 
 def test_unreadable_saved_model_config_is_ignored_as_tf_serving_does(half_plus_two, tmp_path,
@@ -293,6 +296,7 @@ def test_num_request_iterations_must_be_positive(half_plus_two):
 def test_verify_command_takes_num_request_iterations(run_once_model, tmp_path):
   model = _with_warmup(run_once_model, tmp_path, [_predict_log([1.0])])
   cli = [sys.executable, '-m', 'tfx_warmup.cli', 'verify', model]
-  assert subprocess.run(cli, capture_output=True).returncode == 0
-  twice = subprocess.run(cli + ['--num-request-iterations', '2'], capture_output=True, text=True)
+  assert subprocess.run(cli, capture_output=True, check=False).returncode == 0
+  twice = subprocess.run(cli + ['--num-request-iterations', '2'], capture_output=True, text=True,
+                         check=False)
   assert twice.returncode == 1 and 'model already used' in twice.stderr

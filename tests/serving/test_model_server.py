@@ -131,7 +131,7 @@ def _example_request(request_type, signature_name):
 
 
 def test_classify(half_plus_two):
-  """testClassify (_TestClassify): classify_x_to_y, one Example{x: [2.0]} -> one class, score 3.0."""
+  """testClassify (_TestClassify): classify_x_to_y, Example{x: [2.0]} -> one class, score 3.0."""
   request = _example_request(classification_pb2.ClassificationRequest, 'classify_x_to_y')
   result = half_plus_two.classify(request)
   assert len(result.result.classifications) == 1
@@ -150,7 +150,10 @@ def test_regress(half_plus_two):
 
 
 def test_multi_inference(half_plus_two):
-  """testMultiInference (_TestMultiInference): regress_x_to_y and classify_x_to_y, Example{x: [2.0]}."""
+  """testMultiInference (_TestMultiInference): regress_x_to_y and classify_x_to_y.
+
+  Both tasks on one Example{x: [2.0]}.
+  """
   request = serving_requests.add_tasks(
       inference_pb2.MultiInferenceRequest(),
       [('regress_x_to_y', 'tensorflow/serving/regress'),

@@ -1,4 +1,4 @@
-"""TF Serving's --platform_config_file: what it sets, on the wire and in text, and what it refuses."""
+"""TF Serving's --platform_config_file: what it sets, on the wire and in text, what it refuses."""
 
 import shlex
 
@@ -164,7 +164,8 @@ def test_an_any_of_another_known_type_is_refused():
   platform_map.platform_configs['tensorflow'].source_adapter_config.Pack(
       protos.message_class('SessionBundleConfig')())
   text = text_format.MessageToString(platform_map, descriptor_pool=protos.pool())
-  with pytest.raises(ServingConfigError, match=r'^cfg.txt: .*tensorflow.serving.SessionBundleConfig'):
+  with pytest.raises(ServingConfigError,
+                     match=r'^cfg.txt: .*tensorflow.serving.SessionBundleConfig'):
     pc.read_platform_config(text, 'cfg.txt')
 
 

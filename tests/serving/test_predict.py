@@ -218,7 +218,8 @@ def test_prediction_with_customized_signatures(counter_dir):
                                           output_filter=output_filter))
       expected = _response(f'''
           model_spec {{ name: "test_model" signature_name: "{signature_name}" }}
-          outputs {{ key: "output" value {{ dtype: DT_FLOAT tensor_shape {{}} float_val: {value} }} }}
+          outputs {{ key: "output"
+                     value {{ dtype: DT_FLOAT tensor_shape {{}} float_val: {value} }} }}
       ''')
       _assert_response(response, expected)
 
@@ -247,7 +248,7 @@ def test_method_name_check(servable, tf_half_plus_two_dir, check, method_name, o
 
 
 def test_fetched_outputs_are_never_ref_typed(counter_dir):
-  """PredictionWithCustomizedSignatures' dtype: DT_FLOAT, though the TensorInfo says DT_FLOAT_REF."""
+  """PredictionWithCustomizedSignatures' dtype is DT_FLOAT, though TensorInfo says DT_FLOAT_REF."""
   with serving.load(counter_dir) as counter:
     signature = counter.meta_graph_def.signature_def['get_counter']
     assert signature.outputs['output'].dtype == types_pb2.DT_FLOAT_REF

@@ -188,8 +188,8 @@ _NOISE = st.sampled_from([b'N', b'I', b'nf', b'e', b'.', b'-', b'0', b'9', b'"',
 def test_pythons_reader_first_gives_what_the_port_alone_gives(text, edits):
   """`parse` tries Python's C reader before the port: the two never disagree."""
   body = text.encode('utf-8', 'surrogatepass')
-  for position, noise in edits:
-    position %= len(body) + 1
+  for offset, noise in edits:
+    position = offset % (len(body) + 1)
     body = body[:position] + noise + body[position:]
 
   def outcome(parse):

@@ -112,8 +112,8 @@ def test_multi_inference_runs_classify_and_regress_on_one_input(tf1_servable, ex
      'Serving signature key "nope" not found.'),
     (lambda ex: _predict('serving_default', [ex.SerializeToString()], ['nope']), 'INVALID_ARGUMENT',
      'output tensor alias not found in signature: nope'),
-    (lambda ex: _predict('serving_default', [ex.SerializeToString()], ['logits', 'logits']), 'INVALID_ARGUMENT',
-     'duplicate output tensor alias: logits'),
+    (lambda ex: _predict('serving_default', [ex.SerializeToString()], ['logits', 'logits']),
+     'INVALID_ARGUMENT', 'duplicate output tensor alias: logits'),
     (lambda ex: predict_pb2.PredictRequest(model_spec=_spec('serving_default')),
      'INVALID_ARGUMENT', 'input size does not match signature: 0!=1'),
     (lambda ex: classification_pb2.ClassificationRequest(
@@ -172,7 +172,8 @@ def test_method_name_check_refuses_unknown_methods_in_predict(tf1_model_dir, exa
 
 def _with_method(model_dir, signature_name, method_name):
   from tensorflow.core.protobuf import saved_model_pb2
-  target = os.path.join(os.path.dirname(model_dir), f'{signature_name}-{method_name}'.replace('/', '_'))
+  name = f'{signature_name}-{method_name}'.replace('/', '_')
+  target = os.path.join(os.path.dirname(model_dir), name)
   if not os.path.exists(target):
     shutil.copytree(model_dir, target)
     path = os.path.join(target, 'saved_model.pb')
@@ -187,7 +188,9 @@ def _with_method(model_dir, signature_name, method_name):
 def test_wrong_input_dtype_is_refused(tf1_servable):
   request = predict_pb2.PredictRequest(model_spec=_spec('serving_default'))
   request.inputs['examples'].CopyFrom(tf.make_tensor_proto([1.0]))
-  with pytest.raises(serving.RequestError, match=r'INVALID_ARGUMENT: Expects arg\[0\] to be string but float is provided'):
+  with pytest.raises(
+      serving.RequestError,
+      match=r'INVALID_ARGUMENT: Expects arg\[0\] to be string but float is provided'):
     tf1_servable.run(request)
 
 
@@ -245,8 +248,9 @@ def test_replay_refuses_unsupported_log_types(tf1_model_dir, tmp_path):
 def test_replay_names_the_failing_record(tf1_model_dir, tmp_path, examples):
   good = _predict_log([examples[0].SerializeToString()])
   bad = _predict_log([b'\xff not a proto'])
-  with pytest.raises(serving.WarmupReplayError,
-                     match=r"Warmup record 2 \(predict, signature 'serving_default', batch size 1\)"):
+  with pytest.raises(
+      serving.WarmupReplayError,
+      match=r"Warmup record 2 \(predict, signature 'serving_default', batch size 1\)"):
     serving.replay_warmup(_copy_with_warmup(tf1_model_dir, tmp_path, [good, good, bad]))
 
 

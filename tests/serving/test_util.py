@@ -207,7 +207,7 @@ def _servable_for(half_plus_two, api, check=False):
   """half_plus_two with the API's signature as both `serving_default` and `classify`."""
   signature = half_plus_two.meta_graph_def.signature_def[_API_SIGNATURES[api]]
   return serving_requests.with_signatures(
-      half_plus_two, {name: signature for name in ('serving_default', 'classify')}, check)
+      half_plus_two, dict.fromkeys(('serving_default', 'classify'), signature), check)
 
 
 def _api_request(api, model_name, signature_name):

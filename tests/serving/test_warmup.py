@@ -333,7 +333,7 @@ def test_run_failure_of_a_real_request(fake_signatures_model, tmp_path):
 
 
 def test_unparsable_record_full_message(tmp_path):
-  """UnparsableRecord's full TF Serving text: `Failed to parse warmup record: <record> from <path>`."""
+  """UnparsableRecord's TF Serving text: `Failed to parse warmup record: <record> from <path>`."""
   export_dir = _export_dir(tmp_path)
   path = _write_malformed_records(export_dir, 1)
   error = _replay_error(export_dir, _Executor())

@@ -1,4 +1,4 @@
-"""The replica without TFX: `tfx_warmup.serving` imports, resolves and replays with tfx unimportable.
+"""The replica without TFX: `tfx_warmup.serving` imports, resolves and replays, tfx unimportable.
 
 TF Serving users who do not run TFX are told (serving/__init__) that they can
 use the replica alone. This holds it to that in a fresh Python process where a
