@@ -47,7 +47,7 @@ def _serialized(row) -> str:
     else:
       feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
   example = tf.train.Example(features=tf.train.Features(feature=feature))
-  return base64.b64encode(example.SerializeToString()).decode('ascii')
+  return base64.b64encode(example.SerializeToString(deterministic=True)).decode('ascii')
 
 
 def _call(api: str, body: dict) -> str:
