@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PYTHON310 = $(shell for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
   "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: demo test test-fast test-compat docs install benchmark benchmark-sampling benchmark-reader benchmark-stripping benchmark-swap benchmark-warmup-size constraints clean
+.PHONY: demo lint test test-fast test-compat docs install benchmark benchmark-sampling benchmark-reader benchmark-stripping benchmark-swap benchmark-warmup-size benchmark-traffic constraints clean
 
 # The demo's terminal is for its progress and summary (libraries log to a file). Only here:
 # PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
@@ -21,8 +21,12 @@ demo: $(STAMP)
 # modules first (tests/conftest.py): the whole suite, in about half the time of one process.
 XDIST := -n 2 --maxschedchunk 1
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest $(XDIST) tests
+
+# The linter (ruff, configured in pyproject.toml): the whole tree, zero findings.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 # The quick loop while developing: everything but whole pipelines and the installed CLI.
 test-fast: $(STAMP)
@@ -60,6 +64,12 @@ benchmark-swap: $(STAMP)
 # Replay time and cold start against records per combination: the default's choice (~15 min).
 benchmark-warmup-size: $(STAMP)
 	$(PY) -m benchmarks.warmup_size
+
+# Warm from traffic: the traffic profile against a bare Beam read+count of the same REST logs
+# (50k lines; --lines 1000000 for the issue's size), and the cold start on the traffic's own
+# mix after no warmup, the Examples-driven defaults and the traffic-driven warmup (~12 min).
+benchmark-traffic: $(STAMP)
+	$(PY) -m benchmarks.traffic
 
 # Python 3.10 exactly: `python3.10` if it really runs (a pyenv shim may not), else pyenv's 3.10.13.
 # pip, setuptools and wheel are upgraded first: the bundled pip 23.0 backtracks for minutes, and
