@@ -1,5 +1,6 @@
 """Vertex AI / KFP V2: the compiled PipelineJob runs our executor, in our image, as in the demo."""
 
+import base64
 import json
 import os
 import shlex
@@ -15,6 +16,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from tfx import v1 as tfx
 
+from pipelines import demo_pipeline
 from pipelines import vertex_pipeline
 from tfx_warmup import ModelWarmer
 from tfx_warmup.component import spec
@@ -91,18 +93,20 @@ def test_model_warmer_is_wired_between_trainer_examplegen_and_pusher(compiled):
     return source.producer_task, source.output_artifact_key
 
   assert producer('ModelWarmer', spec.MODEL_KEY) == ('Trainer', 'model')
-  assert producer('ModelWarmer', spec.EXAMPLES_KEY) == ('CsvExampleGen', 'examples')
+  assert spec.EXAMPLES_KEY not in tasks['ModelWarmer'].inputs.artifacts  # Traffic instead.
   assert producer('Pusher', 'model') == ('ModelWarmer', spec.WARMED_MODEL_KEY)
   params = tasks['ModelWarmer'].inputs.parameters
-  assert json.loads(params['batch_sizes'].runtime_value.constant_value.string_value) == [
-      1, 8, 32]
+  assert params['traffic_logs'].runtime_value.constant_value.string_value == (
+      demo_pipeline.TRAFFIC_LOGS)
 
 
 def _model_warmer_step(compiled, model_dir, examples_artifact, warmed_uri, output_file,
-                       parameters=None):
+                       parameters=None, constants=None):
   """The compiled step's command, with an ExecutorInput as Vertex fills `{{$}}`.
 
-  `parameters`: the values Vertex gives the step's pipeline parameters, by name.
+  `parameters`: the values Vertex gives the step's pipeline parameters, by name;
+  `constants`: values that stand in for the compiled constants, by parameter key;
+  `examples_artifact`: the Examples input, when the step has one.
   """
   pipeline, _ = compiled
   task = pipeline.root.dag.tasks['ModelWarmer']
@@ -115,21 +119,24 @@ def _model_warmer_step(compiled, model_dir, examples_artifact, warmed_uri, outpu
         'uri': uri, 'metadata': metadata or {},
         'type': json_format.MessageToDict(definitions.artifacts[key].artifact_type)}]}
 
-  def value(parameter):
+  def value(key, parameter):
     if parameter.component_input_parameter:
       return (parameters or {})[parameter.component_input_parameter]
+    if key in (constants or {}):
+      return {'stringValue': constants[key]}
     return json_format.MessageToDict(parameter.runtime_value.constant_value)
 
+  artifacts = {spec.MODEL_KEY: runtime_artifact(spec.MODEL_KEY, inputs,
+                                                os.path.dirname(model_dir))}
+  if examples_artifact is not None:
+    assert spec.EXAMPLES_KEY in inputs.artifacts
+    artifacts[spec.EXAMPLES_KEY] = runtime_artifact(
+        spec.EXAMPLES_KEY, inputs, examples_artifact.uri,
+        {'split_names': examples_artifact.split_names})
   executor_input = {
       'inputs': {
-          'artifacts': {
-              spec.MODEL_KEY: runtime_artifact(spec.MODEL_KEY, inputs,
-                                               os.path.dirname(model_dir)),
-              spec.EXAMPLES_KEY: runtime_artifact(
-                  spec.EXAMPLES_KEY, inputs, examples_artifact.uri,
-                  {'split_names': examples_artifact.split_names}),
-          },
-          'parameters': {k: value(v) for k, v in task.inputs.parameters.items()},
+          'artifacts': artifacts,
+          'parameters': {k: value(k, v) for k, v in task.inputs.parameters.items()},
       },
       'outputs': {
           'artifacts': {spec.WARMED_MODEL_KEY: runtime_artifact(
@@ -145,12 +152,19 @@ def _model_warmer_step(compiled, model_dir, examples_artifact, warmed_uri, outpu
 
 def test_compiled_model_warmer_step_runs_as_vertex_runs_it(compiled, keras_model_dir, examples,
                                                            tmp_path):
-  """The step's own command and arguments, with an ExecutorInput as Vertex fills `{{$}}`."""
-  examples_artifact = models.write_examples_artifact(
-      str(tmp_path / 'examples'), {'train': [e.SerializeToString() for e in examples]})
+  """The step's own command and arguments, with an ExecutorInput as Vertex fills `{{$}}`.
+
+  The demo's step warms from its traffic log; here, a log of calls to the test model.
+  """
+  log = tmp_path / 'requests.jsonl'
+  log.write_text(''.join(
+      json.dumps({'path': '/v1/models/m:predict', 'body': {'instances': [
+          {'b64': base64.b64encode(e.SerializeToString()).decode()} for e in batch]}}) + '\n'
+      for batch in (examples[:1], examples[1:2], examples[2:6], examples[6:10])))
   warmed_uri = str(tmp_path / 'warmed_model')
-  command = _model_warmer_step(compiled, keras_model_dir, examples_artifact, warmed_uri,
-                               str(tmp_path / 'task' / 'executor_output.json'))
+  command = _model_warmer_step(compiled, keras_model_dir, None, warmed_uri,
+                               str(tmp_path / 'task' / 'executor_output.json'),
+                               constants={'traffic_logs': str(log)})
   proc = subprocess.run(command, capture_output=True, text=True, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -192,7 +206,7 @@ def test_a_runtime_parameter_becomes_a_job_input_parameter(compiled_with_runtime
   assert list(root) == ['num_examples']
   assert root['num_examples'].type == pipeline_spec_pb2.PrimitiveType.INT
   params = pipeline.root.dag.tasks['ModelWarmer'].inputs.parameters
-  assert params[spec.NUM_EXAMPLES_KEY].component_input_parameter == 'num_examples'
+  assert params['num_examples'].component_input_parameter == 'num_examples'
   assert params['seed'].runtime_value.constant_value.int_value == 0
 
 
