@@ -9,11 +9,10 @@ Together they exercise every request kind ModelWarmer builds.
 
 import os
 
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 
-# pylint: disable=g-import-not-at-top
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx import v1 as tfx

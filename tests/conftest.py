@@ -11,7 +11,7 @@ import functools
 import os
 
 # TFX's stack runs legacy Keras; this must be set before TensorFlow is imported.
-from tfx_warmup import compat  # pylint: disable=g-import-not-at-top  (imports no TensorFlow)
+from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -20,9 +20,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # The recommendation's rules are tested on figures, not on these runs.
 os.environ.setdefault('TFX_WARMUP_SWAP_REPETITIONS', '1')
 
-import pytest  # pylint: disable=g-import-not-at-top
+import pytest
 
-from tests import models  # pylint: disable=g-import-not-at-top
+from tests import models
 
 pytest_plugins = ['tests.serving.fixtures']
 
@@ -80,7 +80,7 @@ QUICK_SWAP_REPETITIONS = 1
 @pytest.fixture
 def quick_swap(monkeypatch) -> None:
   """ModelWarmer's swap, run in this process, at test scale (QUICK_SWAP_*)."""
-  # pylint: disable=g-import-not-at-top  (TFX's stack: imported by the tests that swap)
+  # TFX's stack: imported by the tests that swap.
   from tfx_warmup.library import run as run_lib
   from tfx_warmup.library import swap as swap_lib
   from tfx_warmup.swap import measure

@@ -183,7 +183,7 @@ def build_keras3_model(export_dir: str, use_export: bool) -> str:
   if compat.keras_major_version() < 3:
     raise RuntimeError('Keras 3 is installed only beside TensorFlow >= 2.16 (TFX 1.16): mark '
                        'the test tfx116, which `make test-compat` deselects.')
-  import keras  # pylint: disable=g-import-not-at-top  (Keras 3, beside tf_keras)
+  import keras  # Keras 3, beside tf_keras.
   inputs = keras.Input(shape=(3,), name='embedding')
   model = keras.Model(inputs, keras.layers.Dense(2, name='dense')(inputs))
   if use_export:
