@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfx_warmup import library
-from tfx_warmup.errors import ConfigurationError, RefusedTrafficError
+from tfx_warmup.errors import ConfigurationError, RefusedTrafficError, TrafficError
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving import warmup_file
@@ -167,3 +167,20 @@ def test_profile_reports_and_plots_without_warming(tf1_model_dir, traffic_log, t
   assert [c.warmed for c in report.traffic.combinations] == [False] * 3
   with open(plot, 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_logs_that_hold_no_request_are_refused_with_their_lines(tf1_model_dir, tmp_path):
+  log = _log(tmp_path, ['{"path": "/v1/models/m:classify", "body": {"exam', 'not json'])
+  with pytest.raises(TrafficError, match=f'No line of the traffic logs {log} is a request '
+                                         rf'\(2 lines read, e.g. {log}:1: '):
+    library.warm_model(tf1_model_dir, None, str(tmp_path / 'out'),
+                       WarmupOptions(traffic_logs=log, measure=False))
+  assert not os.path.exists(tmp_path / 'out')
+
+
+def test_a_model_refusing_every_request_has_nothing_to_warm_even_past_the_gate(
+    tf1_model_dir, tmp_path):
+  lines = [_call('predict', {'instances': [{'pixels': [0.0, 1.0]}]}) for _ in range(3)]
+  with pytest.raises(RefusedTrafficError, match='refuses every logged request'):
+    library.warm_model(tf1_model_dir, None, str(tmp_path / 'out'), WarmupOptions(
+        traffic_logs=_log(tmp_path, lines), measure=False, max_refused_traffic=1.0))

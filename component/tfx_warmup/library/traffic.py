@@ -31,7 +31,7 @@ from tfx.dsl.io import fileio
 from tfx_warmup import progress
 from tfx_warmup import serving
 from tfx_warmup.data import runners
-from tfx_warmup.errors import RefusedTrafficError
+from tfx_warmup.errors import RefusedTrafficError, TrafficError
 from tfx_warmup.options import WarmupOptions
 from tfx_warmup.privacy import stripping
 from tfx_warmup.library import loading
@@ -126,6 +126,13 @@ def read_traffic(logs: str, files: TrafficFiles, signatures: Signatures, options
       pipeline.run().wait_until_finish()
   with fileio.open(path) as f:
     profile = TrafficProfile.from_dict(json.loads(f.read()))
+  if not profile.logged_requests:
+    examples = '; '.join(f'{source}: {reason}' for source, reason in
+                         profile.not_requests.first[:3])
+    raise TrafficError(
+        f'No line of the traffic logs {logs} is a request ({profile.not_requests.count:,} '
+        f'lines read, e.g. {examples or "none"}). Point traffic_logs at the request log, in '
+        'a format of docs/traffic.md, or name its format with traffic_format.')
   profile.check_api_known()
   return Traffic(logs, files, profile, baseline_model_dir)
 
@@ -310,6 +317,11 @@ def build_from_traffic(plan, traffic: Traffic):
   Returns the BuiltRecords and the combinations chosen and left out.
   """
   options = plan.options
+  if not traffic.profile.combinations:
+    raise RefusedTrafficError(
+        f'{plan.model_dir} refuses every logged request in {traffic.logs}, so none can be a '
+        'warmup record (the report lists why). Warm it from examples instead '
+        "(traffic_payloads='examples'), or fix the model.")
   chosen, left_out = choose_combinations(
       traffic.profile, options.max_records - len(plan.kept_records),
       options.requests_per_combination)
