@@ -7,6 +7,7 @@ The parts, one folder each:
   serving/    the in-process replica of TF Serving's load, request path and
               warmup replay; it stands alone
   data/       reading examples and sampling them with Beam
+  traffic/    serving traffic logs: read, held against the model, profiled with Beam
   requests/   which signatures and batch sizes to warm, and building records
   privacy/    stripping records to the features their signatures parse
   measure/    the cold start a warmup file removes, and the one fresh process
