@@ -13,7 +13,7 @@ import os
 import pickle
 import random
 import tempfile
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import pytest
@@ -22,6 +22,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import util as beam_util
 
+from tests.combine_fns import accumulate, combine, combine_in_parts, fresh
 from tfx_warmup.data import sample
 from tfx_warmup.data.sample import coverage as coverage_lib
 from tfx_warmup.errors import ConfigurationError
@@ -71,42 +72,6 @@ def _label(record: bytes) -> int:
   return tf.train.Example.FromString(record).features.feature['label'].int64_list.value[0]
 
 
-def _accumulate(fn: beam.CombineFn, records: Sequence[bytes]):
-  acc = fn.create_accumulator()
-  for record in records:
-    acc = fn.add_input(acc, record)
-  return acc
-
-
-def _fresh(make_fn: Callable[[], beam.CombineFn]) -> beam.CombineFn:
-  """The CombineFn as a worker gets it: pickled, unpickled, then set up."""
-  fn = pickle.loads(pickle.dumps(make_fn()))
-  fn.setup()
-  return fn
-
-
-def _combine(make_fn: Callable[[], beam.CombineFn], records: Sequence[bytes]) -> List[bytes]:
-  fn = _fresh(make_fn)
-  return fn.extract_output(_accumulate(fn, records))
-
-
-def _combine_in_parts(make_fn, parts: Sequence[Sequence[bytes]], rng: random.Random,
-                      ship: bool = True) -> List[bytes]:
-  """As a runner might: each part on its own worker, its accumulator compacted and
-  pickled (when `ship`), then merged in a random tree."""
-  accumulators = []
-  for part in parts:
-    fn = _fresh(make_fn)
-    acc = _accumulate(fn, part)
-    accumulators.append(pickle.loads(pickle.dumps(fn.compact(acc))) if ship else acc)
-  fn = _fresh(make_fn)
-  while len(accumulators) > 1:
-    rng.shuffle(accumulators)
-    take = rng.randint(2, len(accumulators))
-    accumulators = [fn.merge_accumulators(accumulators[:take])] + accumulators[take:]
-  return fn.extract_output(accumulators[0])
-
-
 def _save(value, path):
   with open(path, 'wb') as f:
     pickle.dump(value, f)
@@ -148,7 +113,7 @@ MIXED = {'common': 1200, 'pair': 500, 'five': 200, 'coupon': 60, 'long': 40}
 def test_sample_is_the_same_whatever_the_order_partitions_merges_and_shipping(strategy):
   records, _ = _dataset(MIXED, labels={0: 90, 1: 9, 2: 1})
   make_fn = STRATEGIES[strategy]
-  reference = _combine(make_fn, records)
+  reference = combine(make_fn, records)
   assert len(reference) == 24 and len(set(reference)) == 24
   rng = random.Random(11)
   for trial in range(6):
@@ -157,7 +122,7 @@ def test_sample_is_the_same_whatever_the_order_partitions_merges_and_shipping(st
     cuts = sorted(rng.sample(range(len(records)), rng.choice([1, 4, 40])))
     parts = [shuffled[a:b] for a, b in zip([0] + cuts, cuts + [len(records)])]
     parts.append([])  # An empty bundle.
-    assert _combine_in_parts(make_fn, parts, rng, ship=trial % 2 == 0) == reference, trial
+    assert combine_in_parts(make_fn, parts, rng, ship=trial % 2 == 0) == reference, trial
 
 
 @pytest.mark.e2e  # Starts worker processes.
@@ -174,7 +139,7 @@ def test_samples_are_identical_across_worker_counts_and_split_tagging(sampling, 
 
 def test_seed_changes_the_sample():
   records = [f'record-{i}'.encode() for i in range(1000)]
-  samples = [set(_combine(lambda s=s: sample.sample_combine_fn(50, s), records))
+  samples = [set(combine(lambda s=s: sample.sample_combine_fn(50, s), records))
              for s in range(3)]
   for a in range(3):
     for b in range(a):
@@ -189,7 +154,7 @@ def test_uniform_sample_gives_every_record_the_same_chance():
   records = [b'record-%03d' % i + b'.' * (i % 7) for i in range(100)]  # Lengths vary.
   picked = collections.Counter()
   for seed in range(400):
-    picked.update(_combine(lambda s=seed: sample.sample_combine_fn(10, s), records))
+    picked.update(combine(lambda s=seed: sample.sample_combine_fn(10, s), records))
   expected = 400 * 10 / 100
   chi_square = sum((picked[r] - expected) ** 2 / expected for r in records)
   assert chi_square < 170, chi_square  # 99 degrees of freedom: p < 1e-5 beyond 170.
@@ -228,7 +193,7 @@ def test_coverage_takes_every_shape_needed_for_99_percent_most_frequent_first():
   # The rest is filled uniformly: over several seeds, in the data's proportions.
   rest = collections.Counter()
   for seed in range(8):
-    picked = _combine(lambda s=seed: sample.sample_combine_fn(16, s, 'coverage'), records)
+    picked = combine(lambda s=seed: sample.sample_combine_fn(16, s, 'coverage'), records)
     rest.update(_covered_shapes(picked[5:], shape_of))
   share = rest['common'] / sum(rest.values())
   assert 0.45 < share < 0.75, rest  # 60% of the data; 88 draws give a 5% sd.
@@ -237,11 +202,11 @@ def test_coverage_takes_every_shape_needed_for_99_percent_most_frequent_first():
 def test_coverage_finds_a_half_percent_shape_that_uniform_sampling_misses():
   records, shape_of = _dataset({'common': 1990, 'long': 10})
   for seed in range(5):
-    shapes = _covered_shapes(_combine(
+    shapes = _covered_shapes(combine(
         lambda s=seed: sample.sample_combine_fn(16, s, 'coverage'), records), shape_of)
     assert 'long' in shapes[:2], seed
   # A uniform sample of 16 misses it most of the time (P(miss) = 0.995^16 ~ 92%).
-  misses = sum('long' not in _covered_shapes(_combine(
+  misses = sum('long' not in _covered_shapes(combine(
       lambda s=seed: sample.sample_combine_fn(16, s), records), shape_of) for seed in range(20))
   assert misses >= 12
 
@@ -252,7 +217,7 @@ def test_coverage_picks_rare_shapes_only_until_half_the_slots_are_used():
   records, _ = _dataset({'common': 4000})  # 99.0% of the data: covered by one pick.
   # 40 one-off shapes (0.025% each): a feature f<i> present in one record each.
   one_offs = {_example(10_000 + i, {'x': 1, f'f{i}': 1}) for i in range(40)}
-  chosen = _combine(lambda: sample.sample_combine_fn(16, 1, 'coverage'),
+  chosen = combine(lambda: sample.sample_combine_fn(16, 1, 'coverage'),
                     records + sorted(one_offs))
   # 1 common + 7 one-offs fill half of 16; the uniform fill rarely hits a 1% group.
   assert len(chosen) == 16 and len(one_offs & set(chosen)) in (7, 8)
@@ -263,8 +228,8 @@ def test_coverage_of_a_large_dataset_decodes_a_subsample_and_still_covers_every_
   every shape above 0.2% is still among the picks."""
   counts = {'common': 30_000, 'pair': 15_000, 'five': 4_500, 'coupon': 400, 'long': 100}
   records, shape_of = _dataset(counts, seed=3)
-  fn = _fresh(lambda: coverage_lib.CoverageCombineFn(16, 5, shape_sample_size=4096))
-  acc = _accumulate(fn, records)
+  fn = fresh(lambda: coverage_lib.CoverageCombineFn(16, 5, shape_sample_size=4096))
+  acc = accumulate(fn, records)
   chosen = fn.extract_output(acc)
   assert set(_covered_shapes(chosen[:5], shape_of)) == set(counts)
   assert acc.decoded < len(records) / 2  # 4096 x (1 + ln(50000 / 4096)) ~ 14,300 expected.
@@ -300,7 +265,7 @@ def test_shape_key_of_a_record_does_not_depend_on_its_batch():
 
 def test_coverage_samples_records_that_are_not_examples_instead_of_failing():
   records, _ = _dataset({'common': 300})
-  chosen = _combine(lambda: sample.sample_combine_fn(8, 0, 'coverage'),
+  chosen = combine(lambda: sample.sample_combine_fn(8, 0, 'coverage'),
                     records + [b'\xff garbage', b'\n\x05abc'])
   assert len(chosen) == 8
 
@@ -333,7 +298,7 @@ def test_stratified_sample_gives_each_value_an_equal_quota_rarest_first():
 def test_stratified_sample_takes_a_small_stratum_whole_and_fills_uniformly():
   records, _ = _dataset({'common': 2000}, labels={0: 1}, seed=2)
   rare = [_example(50_000 + i, {'x': 1}, label=1) for i in range(3)]
-  chosen = _combine(lambda: sample.sample_combine_fn(30, 0, 'stratified', 'label'),
+  chosen = combine(lambda: sample.sample_combine_fn(30, 0, 'stratified', 'label'),
                     records + rare)
   assert len(chosen) == 30 and set(rare) <= set(chosen)
   assert collections.Counter(map(_label, chosen)) == {0: 27, 1: 3}
@@ -342,7 +307,7 @@ def test_stratified_sample_takes_a_small_stratum_whole_and_fills_uniformly():
 def test_records_without_the_feature_are_a_stratum_of_their_own():
   records, _ = _dataset({'common': 500}, labels={0: 1})
   unlabelled = [_example(60_000 + i, {'x': 1}) for i in range(5)]
-  chosen = _combine(lambda: sample.sample_combine_fn(10, 0, 'stratified', 'label'),
+  chosen = combine(lambda: sample.sample_combine_fn(10, 0, 'stratified', 'label'),
                     records + unlabelled)
   assert len(set(chosen) & set(unlabelled)) == 5
 
@@ -350,7 +315,7 @@ def test_records_without_the_feature_are_a_stratum_of_their_own():
 def test_stratifying_on_a_feature_with_more_than_1000_values_is_refused():
   records = [_example(i, {}, label=i) for i in range(1200)]
   with pytest.raises(ConfigurationError, match='more than 1000 distinct values'):
-    _combine(lambda: sample.sample_combine_fn(10, 0, 'stratified', 'label'), records)
+    combine(lambda: sample.sample_combine_fn(10, 0, 'stratified', 'label'), records)
 
 
 def test_stratified_without_a_feature_is_refused():
@@ -368,7 +333,7 @@ def test_held_back_examples_follow_an_unchanged_sample(sampling, feature):
   records, _ = _dataset({'common': 600, 'pair': 150, 'long': 50}, labels={0: 9, 1: 1})
 
   def sampled(held_back):
-    return _combine(lambda: sample.sample_combine_fn(16, 1, sampling, feature, held_back),
+    return combine(lambda: sample.sample_combine_fn(16, 1, sampling, feature, held_back),
                     records)
 
   alone, with_held_back = sampled(0), sampled(8)
@@ -379,9 +344,9 @@ def test_held_back_examples_follow_an_unchanged_sample(sampling, feature):
 @pytest.mark.parametrize('strategy', STRATEGIES)
 def test_merge_changes_no_accumulator_but_the_first(strategy):
   records, _ = _dataset(MIXED, labels={0: 90, 1: 10})
-  fn = _fresh(STRATEGIES[strategy])
+  fn = fresh(STRATEGIES[strategy])
   # Uncompacted: their pending (and, for coverage, undecoded) records must be read, not folded.
-  accumulators = [_accumulate(fn, records[i::4]) for i in range(4)]
+  accumulators = [accumulate(fn, records[i::4]) for i in range(4)]
   before = [pickle.dumps(acc) for acc in accumulators[1:]]
   fn.merge_accumulators(accumulators)
   assert [pickle.dumps(acc) for acc in accumulators[1:]] == before
@@ -403,7 +368,7 @@ RECORDS_KEPT = {'uniform': 24, 'coverage-subsampled': 24 + 128, 'stratified': 3 
 @pytest.mark.parametrize('strategy', RECORDS_KEPT)
 def test_shipped_accumulators_stay_the_same_size_as_data_grows(strategy):
   records = _spread_shapes(24_000)
-  fn = _fresh(STRATEGIES[strategy])
+  fn = fresh(STRATEGIES[strategy])
   acc, sizes = fn.create_accumulator(), {}
   for i, record in enumerate(records, 1):
     acc = fn.add_input(acc, record)

@@ -19,6 +19,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tests.combine_fns import accumulate, combine_in_parts, fresh
 from tests.traffic.test_requests import SIGNATURES
 from tests.traffic.test_requests import entry
 from tests.traffic.test_requests import examples_body
@@ -75,35 +76,6 @@ def _traffic(seed: int = 0):
     add(log=predict_log(raw_predict_request(output_filter=['probabilities'], batch=2)))
   rng.shuffle(entries)
   return entries
-
-
-def _accumulate(fn, entries):
-  acc = fn.create_accumulator()
-  for each in entries:
-    acc = fn.add_input(acc, each)
-  return acc
-
-
-def _fresh(make_fn):
-  """The CombineFn as a worker gets it: pickled, unpickled, then set up."""
-  fn = pickle.loads(pickle.dumps(make_fn()))
-  fn.setup()
-  return fn
-
-
-def _in_parts(make_fn, parts, rng: random.Random, ship: bool = True):
-  """Each part on its own worker (accumulator pickled when `ship`), merged in a random tree."""
-  accumulators = []
-  for part in parts:
-    fn = _fresh(make_fn)
-    acc = _accumulate(fn, part)
-    accumulators.append(pickle.loads(pickle.dumps(fn.compact(acc))) if ship else acc)
-  fn = _fresh(make_fn)
-  while len(accumulators) > 1:
-    rng.shuffle(accumulators)
-    take = rng.randint(2, len(accumulators))
-    accumulators = [fn.merge_accumulators(accumulators[:take])] + accumulators[take:]
-  return fn.extract_output(accumulators[0])
 
 
 def _make_fn(sample_size=4, seed=7, baseline=SIGNATURES, traffic_api=None):
@@ -269,12 +241,12 @@ def test_the_profile_is_the_same_whatever_the_order_partitions_merges_and_shippi
     rng.shuffle(shuffled)
     cuts = sorted(rng.sample(range(len(shuffled)), rng.choice([1, 5, 30])))
     parts = [shuffled[a:b] for a, b in zip([0] + cuts, cuts + [len(shuffled)])] + [[]]
-    assert _in_parts(_make_fn(), parts, rng, ship=trial % 2 == 0) == reference, trial
+    assert combine_in_parts(_make_fn(), parts, rng, ship=trial % 2 == 0) == reference, trial
 
 
 def test_merging_leaves_the_other_accumulators_unchanged(traffic):
-  fn = _fresh(_make_fn())
-  first, second = _accumulate(fn, traffic[:200]), _accumulate(fn, traffic[200:])
+  fn = fresh(_make_fn())
+  first, second = accumulate(fn, traffic[:200]), accumulate(fn, traffic[200:])
   before = pickle.dumps(second)
   fn.merge_accumulators([first, second])
   assert pickle.dumps(second) == before
@@ -320,7 +292,7 @@ def test_reasons_beyond_the_cap_are_counted_together_exactly(monkeypatch):
     shuffled = list(entries)
     rng.shuffle(shuffled)
     parts = [shuffled[i::5] for i in range(5)]
-    assert _in_parts(lambda: profile_lib.ProfileCombineFn(NEW), parts, rng) == reference
+    assert combine_in_parts(lambda: profile_lib.ProfileCombineFn(NEW), parts, rng) == reference
 
 
 # -- after the profile ---------------------------------------------------------------------
