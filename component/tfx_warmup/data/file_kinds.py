@@ -20,6 +20,7 @@ import tensorflow as tf
 from tfx.dsl.io import fileio
 
 from tfx_warmup.serving import framing
+from tfx_warmup.traffic import formats
 
 _HEAD_BYTES = 64 * 1024
 _GZIP_MAGIC = b'\x1f\x8b'
@@ -87,10 +88,6 @@ def first_foreign(paths: Iterable[str], most: int = 100) -> Optional[ForeignFile
 
 def _traffic_kind(path: str, content: bytes) -> Optional[Tuple[str, str]]:
   """(what the file is, the fix) if it is a serving traffic log (`traffic.formats`)."""
-  # Imported when needed: traffic's profile imports data/ (its sampling), and data/
-  # imports this module, so a module-level import would make a cycle through the
-  # packages' __init__s.
-  from tfx_warmup.traffic import formats
   fmt = formats.recognise(content)
   if fmt is None:
     return None

@@ -9,7 +9,7 @@ small CombineFn (`ProfileCombineFn`) reads each `LogEntry` with the model
 - requests per combination (`TrafficKey`: API, signature, batch size, fetch set, raw
   shapes), with how many the log shows answered or failed;
 - a sample per combination: at most `sample_size` distinct requests, the lowest-ranked
-  by a keyed hash of the request (`data.sample.ranking`: the seed is the key), so it
+  by a keyed hash of the request (`tfx_warmup.ranking`: the seed is the key), so it
   depends only on the requests and the seed, never on file order or worker count. A
   request sent many times is one candidate (its smallest source stands for it);
 - the lines that are not requests, and those whose API nothing names: counted, with
@@ -40,7 +40,7 @@ from apache_beam.metrics import Metrics
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx_warmup.data.sample import ranking
+from tfx_warmup import ranking
 from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.serving.errors import RequestError
 from tfx_warmup.traffic import requests

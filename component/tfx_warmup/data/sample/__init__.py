@@ -24,7 +24,7 @@ This face is what the rest of tfx-warmup uses: `SampleExamples` (`transform`),
 the PTransform, and `sample_combine_fn`, its CombineFn by strategy name.
 """
 
-from tfx_warmup.data.sample.ranking import METRICS_NAMESPACE
+from tfx_warmup.ranking import METRICS_NAMESPACE
 from tfx_warmup.data.sample.transform import SampleExamples
 from tfx_warmup.data.sample.transform import Sampling
 from tfx_warmup.data.sample.transform import sample_combine_fn

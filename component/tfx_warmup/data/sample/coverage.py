@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
-from tfx_warmup.data.sample import ranking
+from tfx_warmup import ranking
 
 # Shapes covering this share of the data are always represented.
 COVERAGE_TARGET = 0.99

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from tfx_warmup.data.sample import ranking
+from tfx_warmup import ranking
 from tfx_warmup.errors import ConfigurationError
 
 MAX_STRATA = 1000

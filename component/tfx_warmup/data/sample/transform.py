@@ -13,7 +13,7 @@ from typing import Iterable, List, Mapping, Optional
 import apache_beam as beam
 
 from tfx_warmup.data.sample import coverage
-from tfx_warmup.data.sample import ranking
+from tfx_warmup import ranking
 from tfx_warmup.data.sample import stratified
 from tfx_warmup.data.sample import uniform
 from tfx_warmup.errors import ConfigurationError

@@ -9,7 +9,7 @@ from typing import List
 
 import numpy as np
 
-from tfx_warmup.data.sample import ranking
+from tfx_warmup import ranking
 
 
 @dataclasses.dataclass

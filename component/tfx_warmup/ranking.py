@@ -1,4 +1,7 @@
-"""What every sampling strategy shares: a rank per record, the k lowest, one CombineFn.
+"""What every seeded sample shares: a rank per record, the k lowest, one CombineFn.
+
+Examples (`data.sample`, one module per strategy) and logged requests
+(`traffic.profile`) are sampled alike, so this sits below both.
 
 Every record's rank is a keyed hash of its bytes (the seed is the key), and
 every strategy keeps records by rank alone, so a sample depends only on the
