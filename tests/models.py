@@ -212,6 +212,19 @@ def build_graph_model(export_dir: str, build, soft_placement: bool = False) -> s
   return export_dir
 
 
+def build_sequence_parse_model(export_dir: str) -> str:
+  """A Predict signature parsing SequenceExamples: context 'user', feature list 'clicks'."""
+  def build():
+    serialized = tf.compat.v1.placeholder(tf.string, [None], name='examples')
+    context, lists, _ = tf.io.parse_sequence_example(
+        serialized, context_features={'user': tf.io.FixedLenFeature([], tf.float32,
+                                                                    default_value=0.0)},
+        sequence_features={'clicks': tf.io.RaggedFeature(tf.int64)})
+    return {'serving_default': tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(
+        {'examples': serialized}, {'user': context['user'], 'clicks': lists['clicks'].values})}
+  return build_graph_model(export_dir, build)
+
+
 def build_versioned_model(export_dir: str) -> str:
   """A Predict model that also returns a scalar `model_version`: fine unbatched, not batched.
 

@@ -125,16 +125,7 @@ def test_only_tf_example_features_or_context_count_for_a_tf_example_parse(
 
 
 def test_a_sequence_parse_is_matched_on_context_and_feature_lists(tmp_path):
-  def build():
-    serialized = tf.compat.v1.placeholder(tf.string, [None], name='examples')
-    context, lists, _ = tf.io.parse_sequence_example(
-        serialized, context_features={'user': tf.io.FixedLenFeature([], tf.float32,
-                                                                    default_value=0.0)},
-        sequence_features={'clicks': tf.io.RaggedFeature(tf.int64)})
-    return {'serving_default': _SIG.predict_signature_def(
-        {'examples': serialized}, {'user': context['user'], 'clicks': lists['clicks'].values})}
-
-  model_dir = models.build_graph_model(str(tmp_path / 'seq'), build)
+  model_dir = models.build_sequence_parse_model(str(tmp_path / 'seq'))
 
   def share(context, lists) -> float:
     return _coverage(model_dir, [_sequence_example(context, lists)],
