@@ -56,6 +56,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import regression_pb2
 
 from tfx_warmup.serving import rapidjson
+from tfx_warmup.serving import session
 from tfx_warmup.serving.contract import DEFAULT_SIGNATURE
 from tfx_warmup.serving.contract import Api
 from tfx_warmup.serving.errors import RequestError
@@ -217,7 +218,7 @@ class _Tensor:
       proto.tensor_shape.dim.add(size=size)
     if not self.values:
       return
-    field = _VALUE_FIELDS[self.dtype]
+    field = session.PROTO_FIELDS[self.dtype]
     if self.dtype == types_pb2.DT_FLOAT:
       getattr(proto, field).extend(_float32s(self.values))
     else:
@@ -230,14 +231,6 @@ def _float32s(doubles: List[float]) -> List[float]:
     return np.asarray(doubles, dtype=np.float64).astype(np.float32).tolist()
 
 
-_VALUE_FIELDS = {
-    types_pb2.DT_FLOAT: 'float_val', types_pb2.DT_DOUBLE: 'double_val',
-    types_pb2.DT_INT32: 'int_val', types_pb2.DT_INT16: 'int_val',
-    types_pb2.DT_INT8: 'int_val', types_pb2.DT_UINT8: 'int_val',
-    types_pb2.DT_STRING: 'string_val', types_pb2.DT_INT64: 'int64_val',
-    types_pb2.DT_BOOL: 'bool_val', types_pb2.DT_UINT32: 'uint32_val',
-    types_pb2.DT_UINT64: 'uint64_val',
-}
 _INT32_TYPES = (types_pb2.DT_INT32, types_pb2.DT_INT16, types_pb2.DT_INT8, types_pb2.DT_UINT8)
 
 

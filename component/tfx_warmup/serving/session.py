@@ -42,7 +42,7 @@ _OPAQUE_DTYPES = {types_pb2.DT_RESOURCE: resource_handle_pb2.ResourceHandleProto
                   types_pb2.DT_VARIANT: tensor_pb2.VariantTensorDataProto}
 
 # Tensor::AsProtoField: the repeated field each dtype's values go to.
-_PROTO_FIELDS = {
+PROTO_FIELDS = {
     types_pb2.DT_FLOAT: 'float_val', types_pb2.DT_DOUBLE: 'double_val',
     types_pb2.DT_INT32: 'int_val', types_pb2.DT_INT16: 'int_val', types_pb2.DT_INT8: 'int_val',
     types_pb2.DT_UINT8: 'int_val', types_pb2.DT_UINT16: 'int_val',
@@ -128,7 +128,7 @@ def tensor_to_proto(value: np.ndarray, dtype: int) -> tensor_pb2.TensorProto:
   proto.tensor_shape.SetInParent()  # A scalar has an empty shape, not none.
   for size in value.shape:
     proto.tensor_shape.dim.add(size=size)
-  field = _PROTO_FIELDS.get(dtype)
+  field = PROTO_FIELDS.get(dtype)
   if field is None or value.size == 0:
     return proto
   flat = value.reshape(-1)
