@@ -85,19 +85,20 @@ class Traffic:
   def used(self, combinations: Sequence, budget: int) -> List:
     """Of `combinations` (`requests.build.Combination`s), those clients use, largest share
     first, at most `budget` of them (the rest are reported as left out)."""
-    offered = {_plain_key(c): c for c in combinations}
+    offered = {_record_key(c): c for c in combinations}
     used = []
     for key in self.profile.combinations:
-      plain = (key.api, key.signature, key.batch_size, key.output_filter)
-      if plain in offered and offered[plain] not in used:
-        used.append(offered[plain])
+      combination = offered.get(key.record_key())
+      if combination is not None and combination not in used:
+        used.append(combination)
     return used[:budget]
 
 
-def _plain_key(combination) -> Tuple[str, str, int, str]:
-  """A Combination's TrafficKey without shapes (examples make their own)."""
-  return (combination.api.value, '+'.join(p.name for p in combination.plans),
-          combination.batch_size, ','.join(combination.output_filter))
+def _record_key(combination) -> records_lib.RecordKey:
+  """What a record of `combination` (`requests.build.Combination`) initialises."""
+  return records_lib.RecordKey(combination.api.value,
+                               '+'.join(p.name for p in combination.plans),
+                               combination.batch_size, ','.join(combination.output_filter))
 
 
 def read_traffic(logs: str, files: TrafficFiles, signatures: Signatures, options: WarmupOptions,
@@ -402,11 +403,10 @@ def warmed_by(built: BuiltRecords, traffic: Traffic
               ) -> Tuple[Dict[TrafficKey, int], Dict[TrafficKey, str]]:
   """The traffic's combinations that records built from examples warm (shapes aside), and
   why the others are not (the signature's skip reason, else the budget)."""
-  warmed = {(k.api, k.signature, k.batch_size, k.output_filter)
-            for k in map(records_lib.record_key, built.records)}
+  warmed = set(map(records_lib.record_key, built.records))
   chosen, left_out = {}, {}
   for key in traffic.profile.combinations:
-    if (key.api, key.signature, key.batch_size, key.output_filter) in warmed:
+    if key.record_key() in warmed:
       chosen[key] = 1
     else:
       left_out[key] = next((built.skipped[name] for name in key.signature.split('+')

@@ -14,6 +14,8 @@ from typing import Optional, Tuple
 
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tfx_warmup.serving.records import RecordKey
+
 
 @dataclasses.dataclass(frozen=True)
 class LogEntry:
@@ -56,6 +58,10 @@ class TrafficKey:
   batch_size: int
   output_filter: str = ''
   shapes: str = ''
+
+  def record_key(self) -> RecordKey:
+    """The key without shapes: what a record built from examples at it initialises."""
+    return RecordKey(self.api, self.signature, self.batch_size, self.output_filter)
 
 
 @dataclasses.dataclass(frozen=True)
