@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from tfx.dsl.io import fileio
 
 from tfx_warmup.errors import SwapError
+from tfx_warmup.measure import memory as memory_lib
 from tfx_warmup.measure.figures import percentile
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap.cases import Case
@@ -50,6 +51,11 @@ class Timeline:
   warmup_seconds: float
   warmup_records: int
   errors: List[str]
+  # Resident bytes (`measure.memory`): 'baseline' before the old version loads, 'steady' at
+  # the 'load' mark, 'loaded' at 'warmup', 'warmed' at 'first', 'unloaded' at 'end', and
+  # 'peak' from the steady phase's start to 'end'; empty where /proc is missing.
+  memory: Dict[str, int] = dataclasses.field(default_factory=dict)
+  peak_source: str = ''  # 'vmhwm' (the kernel's, reset at 'steady'), 'sampled', 'unavailable'
 
 
 @dataclasses.dataclass
@@ -89,7 +95,8 @@ def _replay(servable, records, case: Case) -> float:
   session.run_options = case.server.load_run_options()
   start = time.perf_counter()
   try:
-    warmup.replay_records(servable, records, case.server.num_request_iterations)
+    warmup.replay_records(servable, records, case.server.num_request_iterations,
+                          num_model_warmup_threads=case.server.num_model_warmup_threads)
   finally:
     session.run_options = None
   return time.perf_counter() - start
@@ -137,6 +144,8 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
   new_meta = servable_lib.read_meta_graph(new_dir, tags)
   new_records = _warmup_records(new_dir) if case.warmup else []
 
+  memory = memory_lib.Marks()  # Each reading is one ~1 us read of /proc/self/statm.
+  memory.take('baseline')
   old_servable = _load(old_dir, case, tags, batching)
   if case.warmup:
     _replay(old_servable, _warmup_records(old_dir), case)
@@ -144,6 +153,7 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
   for i in range(2 * len(requests)):
     old.send(i)
   _quiet_gc()
+  memory.start_peak()
   loop = traffic_lib.OpenLoop(traffic_lib.Target(old), qps, clients, lag_limit=LAG_LIMIT)
   marks = {'steady': 0.0}
   loop.start()
@@ -151,17 +161,21 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
   loop.lag_limit = None  # From the load on, a queue is what is measured.
   if loop.overloaded:
     sent = loop.stop()
+    memory.stop()
     held = sum(1 for s in sent if s.done <= steady) / steady
     raise SwapError(
         f'The old version cannot sustain the rate asked on this machine: it fell '
         f'{LAG_LIMIT:g} s behind {qps:.0f} QPS before the swap, answering {held:.0f} per '
         'second. Lower the rate, or leave it out for a quarter of its measured capacity.')
 
+  memory.take('steady')
   marks['load'] = loop.now()
   new_servable = _load(new_dir, case, tags, batching, new_meta)
   marks['warmup'] = loop.now()
+  memory.take('loaded')
   warmup_seconds = _replay(new_servable, new_records, case) if new_records else 0.0
   marks['first'] = loop.now()
+  memory.take('warmed')
   new = traffic_lib.Version(2, new_servable, requests)
   loop.target.switch(new)
   time.sleep(first)
@@ -171,6 +185,8 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
   old.close()  # TF Serving unloads the old version once the new one serves.
   time.sleep(after)
   marks['end'] = loop.now()
+  memory.take('unloaded')
+  memory_figures = memory.stop()
   sent = loop.stop()
   new.close()
   errors = sorted({s.error for s in sent if not s.ok})
@@ -179,7 +195,8 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
                             for s in sent],
                   load_seconds=round(marks['warmup'] - marks['load'], 6),
                   warmup_seconds=round(warmup_seconds, 6),
-                  warmup_records=len(new_records), errors=errors[:5])
+                  warmup_records=len(new_records), errors=errors[:5],
+                  memory=memory_figures, peak_source=memory.source)
 
 
 def calibrate_job(old_dir: str, requests_path: str, case: Dict[str, Any], clients: int,
