@@ -16,7 +16,7 @@ from tfx_warmup.serving.errors import WarmupReplayError
 
 __all__ = ['WarmupError', 'ConfigurationError', 'ExamplesError', 'ConversionError',
            'OutputError', 'RecordBudgetError', 'RunnerError', 'MeasureError',
-           'LiveRequestError', 'SwapError', 'UsageError', 'TrafficError',
+           'LiveRequestError', 'SwapError', 'SwapMemoryError', 'UsageError', 'TrafficError',
            'RefusedTrafficError', 'USER_ERRORS',
            'ServingError', 'ServingConfigError', 'ModelError', 'LoadError', 'RequestError',
            'WarmupReplayError']
@@ -65,6 +65,15 @@ class LiveRequestError(MeasureError):
 
 class SwapError(MeasureError):
   """A version swap that cannot be measured as asked (rate, deadline, a version that fails)."""
+
+
+class SwapMemoryError(SwapError):
+  """A swap whose peak memory passes swap_memory_limit: the reload would be OOM-killed."""
+
+  def __init__(self, message: str, peak_mib: float = 0.0, limit_mib: float = 0.0):
+    super().__init__(message)
+    self.peak_mib = peak_mib
+    self.limit_mib = limit_mib
 
 
 class UsageError(WarmupError):

@@ -17,7 +17,8 @@ from tests.pipelines import checks as pipeline_checks
 
 # Only the component takes these: the command line samples every split and warms every output.
 # The swap's: the command line measures it with `tfx-warmup swap`.
-COMPONENT_ONLY = {'splits', 'output_filters', 'measure_swap', 'swap_qps', 'swap_deadline_ms'}
+COMPONENT_ONLY = {'splits', 'output_filters', 'measure_swap', 'swap_qps', 'swap_deadline_ms',
+                  'swap_candidates', 'swap_memory_limit'}
 
 
 def _cli_page_section(title: str) -> str:

@@ -57,7 +57,7 @@ def test_unknown_sections_are_null():
 def test_another_schema_version_is_refused_by_name():
   data = _full_report().to_dict()
   data['schema_version'] = 3
-  with pytest.raises(ValueError, match='schema 3; this tfx-warmup reads schema 5'):
+  with pytest.raises(ValueError, match='schema 3; this tfx-warmup reads schema 6'):
     report_lib.WarmupReport.from_dict(data)
 
 

@@ -1,11 +1,12 @@
 """The swap's figures: phases, the window p99, the checks on rate and deadline, the choice."""
 
+import dataclasses
 import json
 
 import pytest
 
-from tfx_warmup.errors import SwapError
-from tfx_warmup.report.model import SwapCase
+from tfx_warmup.errors import SwapError, SwapMemoryError
+from tfx_warmup.report.model import SwapCase, SwapSection
 from tfx_warmup.swap import cases
 from tfx_warmup.swap import measure
 from tfx_warmup.swap.run import Calibration, Timeline
@@ -43,11 +44,13 @@ def test_the_window_is_the_load_and_the_warmup():
   assert measure.window_p99(timeline) == pytest.approx(20.0)
 
 
-def _case(name, role, p99s):
-  return SwapCase(name=name, role=role, description='', warmup=True,
+def _case(name, role, p99s, late=0, group='', first_p99_ms=1.0, first_max_ms=1.0,
+          window_seconds=1.0):
+  return SwapCase(name=name, role=role, description='', warmup=role != 'c',
                   window_p99_ms=sorted(p99s)[len(p99s) // 2], window_p99_ms_runs=p99s,
-                  window_seconds=1.0, load_seconds=0.5, warmup_seconds=0.5,
-                  warmup_records=10, first_max_ms=1.0, late=0, phases=[])
+                  window_seconds=window_seconds, load_seconds=0.5, warmup_seconds=0.5,
+                  warmup_records=10, first_max_ms=first_max_ms, late=late, phases=[],
+                  group=group or ('pools' if role == 'b' else ''), first_p99_ms=first_p99_ms)
 
 
 def test_a_candidate_is_recommended_only_beyond_the_spread():
@@ -84,7 +87,9 @@ def test_a_rate_the_old_version_cannot_hold_is_refused_with_the_rate_it_held():
 
 
 def test_cases_travel_to_the_child_as_json():
-  for case in cases.cases(num_request_iterations=3):
+  every = cases.cases(num_request_iterations=3, cores=4)
+  every += (cases.combine([every[1], every[4], every[6]], 3),)
+  for case in every:
     again = cases.Case.from_json(json.loads(json.dumps(case.to_json())))
     assert again == case
   names = [c.name for c in cases.cases()]
@@ -109,3 +114,122 @@ def test_a_bad_repetitions_environment_is_named(monkeypatch, value):
   monkeypatch.setenv(measure.REPETITIONS_ENV, value)
   with pytest.raises(SwapError, match='TFX_WARMUP_SWAP_REPETITIONS'):
     measure.default_repetitions()
+
+
+def test_each_group_adds_its_candidates_between_the_defaults_and_no_warmup():
+  names = [c.name for c in cases.cases(num_request_iterations=2, cores=4)]
+  assert names == ['defaults', 'load-pool', 'named-pools', 'session-pools', 'jemalloc',
+                   'tcmalloc', 'intra-op-1', 'warmup-threads', 'iterations-1', 'no-warmup']
+  assert [c.name for c in cases.cases(groups=('allocator',), cores=1)] == [
+      'defaults', 'jemalloc', 'tcmalloc', 'no-warmup']  # one core: no warmup threads
+  by_name = {c.name: c for c in cases.cases(num_request_iterations=2, cores=4)}
+  assert by_name['warmup-threads'].server.num_model_warmup_threads == 4
+  assert by_name['intra-op-1'].server.intra_op_threads == 1
+  assert by_name['iterations-1'].server.num_request_iterations == 1
+  assert by_name['jemalloc'].allocator == 'jemalloc' and by_name['jemalloc'].server == (
+      by_name['defaults'].server)
+
+
+def test_the_combination_takes_each_winner_s_own_settings():
+  by_name = {c.name: c for c in cases.cases(num_request_iterations=3, cores=4)}
+  combined = cases.combine([by_name['load-pool'], by_name['jemalloc'], by_name['intra-op-1']],
+                           3)
+  assert combined.allocator == 'jemalloc' and combined.group == 'combined'
+  assert combined.server.load_pool_index == 1 and combined.server.intra_op_threads == 1
+  assert combined.server.num_request_iterations == 3
+  assert combined.parts == ('load-pool', 'jemalloc', 'intra-op-1')
+  once = cases.combine([by_name['tcmalloc'], by_name['iterations-1']], 3)
+  assert once.server.num_request_iterations == 1 and once.allocator == 'tcmalloc'
+
+
+def test_no_warmup_ranks_below_the_defaults_by_what_clients_pay():
+  defaults = _case('defaults', 'a', [4.0, 4.2, 4.4], late=0, first_p99_ms=1.1)
+  bare = _case('no-warmup', 'c', [3.5, 3.55, 3.6], late=1170, first_p99_ms=1230.0,
+               first_max_ms=1900.0, window_seconds=0.3)
+  ranks = {c.name: c.rank for c in measure.ranked([defaults, bare])}
+  assert ranks == {'defaults': 1, 'no-warmup': 2}  # its lower window p99 does not save it
+  text = measure.no_warmup_text(defaults, bare)
+  assert 'moves the cold start to clients: 1170 requests late' in text
+  assert 'p99 1230 ms, worst 1900 ms' in text and 'ranks below the defaults' in text
+  quiet = _case('no-warmup', 'c', [3.5, 3.55, 3.6], late=0, first_p99_ms=1.0)
+  assert 'stayed within the deadline' in measure.no_warmup_text(defaults, quiet)
+
+
+def test_a_candidate_with_more_late_requests_is_not_recommended():
+  defaults = _case('defaults', 'a', [10.0, 11.0, 12.0], late=2)
+  faster_but_late = _case('load-pool', 'b', [6.0, 7.0, 8.0], late=30)
+  assert measure.recommend([defaults, faster_but_late]) is None
+  assert measure.recommend([defaults, _case('load-pool', 'b', [6.0, 7.0, 8.0], late=2)])
+
+
+def test_verdicts_that_do_not_rank_say_why_with_the_figures():
+  defaults = _case('defaults', 'a', [10.0])
+  text = measure.recommendation_text(defaults, None, [_case('load-pool', 'b', [3.0])],
+                                     'too-few-runs', '1 run per case; needs 3.')
+  assert text.startswith('Measured, not ranked: 1 run per case')
+  assert "'load-pool' 3 ms" in text and 'defaults 10 ms' in text
+
+
+def test_spread_is_max_over_min():
+  assert measure.spread([74.7, 6.1, 10.0]) == pytest.approx(74.7 / 6.1)
+  assert measure.spread([5.0]) is None and measure.spread([]) is None
+
+
+def _memory_timeline(peak_mib, steady_mib=500, warmed_mib=700):
+  timeline = _timeline(_FLAT)
+  mib = 1024 * 1024
+  timeline.memory = {'baseline': 300 * mib, 'steady': steady_mib * mib,
+                     'loaded': 650 * mib, 'warmed': warmed_mib * mib,
+                     'unloaded': 600 * mib, 'peak': peak_mib * mib}
+  timeline.peak_source = 'vmhwm'
+  return timeline
+
+
+def test_memory_is_summarized_in_mib_with_the_new_version_s_footprint():
+  memory = measure.memory_summary([_memory_timeline(800), _memory_timeline(900),
+                                   _memory_timeline(820)])
+  assert memory.peak_mib == 820 and memory.peak_mib_runs == [800, 900, 820]
+  assert memory.new_version_mib == 200 and memory.baseline_mib == 300
+  assert memory.peak_source == 'vmhwm'
+  assert measure.memory_summary([_memory_timeline(800), _timeline(_FLAT)]) is None
+
+
+def _section(memory_limit_mib, peak_mib=820):
+  case = dataclasses.replace(_case('defaults', 'a', [1.0]),
+                             memory=measure.memory_summary([_memory_timeline(peak_mib)]))
+  return SwapSection(old_model='o', new_model='n', qps=10, qps_source='', clients=2,
+                     capacity_qps=40, deadline_ms=5, deadline_source='', repetitions=3,
+                     phase_seconds={}, cases=[case], recommended=None, recommendation='',
+                     platform_config=None, server_command=None,
+                     memory_limit_mib=memory_limit_mib)
+
+
+def test_a_swap_peaking_past_the_memory_limit_fails_with_the_figures():
+  measure.check_memory_limit(_section(None))
+  measure.check_memory_limit(_section(1024))
+  with pytest.raises(SwapMemoryError, match=r'needs 820 MiB at peak .*past the limit of '
+                                            r'512 MiB') as raised:
+    measure.check_memory_limit(_section(512))
+  assert raised.value.peak_mib == 820 and raised.value.limit_mib == 512
+  headline = measure.memory_headline(_section(None))
+  assert headline.startswith('The swap needs 0.80 GiB at peak, 0.49 GiB steady')
+
+
+def test_a_missing_allocator_is_left_out_with_how_to_install_it(monkeypatch):
+  from tfx_warmup.swap import allocators
+  monkeypatch.setattr(allocators, 'find', lambda name, search_dirs=None: None)
+  kept, envs, notes = measure.available_cases(cases.cases(groups=('allocator', 'threads'),
+                                                          cores=2))
+  assert [c.name for c in kept] == ['defaults', 'intra-op-1', 'warmup-threads', 'no-warmup']
+  assert len(notes) == 2 and 'apt-get install libjemalloc2' in notes[0]
+  assert envs['intra-op-1'] == {'TF_NUM_INTRAOP_THREADS': '1'} and envs['defaults'] == {}
+
+
+def test_a_found_allocator_is_preloaded_in_its_child():
+  from tfx_warmup.swap import allocators
+  path = allocators.find('jemalloc')
+  if path is None:
+    pytest.fail('libjemalloc.so.2 is not installed: `make install` installs it '
+                '(apt-get install libjemalloc2).')
+  kept, envs, notes = measure.available_cases(cases.cases(groups=('allocator',)))
+  assert envs['jemalloc'] == {'LD_PRELOAD': path} and not any('jemalloc' in n for n in notes)

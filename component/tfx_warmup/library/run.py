@@ -113,6 +113,8 @@ def warm_model(model_dir: str, examples: Optional[ExamplesSource], output_dir: s
                           qps=options.swap_qps, deadline_ms=options.swap_deadline_ms,
                           tags=options.tag_set, batching=plan.batching,
                           num_request_iterations=options.num_request_iterations,
+                          candidates=options.swap_candidates,
+                          memory_limit=options.swap_memory_limit,
                           plot_path=os.path.join(staged.root, PLOT_FILE) if layout.files_beside
                           else None) if options.measure_swap else None
       if swap and layout.files_beside:

@@ -24,6 +24,7 @@ from tfx_warmup import serving
 from tfx_warmup.errors import ConfigurationError
 from tfx_warmup.library import live as live_lib
 from tfx_warmup.library import output
+from tfx_warmup.options import quantity
 from tfx_warmup.report.model import SwapSection, WarmupReport, warmup_file_section
 from tfx_warmup.serving import batching_config
 from tfx_warmup.serving import platform_config
@@ -45,25 +46,42 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
                  tags: Sequence[str] = ('serve',), batching: Optional[BatchingConfig] = None,
                  num_request_iterations: int = 1,
                  repetitions: Optional[int] = None,
+                 candidates: Sequence[str] = cases_lib.GROUPS,
+                 memory_limit: Optional[str] = None,
                  plot_path: Optional[str] = None) -> SwapSection:
   """The swap `old_model_dir` -> `new_model_dir` under each case, in fresh processes.
 
   `live` is the traffic mix; `repetitions` runs per case (default
-  `swap.measure.default_repetitions()`); `plot_path`, if given, receives a PNG of the
-  latency through the swap. Raises SwapError naming the cause (see `swap.measure`).
+  `swap.measure.default_repetitions()`); `candidates` the groups measured beside
+  the defaults (`swap.cases.GROUPS`); `memory_limit` the serving container's
+  ('4Gi'); `plot_path`, if given, receives a PNG of the latency through the swap.
+  Raises SwapError naming the cause (see `swap.measure`), SwapMemoryError when
+  the swap's peak passes `memory_limit`.
   """
   repetitions = repetitions or measure.default_repetitions()
+  limit_mib = None
+  if memory_limit is not None:
+    limit_mib = quantity.memory_mib(memory_limit)
+    if limit_mib is None:
+      raise ConfigurationError(f'memory_limit must be a memory size such as '
+                               f'{quantity.EXAMPLES}, got {memory_limit!r}.')
   timelines = {}
-  count = 1 + repetitions * len(cases_lib.cases())
+  count = measure.process_count(len(cases_lib.cases(num_request_iterations, candidates)),
+                                repetitions)
   with progress.reporter().stage(f'Measuring the version swap ({count} fresh processes)',
                                  total=count) as advance:
+    def done(line: str) -> None:
+      logging.info('Swap: %s', line)
+      advance()
+
     section = measure.measure_swap(
         old_model_dir, new_model_dir, live, qps=qps, deadline_ms=deadline_ms, tags=tags,
         batching=batching, num_request_iterations=num_request_iterations,
-        repetitions=repetitions, on_process=advance, keep_timelines=timelines)
+        repetitions=repetitions, groups=candidates, memory_limit_mib=limit_mib,
+        on_process=done, keep_timelines=timelines)
   if plot_path:
     plot.plot_swap(section, timelines, plot_path)
-  logging.info('Swap: %s', section.recommendation)
+  measure.check_memory_limit(section)
   return section
 
 
@@ -89,8 +107,8 @@ def write_server_config(section: SwapSection, output_dir: str, model_name: str,
   name = model_name or 'model'
   return dataclasses.replace(
       section, platform_config=PLATFORM_CONFIG_FILE,
-      server_command=platform_config.server_command(name, f'/models/{name}',
-                                                    SERVED_CONFIG_PATH))
+      server_command=platform_config.server_command(
+          name, f'/models/{name}', server, platform_config_file=SERVED_CONFIG_PATH))
 
 
 def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str] = None, *,
@@ -99,6 +117,8 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
                 batching_parameters_file: Optional[str] = None,
                 num_request_iterations: int = 1,
                 repetitions: Optional[int] = None, model_name: str = '',
+                candidates: Sequence[str] = cases_lib.GROUPS,
+                memory_limit: Optional[str] = None,
                 plot_path: Optional[str] = None) -> WarmupReport:
   """The swap between two versions warmed before (by anyone), measured; its report.
 
@@ -107,7 +127,8 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
   (`swap_report.json`) and, when a config measured better, its
   `platform_config.pbtxt` (and, with `plot_path`, the plot) are written there in
   one move, nothing unless all succeeds. `plot_path` receives a PNG of the
-  latency through the swap; `repetitions` as `measure_swap`.
+  latency through the swap; `repetitions`, `candidates` and `memory_limit` as
+  `measure_swap`.
   """
   if repetitions is not None and repetitions < 1:
     raise ConfigurationError(f'`repetitions` must be at least 1, got {repetitions}.')
@@ -127,7 +148,7 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
       section = measure_swap(
           old_model_dir, new_model_dir, live, qps=qps, deadline_ms=deadline_ms, tags=tags,
           batching=batching, num_request_iterations=num_request_iterations,
-          repetitions=repetitions,
+          repetitions=repetitions, candidates=candidates, memory_limit=memory_limit,
           plot_path=os.path.join(staged.root, PLOT_FILE) if plot_path else None)
       if output_dir:
         section = write_server_config(section, staged.root, model_name,

@@ -7,6 +7,7 @@ its name, default and choices); rules read several parameters' values.
 
 from typing import Any, Optional
 
+from tfx_warmup.options import quantity
 from tfx_warmup.options.parameter import Check, Parameter, is_int
 from tfx_warmup.serving.contract import MAX_RECORDS  # TF Serving refuses more warmup records.
 
@@ -70,6 +71,23 @@ def names(example: str) -> Check:
     return (f'{p.name} must be None or a non-empty list of names, got {value!r}. '
             f'Pass e.g. {p.name}=["{example}"] or leave it out for the default.')
   return check
+
+
+def subset(p: Parameter, value: Any) -> Optional[str]:
+  """A list of the parameter's choices, each once; empty is allowed."""
+  if (isinstance(value, list) and len(set(value)) == len(value) and
+      all(v in p.choices for v in value)):
+    return None
+  return f'{p.name} must be a list of {list(p.choices)}, each at most once; got {value!r}.'
+
+
+
+def memory_size(p: Parameter, value: Any) -> Optional[str]:
+  """None, or a memory size as a container limit is written."""
+  if value is None or (isinstance(value, str) and quantity.memory_mib(value) is not None):
+    return None
+  return (f'{p.name} must be a memory size such as {quantity.EXAMPLES} (the serving '
+          f"container's limit), or None; got {value!r}.")
 
 
 def tags(p: Parameter, value: Any) -> Optional[str]:

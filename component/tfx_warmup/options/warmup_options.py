@@ -176,6 +176,22 @@ class WarmupOptions:
       None, help='a request answered later counts as late (default: 4x the serving '
                  "version's steady p99)", encoding=INT,
       check=checks.optional_positive_int)
+  swap_candidates: List[str] = parameter(
+      ('pools', 'allocator', 'threads'), help='the candidate groups the swap measures against '
+      "TF Serving's defaults: session thread pools, the allocator (jemalloc, tcmalloc), thread "
+      'counts', encoding=JSON, check=checks.subset, choices=('pools', 'allocator', 'threads'),
+      doc="the candidate groups the swap measures against TF Serving's defaults: 'pools' "
+          "(session thread pools, set by a platform config file), 'allocator' (jemalloc and "
+          "tcmalloc through LD_PRELOAD, where found), 'threads' (one intra-op thread, the "
+          'replay on several threads); each group adds 2-3 cases of `repetitions` fresh '
+          'processes each (docs/swap.md); [] measures the defaults and no warmup alone, for '
+          'the memory figures.')
+  swap_memory_limit: Optional[str] = parameter(
+      None, help="the serving container's memory limit ('4Gi', '512Mi'): a swap whose peak "
+                 'passes it fails', encoding=STR, check=checks.memory_size,
+      doc="the serving container's memory limit, written as in its manifest ('4Gi', '512Mi', "
+          "'2G'): the step fails when the swap's peak resident memory (old and new versions "
+          'loaded together) passes it, as the reload would be OOM-killed.')
 
   # Traffic: what clients really send, from the serving logs (docs/traffic.md).
   traffic_logs: Optional[str] = parameter(

@@ -17,7 +17,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx_warmup.serving import records as records_lib
 from tfx_warmup.serving.inspection import Problem
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 T = TypeVar('T')
 
 
@@ -177,11 +177,28 @@ class SwapPhase:
 
 
 @dataclasses.dataclass
+class SwapMemory:
+  """The measuring process's resident memory through one swap (medians of the runs, MiB)."""
+  baseline_mib: float = _field('before the old version loads: the interpreter and TensorFlow')
+  steady_mib: float = _field('the old version serving, before the new one loads')
+  loaded_mib: float = _field('old and new versions loaded')
+  warmed_mib: float = _field('after the warmup replay')
+  unloaded_mib: float = _field('after the old version is unloaded')
+  peak_mib: float = _field('the peak from the steady phase to the end (VmHWM, or sampled)')
+  peak_mib_runs: List[float] = _field('that peak in each run: the spread')
+  new_version_mib: float = _field("the new version's own footprint: after its replay minus "
+                                  'steady')
+  peak_source: str = _field("'vmhwm' (the kernel's high-water mark, reset at the steady "
+                            "phase) or 'sampled' (a sampler thread's maximum)")
+
+
+@dataclasses.dataclass
 class SwapCase:
-  """One server configuration, its swap repeated in fresh processes."""
-  name: str = _field("'defaults', 'load-pool', 'named-pools', 'session-pools', 'no-warmup'")
-  role: str = _field("(a) TF Serving's defaults, (b) a candidate config, (c) no warmup file")
-  description: str = _field('what the configuration does')
+  """One way to run the swap, repeated in fresh processes."""
+  name: str = _field("'defaults', a candidate ('load-pool', 'jemalloc', 'intra-op-1', ...; "
+                     "'combined'), 'no-warmup'")
+  role: str = _field("(a) TF Serving's defaults, (b) a candidate, (c) no warmup file")
+  description: str = _field('what the case changes, and the flag or file that sets it')
   warmup: bool = _field('whether the new version replayed its warmup file')
   window_p99_ms: float = _field(
       "the serving version's p99 while the new one loads and warms (median of the runs)")
@@ -193,6 +210,19 @@ class SwapCase:
   first_max_ms: float = _field('worst latency on the new version in its first seconds, median')
   late: int = _field('requests past the deadline from the load on, median of the runs')
   phases: List[SwapPhase] = _field('per phase, from the run with the median window p99')
+  group: str = _field("a candidate's group: 'pools', 'allocator', 'threads', 'combined'; "
+                      "'' for (a) and (c)", default='')
+  allocator: str = _field("'glibc', or the allocator preloaded: 'jemalloc', 'tcmalloc'",
+                          default='glibc')
+  first_p99_ms: Optional[float] = _field(
+      "p99 on the new version in its first seconds, median: what a case without warmup "
+      'moves to clients', default=None)
+  memory: Optional[SwapMemory] = _field('resident memory through the swap; null where /proc '
+                                        'cannot be read', default=None)
+  parts: List[str] = _field("the candidates a 'combined' case joins", default_factory=list)
+  rank: Optional[int] = _field(
+      'its place by what the swap costs clients (late requests from the load on, then the '
+      "window's p99); 1 is best", default=None)
 
 
 @dataclasses.dataclass
@@ -215,8 +245,36 @@ class SwapSection:
                                       'when none was')
   recommendation: str = _field('the recommendation, or why there is none, with the figures')
   platform_config: Optional[str] = _field(
-      'the --platform_config_file written beside the report; null when nothing is recommended')
-  server_command: Optional[str] = _field('the tensorflow_model_server command that uses it')
+      'the --platform_config_file written beside the report; null when nothing is recommended '
+      'or the recommendation needs no file')
+  server_command: Optional[str] = _field(
+      'the complete tensorflow_model_server command of the recommended settings (LD_PRELOAD, '
+      'flags, --platform_config_file)')
+  verdict: str = _field(
+      "'recommended'; 'keep-defaults' (no candidate beat them beyond the spread); "
+      "'too-few-runs' (under 3 per case: measured, not ranked); 'too-noisy' (the machine's "
+      'steady latency moved too much between runs to compare)', default='keep-defaults')
+  calibration_p99_ms_runs: List[float] = _field(
+      "the old version's steady p99 in each calibration run (the deadline uses their median)",
+      default_factory=list)
+  calibration_spread: Optional[float] = _field(
+      'max over min of those p99s, and of the steady phases of every swap run: above '
+      '3 the machine is too noisy to rank', default=None)
+  not_measured: List[str] = _field(
+      'candidates left out and why (an allocator whose library is missing, how to install it)',
+      default_factory=list)
+  processes: int = _field('fresh processes the measurement ran', default=0)
+  memory: Optional[str] = _field('the headline: what the swap needs at peak and steady',
+                                 default=None)
+  memory_limit_mib: Optional[float] = _field(
+      'swap_memory_limit, if given: a swap whose peak passes it fails the step', default=None)
+  platform_config_text: Optional[str] = _field(
+      'the --platform_config_file content, also when it was not written (no output directory)',
+      default=None)
+  dockerfile: Optional[str] = _field(
+      "lines for TF Serving's image that apply the recommended allocator; null when glibc's",
+      default=None)
+  notes: List[str] = _field('what the measurement leaves out, in words', default_factory=list)
 
 
 @dataclasses.dataclass

@@ -1,31 +1,46 @@
-"""The swap measured under each configuration, side by side, and the config recommended.
+"""The swap measured under each way of running it, side by side, and the settings recommended.
 
 Every run is a fresh process (`swap.run`'s jobs in `measure.child`), cases
 interleaved run by run so a noisy moment of the machine does not land on one
-case. First a calibration
-process measures the old version alone: its capacity sets the default rate
-(a quarter of it: the headroom a production server keeps, so a queue that forms
-is the swap's doing) and its steady p99 the default deadline (4x: what a client
-tuned to normal traffic would allow). Then each case's swap
-runs `repetitions` times; the figure compared is the serving version's p99
-while the new version loads and warms, the median of the runs, with the spread.
+case. First `calibrations` processes measure the old version alone: the median
+of their capacities sets the default rate (a quarter of it: the headroom a
+production server keeps, so a queue that forms is the swap's doing), the median
+of their steady p99s the default deadline (4x: what a client tuned to normal
+traffic would allow), and their spread says whether the machine is quiet enough
+to compare. Then each case's swap runs `repetitions` times.
+
+A case is judged by what the swap costs clients: the requests late from the
+load on (the serving version's during the window, the new version's in its first
+seconds) and the serving version's p99 during the window, medians of the runs.
+A candidate is recommended only beyond the spread: at most the defaults' late
+requests and a window p99 under 0.9x theirs and under every run of theirs; with
+fewer than 3 runs per case, or a machine whose steady latency moved more than 3x
+between runs, nothing is ranked and the report says why.
+
+The bound: `calibrations + repetitions x cases` processes, plus `2 x repetitions`
+when winners of two or more groups are combined (the defaults measured again
+beside the combination); each takes the phase seconds (5 s by default) plus
+about 5 s to start TensorFlow and load both versions, so the default 3 runs of
+the 9 cases here take about 5 minutes. `swap_candidates` leaves groups out.
 """
 
 import dataclasses
 import os
 import statistics
 import tempfile
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from absl import logging
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx_warmup.errors import SwapError
+from tfx_warmup.errors import SwapError, SwapMemoryError
 from tfx_warmup.measure import child
-from tfx_warmup.report.model import SwapCase, SwapPhase, SwapSection
+from tfx_warmup.measure.figures import percentile
+from tfx_warmup.report.model import SwapCase, SwapMemory, SwapPhase, SwapSection
 from tfx_warmup.serving import platform_config
 from tfx_warmup.serving.batching_config import BatchingConfig
+from tfx_warmup.swap import allocators
 from tfx_warmup.swap import cases as cases_lib
-from tfx_warmup.measure.figures import percentile
 from tfx_warmup.swap.run import CAPACITY_SHARE, PHASES, Calibration, Timeline
 
 DEFAULT_CLIENTS = 2
@@ -33,6 +48,17 @@ DEFAULT_REPETITIONS = 3
 # Runs per case when none is asked for, overridden from the environment: a smoke run in CI
 # (the suite's pipelines, each in a process of its own) measures every case once.
 REPETITIONS_ENV = 'TFX_WARMUP_SWAP_REPETITIONS'
+CALIBRATIONS = 3  # calibration processes, at most (never more than the repetitions)
+MIN_REPETITIONS_TO_RANK = 3  # fewer runs per case measure without recommending
+NOISE_LIMIT = 3.0  # steady p99s further apart than this (max / min): too noisy to rank
+# Seconds of steady traffic before the swap, on the new version, after the unload.
+DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
+DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
+# A candidate is recommended when its median p99 beats the defaults' by this much, and
+# beats every run of the defaults: better beyond the spread.
+BETTER = 0.9
+SUSTAINED = 0.9  # the share of the rate the old version must answer before the swap
+_MIB = 1024 * 1024
 
 
 def default_repetitions() -> int:
@@ -44,13 +70,6 @@ def default_repetitions() -> int:
     raise SwapError(f'{REPETITIONS_ENV}={text!r}: set it to a positive integer (runs per '
                     f'case; default {DEFAULT_REPETITIONS}), or unset it.')
   return int(text)
-# Seconds of steady traffic before the swap, on the new version, after the unload.
-DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
-DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
-# A candidate is recommended when its median p99 beats the defaults' by this much, and
-# beats every run of the defaults: better beyond the spread.
-BETTER = 0.9
-SUSTAINED = 0.9  # the share of the rate the old version must answer before the swap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +79,14 @@ class Traffic:
   qps_source: str
   deadline_ms: float
   deadline_source: str
+
+
+def median_calibration(runs: Sequence[Calibration]) -> Calibration:
+  """The median of each figure over the calibration runs."""
+  return Calibration(capacity_qps=statistics.median(r.capacity_qps for r in runs),
+                     clients=runs[0].clients,
+                     p50_ms=statistics.median(r.p50_ms for r in runs),
+                     p99_ms=statistics.median(r.p99_ms for r in runs))
 
 
 def choose_traffic(calibration: Calibration, qps: Optional[float],
@@ -114,16 +141,51 @@ def window_p99(timeline: Timeline) -> float:
                            if start <= r[0] < end), 99)
 
 
+def spread(values: Sequence[float]) -> Optional[float]:
+  """max / min of positive figures; None for fewer than two."""
+  values = [v for v in values if v and v > 0]
+  if len(values) < 2:
+    return None
+  return max(values) / min(values)
+
+
+def steady_p99(timeline: Timeline) -> float:
+  """The old version's p99 before the swap: the run's own measure of the machine's noise."""
+  start, end = timeline.marks['steady'], timeline.marks['load']
+  return percentile(sorted((r[1] - r[0]) * 1000 for r in timeline.requests
+                           if start <= r[0] < end), 99)
+
+
+def memory_summary(timelines: Sequence[Timeline]) -> Optional[SwapMemory]:
+  """Medians of the runs' memory marks, in MiB; None when a run could not read them."""
+  runs = [t.memory for t in timelines]
+  if not runs or not all(runs):
+    return None
+
+  def mib(key: str) -> float:
+    return round(statistics.median(r[key] for r in runs) / _MIB, 1)
+
+  return SwapMemory(
+      baseline_mib=mib('baseline'), steady_mib=mib('steady'), loaded_mib=mib('loaded'),
+      warmed_mib=mib('warmed'), unloaded_mib=mib('unloaded'), peak_mib=mib('peak'),
+      peak_mib_runs=[round(r['peak'] / _MIB, 1) for r in runs],
+      new_version_mib=round(statistics.median(r['warmed'] - r['steady'] for r in runs) / _MIB,
+                            1),
+      peak_source=timelines[0].peak_source)
+
+
 def summarize(case: cases_lib.Case, timelines: Sequence[Timeline],
               deadline_ms: float) -> SwapCase:
   """One case's runs: medians, the spread, and the phases of its median run."""
   p99s = [window_p99(t) for t in timelines]
   median_run = sorted(zip(p99s, range(len(p99s))))[len(p99s) // 2][1]
   stats = [phase_stats(t, deadline_ms) for t in timelines]
-  first = [next(p for p in s if p.phase == 'first').max_ms or 0.0 for s in stats]
+  first = [next(p for p in s if p.phase == 'first') for s in stats]
   late = [sum(p.late for p in s if p.phase != 'steady') for s in stats]
+  first_p99s = [p.p99_ms for p in first if p.p99_ms is not None]
   return SwapCase(
       name=case.name, role=case.role, description=case.description, warmup=case.warmup,
+      group=case.group, allocator=case.allocator, parts=list(case.parts),
       window_p99_ms=_rounded(statistics.median(p99s)),
       window_p99_ms_runs=[_rounded(p) for p in p99s],
       window_seconds=_rounded(statistics.median(
@@ -131,9 +193,10 @@ def summarize(case: cases_lib.Case, timelines: Sequence[Timeline],
       load_seconds=_rounded(statistics.median(t.load_seconds for t in timelines), 3),
       warmup_seconds=_rounded(statistics.median(t.warmup_seconds for t in timelines), 3),
       warmup_records=timelines[0].warmup_records * case.server.num_request_iterations,
-      first_max_ms=_rounded(statistics.median(first)),
+      first_max_ms=_rounded(statistics.median(p.max_ms or 0.0 for p in first)),
+      first_p99_ms=_rounded(statistics.median(first_p99s)) if first_p99s else None,
       late=int(statistics.median(late)),
-      phases=stats[median_run])
+      phases=stats[median_run], memory=memory_summary(timelines))
 
 
 def check_sustained(timelines: Sequence[Timeline], qps: float, capacity: float) -> None:
@@ -151,43 +214,123 @@ def check_sustained(timelines: Sequence[Timeline], qps: float, capacity: float) 
         'leave it out for a quarter of the capacity.')
 
 
+def client_cost(case: SwapCase) -> Tuple[int, float]:
+  """What the swap costs clients, to rank by: late requests from the load on, then the window's
+  p99 (a case without warmup has a short window and pays in late first requests)."""
+  return (case.late, case.window_p99_ms)
+
+
+def beats(candidate: SwapCase, defaults: SwapCase) -> bool:
+  """Better than the defaults beyond the spread: no more late requests, a p99 under BETTER x
+  theirs and under every run of theirs."""
+  return (candidate.late <= defaults.late and
+          candidate.window_p99_ms <= BETTER * defaults.window_p99_ms and
+          candidate.window_p99_ms < min(defaults.window_p99_ms_runs))
+
+
+def best_of(candidates: Sequence[SwapCase], defaults: SwapCase) -> Optional[SwapCase]:
+  """The candidate that costs clients least, if it beats the defaults; else None."""
+  winners = sorted((c for c in candidates if beats(c, defaults)), key=client_cost)
+  return winners[0] if winners else None
+
+
 def recommend(section_cases: Sequence[SwapCase]) -> Optional[SwapCase]:
-  """The (b) candidate with the lowest p99, if it beats (a) beyond the spread; else None."""
+  """The (b) candidate that costs clients least, if it beats (a) beyond the spread; else None."""
   defaults = next(c for c in section_cases if c.role == 'a')
-  candidates = sorted((c for c in section_cases if c.role == 'b'),
-                      key=lambda c: c.window_p99_ms)
-  if not candidates:
-    return None
-  best = candidates[0]
-  if (best.window_p99_ms <= BETTER * defaults.window_p99_ms and
-      best.window_p99_ms < min(defaults.window_p99_ms_runs)):
-    return best
-  return None
+  return best_of([c for c in section_cases if c.role == 'b'], defaults)
+
+
+def ranked(section_cases: Sequence[SwapCase]) -> List[SwapCase]:
+  """The cases with their `rank` by client cost (1 is best), in their original order."""
+  order = {id(c): i + 1 for i, c in enumerate(sorted(section_cases, key=client_cost))}
+  return [dataclasses.replace(c, rank=order[id(c)]) for c in section_cases]
+
+
+def no_warmup_text(defaults: SwapCase, bare: SwapCase) -> str:
+  """In words, what leaving the warmup file out does to clients."""
+  window = (f"'no-warmup' shortens the swap's window to {bare.window_seconds:g} s (defaults "
+            f'{defaults.window_seconds:g} s)')
+  if client_cost(bare) <= client_cost(defaults):
+    return (f'{window}, and its first requests stayed within the deadline here (p99 '
+            f'{bare.first_p99_ms:g} ms): this model\'s cold start is short at this rate.')
+  return (f'{window} but moves the cold start to clients: {bare.late} requests late from the '
+          f'load on (defaults {defaults.late}), its first seconds on the new version at p99 '
+          f'{bare.first_p99_ms:g} ms, worst {bare.first_max_ms:g} ms (defaults '
+          f'{defaults.first_p99_ms:g} ms, worst {defaults.first_max_ms:g} ms). It ranks below '
+          'the defaults for that reason, however short its window.')
 
 
 def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
-                        candidates: Sequence[SwapCase]) -> str:
+                        candidates: Sequence[SwapCase], verdict: str = '',
+                        reason: str = '') -> str:
+  """The verdict in words, with the figures it rests on."""
+  figures = ', '.join(f"'{c.name}' {c.window_p99_ms:g} ms" for c in candidates)
+  if verdict in ('too-few-runs', 'too-noisy'):
+    return (f'Measured, not ranked: {reason} The figures (window p99, medians): defaults '
+            f'{defaults.window_p99_ms:g} ms, {figures}.')
   if best is not None:
+    where = ('serve with the command and platform config written beside this report'
+             if best.group in ('pools', 'combined') or best.allocator != cases_lib.GLIBC or
+             best.group == 'threads' else 'serve with the command beside this report')
     return (f"'{best.name}' keeps the serving version's p99 at {best.window_p99_ms:g} ms while "
             f'the next version loads and warms, against {defaults.window_p99_ms:g} ms with TF '
             f"Serving's defaults (runs {defaults.window_p99_ms_runs} vs "
-            f'{best.window_p99_ms_runs}): serve with the platform config written beside '
-            'this report.')
-  figures = ', '.join(f"'{c.name}' {c.window_p99_ms:g} ms" for c in candidates)
+            f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}): {where}.')
   return (f"No candidate measured better than TF Serving's defaults here (p99 "
           f'{defaults.window_p99_ms:g} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
           'keep the defaults. On a machine whose cores are all busy serving, a separate load '
           'pool has no idle core to run on.')
 
 
-def run_child(job: str, arguments: Dict[str, Any], what: str) -> Dict[str, Any]:
+def run_child(job: str, arguments: Dict[str, Any], what: str,
+              env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
   """Runs the swap's `job` ('swap.calibrate' or 'swap') in a fresh process; its JSON result.
 
   The child's own errors come back as their class (a LoadError of a version that
   will not load, a SwapError of a rate the old version cannot hold); any other
   failure is a SwapError naming `what` was being measured.
   """
-  return child.run_job(job, arguments, what=what, error=SwapError)
+  return child.run_job(job, arguments, what=what, error=SwapError, env=env)
+
+
+def available_cases(chosen: Sequence[cases_lib.Case]
+                    ) -> Tuple[List[cases_lib.Case], Dict[str, Dict[str, str]], List[str]]:
+  """The cases whose allocator is found here, each one's child environment, and the notes on
+  those left out (which library is missing, how to install it)."""
+  kept, envs, notes = [], {}, []
+  for case in chosen:
+    env: Dict[str, str] = {}
+    if case.allocator != cases_lib.GLIBC:
+      path = allocators.find(case.allocator)
+      problem = None if path else allocators.missing_note(case.allocator)
+      if path:
+        failure = allocators.check_preload(path)
+        if failure:
+          problem = f"'{case.name}' was not measured: preloading {path} fails ({failure})."
+      if problem:
+        notes.append(problem)
+        continue
+      env = allocators.child_env(case.allocator, path)
+    kept.append(case)
+    envs[case.name] = dict(env, **thread_env(case.server))
+  return kept, envs, notes
+
+
+def thread_env(server: platform_config.ServerConfig) -> Dict[str, str]:
+  """The thread counts as TensorFlow's environment variables too: its intra-op pool is
+  process-wide, made by the first session (or eager context) that runs, as the flag makes
+  it in TF Serving."""
+  env = {}
+  if server.intra_op_threads:
+    env['TF_NUM_INTRAOP_THREADS'] = str(server.intra_op_threads)
+  if server.inter_op_threads:
+    env['TF_NUM_INTEROP_THREADS'] = str(server.inter_op_threads)
+  return env
+
+
+def process_count(num_cases: int, repetitions: int) -> int:
+  """Processes before any combination: calibrations, then every case `repetitions` times."""
+  return min(CALIBRATIONS, repetitions) + repetitions * num_cases
 
 
 def measure_swap(old_dir: str, new_dir: str,
@@ -198,13 +341,18 @@ def measure_swap(old_dir: str, new_dir: str,
                  tags: Sequence[str] = ('serve',),
                  batching: Optional[BatchingConfig] = None,
                  num_request_iterations: int = 1,
-                 on_process: Optional[Callable[[], None]] = None,
+                 groups: Sequence[str] = cases_lib.GROUPS,
+                 memory_limit_mib: Optional[float] = None,
+                 on_process: Optional[Callable[[str], None]] = None,
                  keep_timelines: Optional[Dict[str, List[Timeline]]] = None) -> SwapSection:
   """Swaps `old_dir` -> `new_dir` under each case, `repetitions` times, traffic from `live`.
 
-  `keep_timelines`, if given, receives every run's Timeline by case (for plots).
-  Raises SwapError naming the cause: a version that will not load, a rate the
-  old version cannot sustain, a deadline at or below its steady p50.
+  `groups` are the candidate groups measured (`cases.GROUPS`); `on_process` is
+  called after each process with a line on what it measured; `keep_timelines`,
+  if given, receives every run's Timeline by case (for plots). Raises SwapError
+  naming the cause: a version that will not load, a rate the old version cannot
+  sustain, a deadline at or below its steady p50; SwapMemoryError when the peak
+  of the swap the report recommends passes `memory_limit_mib`.
   """
   from tfx_warmup import serving
   if not live:
@@ -212,50 +360,176 @@ def measure_swap(old_dir: str, new_dir: str,
                     'warmup sample. Give more examples, or lower num_examples.')
   phase_seconds = dict(DEFAULT_PHASE_SECONDS, **(phase_seconds or {}))
   repetitions = repetitions or default_repetitions()
-  chosen = list(cases_lib.cases(num_request_iterations))
+  chosen, envs, not_measured = available_cases(
+      cases_lib.cases(num_request_iterations, groups))
+  done = on_process or (lambda line: None)
+  processes = 0
   with tempfile.TemporaryDirectory() as tmp:
     requests_path = os.path.join(tmp, 'traffic')
     serving.write_warmup_file(requests_path, live)
     common = {'old_dir': old_dir, 'requests_path': requests_path, 'clients': clients,
               'tags': list(tags),
               'batching': dataclasses.asdict(batching) if batching else None}
-    calibration = Calibration(**run_child(
-        'swap.calibrate', dict(common, case=chosen[0].to_json()), 'the old version alone'))
-    if on_process:
-      on_process()
+    calibrations = []
+    for i in range(min(CALIBRATIONS, repetitions)):
+      calibrations.append(Calibration(**run_child(
+          'swap.calibrate', dict(common, case=chosen[0].to_json()), 'the old version alone')))
+      processes += 1
+      done(f'calibration {i + 1}: the old version alone, capacity '
+           f'{calibrations[-1].capacity_qps:.0f} QPS, steady p99 '
+           f'{calibrations[-1].p99_ms:.2f} ms')
+    calibration = median_calibration(calibrations)
     traffic = choose_traffic(calibration, qps, deadline_ms)
     timelines: Dict[str, List[Timeline]] = {c.name: [] for c in chosen}
-    for _ in range(repetitions):
+
+    def run(case: cases_lib.Case, repetition: int) -> None:
+      nonlocal processes
+      timeline = Timeline(**run_child(
+          'swap', dict(common, new_dir=new_dir, case=case.to_json(), qps=traffic.qps,
+                       phase_seconds=phase_seconds), f"case '{case.name}'", envs[case.name]))
+      timelines.setdefault(case.name, []).append(timeline)
+      processes += 1
+      peak = timeline.memory.get('peak') if timeline.memory else None
+      window = timeline.marks['first'] - timeline.marks['load']
+      done(f"case '{case.name}' run {repetition + 1}/{repetitions}: window p99 "
+           f'{window_p99(timeline):.2f} ms over {window:.2f} s'
+           + (f', peak {peak / _MIB:.0f} MiB' if peak else ''))
+      if case.role == 'a':  # Fail fast on a rate the old version cannot hold.
+        check_sustained(timelines[case.name], traffic.qps, calibration.capacity_qps)
+
+    for repetition in range(repetitions):
       for case in chosen:
-        timelines[case.name].append(Timeline(**run_child(
-            'swap', dict(common, new_dir=new_dir, case=case.to_json(), qps=traffic.qps,
-                         phase_seconds=phase_seconds), f"case '{case.name}'")))
-        if on_process:
-          on_process()
-        if case.role == 'a':  # Fail fast on a rate the old version cannot hold.
-          check_sustained(timelines[case.name], traffic.qps, calibration.capacity_qps)
+        run(case, repetition)
+
+    summaries = {c.name: summarize(c, timelines[c.name], traffic.deadline_ms) for c in chosen}
+    noise = max((s for s in (spread([c.p99_ms for c in calibrations]),
+                             spread([steady_p99(t) for runs in timelines.values()
+                                     for t in runs])) if s), default=None)
+    verdict, reason = 'keep-defaults', ''
+    if repetitions < MIN_REPETITIONS_TO_RANK:
+      verdict = 'too-few-runs'
+      reason = (f'{repetitions} run{"s" if repetitions > 1 else ""} per case; a '
+                f'recommendation needs at least {MIN_REPETITIONS_TO_RANK}, so that one noisy '
+                'run cannot decide it.')
+    elif noise is not None and noise > NOISE_LIMIT:
+      verdict = 'too-noisy'
+      reason = (f"the old version's steady p99 moved {noise:.1f}x between runs (calibration "
+                f'{[round(c.p99_ms, 2) for c in calibrations]} ms), more than the '
+                f'{NOISE_LIMIT:g}x a comparison can bear: another process shares these cores. '
+                'Run it again on a quiet machine.')
+    defaults = summaries[chosen[0].name]
+    best = None
+    if not reason:
+      winners = [w for w in (best_of([summaries[c.name] for c in chosen if c.group == g],
+                                     defaults) for g in cases_lib.GROUPS if g in groups) if w]
+      if len(winners) >= 2:  # The winners together, the defaults measured again beside them.
+        combined = cases_lib.combine([next(c for c in chosen if c.name == w.name)
+                                      for w in winners], num_request_iterations)
+        envs[combined.name] = dict(
+            next((envs[w.name] for w in winners if w.allocator != cases_lib.GLIBC), {}),
+            **thread_env(combined.server))
+        for repetition in range(repetitions):
+          run(chosen[0], repetition)
+          run(combined, repetition)
+        chosen.insert(len(chosen) - 1, combined)
+        summaries[chosen[0].name] = defaults = summarize(
+            chosen[0], timelines[chosen[0].name], traffic.deadline_ms)
+        summaries[combined.name] = summarize(combined, timelines[combined.name],
+                                             traffic.deadline_ms)
+        winners.append(summaries[combined.name])
+      best = best_of(winners, defaults)
+      verdict = 'recommended' if best else 'keep-defaults'
   if keep_timelines is not None:
     keep_timelines.update(timelines)
-  summaries = [summarize(c, timelines[c.name], traffic.deadline_ms) for c in chosen]
-  best = recommend(summaries)
-  return SwapSection(
+  ordered = ranked([summaries[c.name] for c in chosen])
+  defaults = ordered[0]
+  candidates = [c for c in ordered if c.role == 'b']
+  text = recommendation_text(defaults, best, candidates, verdict, reason)
+  bare = next((c for c in ordered if c.role == 'c'), None)
+  if bare is not None and bare.first_p99_ms is not None and defaults.first_p99_ms is not None:
+    text += ' ' + no_warmup_text(defaults, bare)
+  notes = list(not_measured)
+  if batching is not None:
+    notes.append(BATCHING_NOTE)
+  section = SwapSection(
       old_model=old_dir, new_model=new_dir, qps=traffic.qps, qps_source=traffic.qps_source,
       clients=clients, capacity_qps=round(calibration.capacity_qps, 1),
       deadline_ms=traffic.deadline_ms, deadline_source=traffic.deadline_source,
-      repetitions=repetitions, phase_seconds=phase_seconds, cases=summaries,
-      recommended=best.name if best else None,
-      recommendation=recommendation_text(summaries[0], best,
-                                         [c for c in summaries if c.role == 'b']),
-      platform_config=None, server_command=None)
+      repetitions=repetitions, phase_seconds=phase_seconds, cases=ordered,
+      recommended=best.name if best else None, recommendation=text,
+      platform_config=None, server_command=None, verdict=verdict,
+      calibration_p99_ms_runs=[_rounded(c.p99_ms) for c in calibrations],
+      calibration_spread=_rounded(noise, 2) if noise else None, not_measured=not_measured,
+      processes=processes, memory_limit_mib=memory_limit_mib, notes=notes)
+  section = dataclasses.replace(section, memory=memory_headline(section))
+  logging.info('Swap: %s', section.recommendation)
+  return section
+
+
+BATCHING_NOTE = (
+    "With server-side batching, each live request runs alone through the replica's "
+    'BatchingSession (checked, split and padded as TF Serving does), never merged with other '
+    "clients' requests nor held for batch_timeout_micros: the queueing across clients is left "
+    'out, so these p99s are lower bounds of what batching adds.')
+
+
+def served_case(section: SwapSection) -> SwapCase:
+  """The case the user would serve with: the recommended one, else the defaults."""
+  name = section.recommended or next(c.name for c in section.cases if c.role == 'a')
+  return next(c for c in section.cases if c.name == name)
+
+
+def memory_headline(section: SwapSection) -> Optional[str]:
+  """'The swap needs X GiB at peak, Y GiB steady', for the settings the user would serve with."""
+  case = served_case(section)
+  memory = case.memory
+  if memory is None:
+    return None
+  return (f'The swap needs {memory.peak_mib / 1024:.2f} GiB at peak, '
+          f'{memory.steady_mib / 1024:.2f} GiB steady ({case.name}: the measuring process\'s '
+          f'resident memory; the new version adds {memory.new_version_mib:.0f} MiB, and '
+          f'{memory.baseline_mib:.0f} MiB of it is the interpreter and TensorFlow before any '
+          'model loads).')
+
+
+def check_memory_limit(section: SwapSection) -> None:
+  """Fails the step when the served settings' swap peaks past `memory_limit_mib`, as the OOM
+  kill of a container with that limit would fail the reload."""
+  limit = section.memory_limit_mib
+  if limit is None:
+    return
+  case = served_case(section)
+  if case.memory is None:
+    raise SwapMemoryError(
+        f'swap_memory_limit is {limit:g} MiB, but the swap\'s memory could not be measured '
+        'here (no /proc): measure it on Linux, or leave the limit out.')
+  if case.memory.peak_mib > limit:
+    raise SwapMemoryError(
+        f'The swap needs {case.memory.peak_mib:.0f} MiB at peak ({case.name}: old and new '
+        f'versions resident together; steady {case.memory.steady_mib:.0f} MiB, the new version '
+        f'{case.memory.new_version_mib:.0f} MiB, runs {case.memory.peak_mib_runs}), past the '
+        f'limit of {limit:g} MiB: a server with that limit would be OOM-killed at the reload. '
+        'Raise the container\'s memory, shrink the model, or serve the new version from a '
+        'fresh server instead of swapping.', peak_mib=case.memory.peak_mib, limit_mib=limit)
+
+
+def recommended_case(section: SwapSection,
+                     num_request_iterations: int = 1) -> Optional[cases_lib.Case]:
+  """The Case of the recommended settings, if any (the combination rebuilt from its parts)."""
+  if not section.recommended:
+    return None
+  every = {c.name: c for c in cases_lib.cases(num_request_iterations)}
+  if section.recommended in every:
+    return every[section.recommended]
+  case = next(c for c in section.cases if c.name == section.recommended)
+  return cases_lib.combine([every[name] for name in case.parts], num_request_iterations)
 
 
 def recommended_server(section: SwapSection,
                        num_request_iterations: int = 1) -> Optional[platform_config.ServerConfig]:
   """The ServerConfig of the recommended case, if any."""
-  for case in cases_lib.cases(num_request_iterations):
-    if case.name == section.recommended:
-      return case.server
-  return None
+  case = recommended_case(section, num_request_iterations)
+  return case.server if case else None
 
 
 def _rounded(value: float, digits: int = 3) -> Optional[float]:
