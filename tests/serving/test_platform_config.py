@@ -170,7 +170,8 @@ def test_an_any_of_another_known_type_is_refused():
 
 
 def test_server_command_uses_the_platform_config_file():
-  command = pc.server_command('ctr', '/models/ctr', '/etc/serving/platform config.txt')
+  command = pc.server_command('ctr', '/models/ctr', SWAP_CONFIG,
+                              platform_config_file='/etc/serving/platform config.txt')
   assert "--platform_config_file='/etc/serving/platform config.txt'" in command
   assert '--model_name=ctr' in command
   assert '--model_base_path=/models/ctr' in command
@@ -187,6 +188,11 @@ def test_server_command_uses_the_platform_config_file():
     lambda: pc.ServerConfig(load_pool_index=True),
     lambda: pc.ServerConfig(pools=(4,)),
     lambda: pc.ServerConfig(enable_model_warmup=1),
+    lambda: pc.ServerConfig(intra_op_threads=-1),
+    lambda: pc.ServerConfig(inter_op_threads=1.5),
+    lambda: pc.ServerConfig(inter_op_threads=True),
+    lambda: pc.ServerConfig(num_model_warmup_threads=0),
+    lambda: pc.ServerConfig(num_model_warmup_threads='4'),
 ])
 def test_server_config_refuses_bad_types_and_negatives(make):
   with pytest.raises(ServingConfigError):
@@ -206,6 +212,14 @@ def test_an_index_past_the_pools_is_left_for_the_load_to_refuse():
     (SWAP_CONFIG, "pools [4 threads, 1 thread shared as 'loader'], load on pool 1, warmup x3"),
     (pc.ServerConfig(pools=(pc.ThreadPool(2),), enable_model_warmup=False),
      'per-session pools [2 threads], load on pool 0, with the requests, warmup off'),
+    (pc.ServerConfig(intra_op_threads=1, inter_op_threads=2),
+     'one process-wide pool, load on it, with the requests, intra-op 1 thread, '
+     'inter-op 2 threads'),
+    (pc.ServerConfig(num_model_warmup_threads=2),
+     'one process-wide pool, load on it, with the requests, warmup on 2 threads'),
+    (pc.ServerConfig(num_request_iterations=3, num_model_warmup_threads=2, intra_op_threads=4),
+     'one process-wide pool, load on it, with the requests, warmup x3 on 2 threads, '
+     'intra-op 4 threads'),
 ])
 def test_describe(config, line):
   assert config.describe() == line
@@ -218,3 +232,93 @@ def test_existing_accessors_return_the_shared_classes():
       'PlatformConfig')
   with pytest.raises(KeyError, match='NoSuchConfig'):
     protos.message_class('NoSuchConfig')
+
+
+THREADS_CONFIG = pc.ServerConfig(intra_op_threads=1, inter_op_threads=3,
+                                 num_model_warmup_threads=2)
+
+
+def test_session_config_sets_the_op_parallelism_when_not_zero():
+  base = config_pb2.ConfigProto(intra_op_parallelism_threads=2, inter_op_parallelism_threads=5)
+  config = pc.ServerConfig(intra_op_threads=1).session_config(base)
+  assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 5)
+  config = pc.ServerConfig(inter_op_threads=3).session_config()
+  assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (0, 3)
+  assert base.intra_op_parallelism_threads == 2  # base is not changed
+
+
+def test_emitted_file_carries_the_parallelism_and_warmup_threads():
+  legacy = pc.read_platform_config(pc.platform_config_text(THREADS_CONFIG))
+  assert legacy.HasField('session_config')
+  assert legacy.session_config.intra_op_parallelism_threads == 1
+  assert legacy.session_config.inter_op_parallelism_threads == 3
+  assert not legacy.session_config.session_inter_op_thread_pool
+  assert legacy.model_warmup_options.num_model_warmup_threads.value == 2
+  assert legacy.model_warmup_options.num_request_iterations.value == 1
+  # One warmup thread is TF Serving's default (an unset Int32Value): not written.
+  one = pc.ServerConfig(intra_op_threads=1).bundle_config()
+  assert not one.model_warmup_options.HasField('num_model_warmup_threads')
+  assert one.session_config.intra_op_parallelism_threads == 1
+
+
+def test_warmup_threads_field_on_the_wire():
+  """ModelWarmupOptions.num_model_warmup_threads is field 2, an Int32Value."""
+  wire = pc.ServerConfig(num_model_warmup_threads=4).bundle_config().SerializeToString()
+  # 779: true, then 780: ModelWarmupOptions{1: Int32Value{1}, 2: Int32Value{4}}.
+  assert wire == b'\xd8\x30\x01' b'\xe2\x30\x08\x0a\x02\x08\x01\x12\x02\x08\x04'
+
+
+@pytest.mark.parametrize('config,needs', [
+    (pc.TF_SERVING_DEFAULTS, False),
+    (pc.ServerConfig(intra_op_threads=1, inter_op_threads=2), False),
+    (pc.ServerConfig(enable_model_warmup=False), False),
+    (pc.ServerConfig(num_request_iterations=4), False),
+    (pc.ServerConfig(pools=(pc.ThreadPool(),)), True),
+    (pc.ServerConfig(load_pool_index=-1), True),
+    (pc.ServerConfig(num_model_warmup_threads=2), True),
+])
+def test_needs_platform_config_only_for_what_no_flag_sets(config, needs):
+  assert config.needs_platform_config() is needs
+
+
+def test_server_command_without_a_file_passes_the_flags():
+  config = pc.ServerConfig(intra_op_threads=1, inter_op_threads=2, num_request_iterations=3)
+  command = pc.server_command('ctr', '/models/my ctr', config, platform_config_file=None,
+                              batching_parameters_file='/etc/batching.txt')
+  assert shlex.split(command) == [
+      'tensorflow_model_server', '--port=8500', '--rest_api_port=8501', '--model_name=ctr',
+      '--model_base_path=/models/my ctr', '--tensorflow_intra_op_parallelism=1',
+      '--tensorflow_inter_op_parallelism=2', '--num_request_iterations_for_warmup=3',
+      '--enable_batching=true', '--batching_parameters_file=/etc/batching.txt']
+  assert shlex.split(pc.server_command('m', '/m', pc.TF_SERVING_DEFAULTS,
+                                       platform_config_file=None, port=9000,
+                                       rest_api_port=9001)) == [
+      'tensorflow_model_server', '--port=9000', '--rest_api_port=9001', '--model_name=m',
+      '--model_base_path=/m']
+  assert '--enable_model_warmup=false' in pc.server_command(
+      'm', '/m', pc.ServerConfig(enable_model_warmup=False, num_request_iterations=2),
+      platform_config_file=None)
+
+
+def test_server_command_with_a_file_passes_none_of_the_flags_it_ignores():
+  """main.cc: the parallelism flags are "ignored if --platform_config_file is non-empty"."""
+  command = pc.server_command('ctr', '/models/ctr', THREADS_CONFIG,
+                              platform_config_file='/cfg.txt',
+                              batching_parameters_file='/etc/batching.txt')
+  assert shlex.split(command)[-1] == '--platform_config_file=/cfg.txt'
+  for flag in ('parallelism', 'warmup', 'batching'):
+    assert flag not in command
+
+
+def test_server_command_preloads_the_allocator_in_one_shell_line():
+  command = pc.server_command('ctr', '/models/ctr', pc.TF_SERVING_DEFAULTS,
+                              platform_config_file=None, preload='/usr/lib/lib jemalloc.so.2')
+  assert command.startswith("LD_PRELOAD='/usr/lib/lib jemalloc.so.2' tensorflow_model_server ")
+  assert '\n' not in command
+
+
+def test_server_command_refuses_a_config_only_a_file_can_say():
+  with pytest.raises(ServingConfigError, match='only from a --platform_config_file.*'
+                     'platform_config_text'):
+    pc.server_command('ctr', '/models/ctr', pc.ServerConfig(num_model_warmup_threads=2),
+                      platform_config_file=None)

@@ -14,6 +14,8 @@ written `n` times as an uncompressed TFRecord (WriteWarmupData).
 """
 
 import os
+import threading
+import time
 
 import pytest
 import tensorflow as tf
@@ -133,6 +135,7 @@ class _CountingSession:
   def __init__(self, session):
     self.session = session
     self.runs_by_fetches = {}
+    self.lock = threading.Lock()  # Warmup threads run it at once.
 
   def dtype(self, name):
     return self.session.dtype(name)
@@ -141,28 +144,35 @@ class _CountingSession:
     self.session.close()
 
   def run(self, feeds, fetches):
-    self.runs_by_fetches[len(fetches)] = self.runs_by_fetches.get(len(fetches), 0) + 1
+    with self.lock:
+      self.runs_by_fetches[len(fetches)] = self.runs_by_fetches.get(len(fetches), 0) + 1
     return self.session.run(feeds, fetches)
 
 
 # -- saved_model_warmup_test.cc -----------------------------------------------------------
 
 
+@pytest.mark.parametrize('num_model_warmup_threads', [1, 3], ids=['serial', '3_threads'])
 @pytest.mark.parametrize('num_request_iterations', [1, 2],
                          ids=['iterations_unset', 'iterations_2'])
-def test_mixed_warmup_data(fake_signatures_model, tmp_path, num_request_iterations):
+def test_mixed_warmup_data(fake_signatures_model, tmp_path, num_request_iterations,
+                           num_model_warmup_threads):
   """SavedModelBundleWarmupOptionsTest.MixedWarmupData (TEST_P: num_request_iterations).
 
   10 x [regress, classify, predict, multi] = 40 records, OK. Session.Run
   calls: 1 fetch (regress, predict) 10*2*iters, 2 fetches (classify: classes,
-  scores) 10*iters, 3 (multi: outputs, classes, scores) 10*iters.
+  scores) 10*iters, 3 (multi: outputs, classes, scores) 10*iters. On 3 warmup
+  threads (ModelWarmupOptions.num_model_warmup_threads) the same records run.
   """
   export_dir = _model_with_warmup(fake_signatures_model, tmp_path, _mixed(), 10)
   with serving.load(export_dir) as servable:
     counting = servable.session = _CountingSession(servable.session)
     result = serving.replay_warmup(export_dir, servable=servable,
-                                  num_request_iterations=num_request_iterations)
+                                  num_request_iterations=num_request_iterations,
+                                  num_model_warmup_threads=num_model_warmup_threads)
   assert result.records == 40
+  assert len(result.record_seconds) == 40 and all(s > 0 for s in result.record_seconds)
+  assert sum(result.summary.values()) == 40
   assert counting.runs_by_fetches == {1: 10 * 2 * num_request_iterations,
                                       2: 10 * num_request_iterations,
                                       3: 10 * num_request_iterations}
@@ -194,9 +204,11 @@ class _Executor:
   def __init__(self, status=None):
     self.status = status
     self.calls = 0
+    self.lock = threading.Lock()  # FakeRunWarmupRequest's mutex: warmup threads call at once.
 
   def run_log(self, record):
-    self.calls += 1
+    with self.lock:
+      self.calls += 1
     if self.status is not None:
       raise serving.RequestError(*self.status)
 
@@ -210,10 +222,12 @@ def _export_dir(tmp_path):
   return str(tmp_path / 'base')
 
 
-def _assert_replays(export_dir, num_records):
+def _assert_replays(export_dir, num_records, num_model_warmup_threads=1):
   """Warmup is OK with `num_records` records, each run once by the tests' executor."""
   executor = _Executor()
-  assert serving.replay_warmup(export_dir, servable=executor).records == num_records
+  assert serving.replay_warmup(export_dir, servable=executor,
+                               num_model_warmup_threads=num_model_warmup_threads
+                               ).records == num_records
   assert executor.calls == num_records
 
 
@@ -226,17 +240,17 @@ def _write_malformed_records(export_dir, num_records):
   return path
 
 
-@pytest.mark.parametrize('num_warmup_records', [1, 3], ids=['serial', 'parallel_3_threads'])
-def test_warmup_state_registration(tmp_path, num_warmup_records):
+@pytest.mark.parametrize('num_warmup_threads', [1, 3], ids=['serial', 'parallel_3_threads'])
+def test_warmup_state_registration(tmp_path, num_warmup_threads):
   """RunSavedModelWarmupTest.WarmupStateRegistration (TEST_P: parallel warmup).
 
-  1 (serial) or 3 (parallel, 3 threads) predict records: OK, the executor
-  runs each once. The warmup-state registry and warmup threads are N/A
-  (thread-pool-only): the replica replays serially.
+  1 (serial) or 3 (parallel, kNumWarmupThreads = 3 threads) predict records:
+  OK, the executor runs each once. The warmup-state registry is N/A (it
+  serves batching ops' all-batch-sizes warmup).
   """
   export_dir = _export_dir(tmp_path)
-  _write_warmup_data(export_dir, [_log('predict_log')], num_warmup_records)
-  _assert_replays(export_dir, num_warmup_records)
+  _write_warmup_data(export_dir, [_log('predict_log')], num_warmup_threads)
+  _assert_replays(export_dir, num_warmup_threads, num_warmup_threads)
 
 
 def test_no_warmup_data_file(tmp_path):
@@ -338,3 +352,97 @@ def test_unparsable_record_full_message(tmp_path):
   path = _write_malformed_records(export_dir, 1)
   error = _replay_error(export_dir, _Executor())
   assert f'Failed to parse warmup record: malformed_record from {path}' in str(error)
+
+
+# -- num_model_warmup_threads > 1: the threaded branch of RunSavedModelWarmupUntracked -------
+
+
+def test_warmup_threads_run_records_at_once(tmp_path):
+  """Each of 3 records waits for the other two: only 3 threads at once get past it."""
+  export_dir = _export_dir(tmp_path)
+  _write_warmup_data(export_dir, [_log('predict_log')], 3)
+  barrier = threading.Barrier(3, timeout=10)
+
+  class _Waiting(_Executor):
+
+    def run_log(self, record):
+      barrier.wait()
+      time.sleep(0.2)
+      super().run_log(record)
+
+  executor = _Waiting()
+  result = serving.replay_warmup(export_dir, servable=executor, num_model_warmup_threads=3)
+  assert (result.records, executor.calls, len(result.record_seconds)) == (3, 3, 3)
+  # Overlapping records (0.2 s each at least): the replay's wall time, not their sum.
+  assert min(result.record_seconds) >= 0.2
+  assert result.seconds < sum(result.record_seconds) - 0.3
+
+
+def test_warmup_threads_stop_reading_at_the_first_failure(tmp_path):
+  """RunFailure on 3 threads: the status fails the warmup; no thread reads past it."""
+  export_dir = _export_dir(tmp_path)
+  _write_warmup_data(export_dir, _mixed(), 10)
+  executor = _Executor(('INVALID_ARGUMENT', 'Run failed'))
+  with pytest.raises(serving.WarmupReplayError) as error:
+    serving.replay_warmup(export_dir, servable=executor, num_model_warmup_threads=3)
+  assert error.value.code == 'INVALID_ARGUMENT'
+  assert 'Run failed' in str(error.value)
+  assert error.value.record in (0, 1, 2)
+  assert 1 <= executor.calls <= 3
+
+
+def test_warmup_threads_fail_on_a_real_request(fake_signatures_model, tmp_path):
+  """A real model's bad record fails the threaded replay with its own status and index."""
+  bad = _log('predict_log')
+  bad.predict_log.request.inputs['unknown'].CopyFrom(tf.make_tensor_proto([1.0]))
+  export_dir = _model_with_warmup(fake_signatures_model, tmp_path, _mixed() * 3 + [bad], 1)
+  with serving.load(export_dir) as servable:
+    with pytest.raises(serving.WarmupReplayError) as error:
+      serving.replay_warmup(export_dir, servable=servable, num_model_warmup_threads=3)
+  assert error.value.code == 'INVALID_ARGUMENT'
+  assert error.value.record == 12
+  assert 'input size does not match signature: 2!=1' in str(error.value)
+
+
+@pytest.mark.parametrize('num_records', [1001, 4 * 1001])
+def test_warmup_threads_refuse_too_many_records(tmp_path, num_records):
+  """TooManyWarmupRecords on 3 threads: refused, and no thread reads once 1001 have run.
+
+  TF Serving checks the count before each read, so its threads may reach the end
+  of a file of 1001-1003 records first; the replica refuses those too.
+  """
+  export_dir = _export_dir(tmp_path)
+  path = _write_warmup_data(export_dir, [_log('predict_log')], num_records)
+  executor = _Executor()
+  with pytest.raises(serving.WarmupReplayError) as error:
+    serving.replay_warmup(export_dir, servable=executor, num_model_warmup_threads=3)
+  assert error.value.code == 'INVALID_ARGUMENT'
+  assert f'Number of warmup records exceeds the maximum (1000) at {path}' in str(error.value)
+  assert 1001 <= executor.calls <= 1003
+
+
+def test_warmup_threads_fail_on_an_unparsable_record(tmp_path):
+  """UnparsableRecord on 3 threads: the reader's error fails the replay, nothing runs."""
+  export_dir = _export_dir(tmp_path)
+  _write_malformed_records(export_dir, 10)
+  executor = _Executor()
+  with pytest.raises(serving.WarmupReplayError) as error:
+    serving.replay_warmup(export_dir, servable=executor, num_model_warmup_threads=3)
+  assert 'Failed to parse warmup record' in str(error.value)
+  assert executor.calls == 0
+
+
+def test_warmup_threads_report_progress_once_per_record(tmp_path):
+  export_dir = _export_dir(tmp_path)
+  _write_warmup_data(export_dir, _mixed(), 5)
+  calls = []
+  result = serving.replay_warmup(export_dir, servable=_Executor(),
+                                 on_record=lambda: calls.append(1), num_model_warmup_threads=4)
+  assert result.records == len(calls) == 20
+
+
+@pytest.mark.parametrize('threads', [0, -1, True, 2.0, '2'])
+def test_warmup_threads_must_be_a_positive_int(tmp_path, threads):
+  with pytest.raises(serving.ServingConfigError, match='num_model_warmup_threads'):
+    serving.replay_warmup(_export_dir(tmp_path), servable=_Executor(),
+                          num_model_warmup_threads=threads)

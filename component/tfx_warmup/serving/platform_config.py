@@ -8,16 +8,23 @@ replay compete with the old version's requests. Listing pools in
 `session_config` gives each session its own (or a pool named by `global_name`,
 shared by every session naming it); requests run on the first,
 `session_run_load_threadpool_index` puts the load (LoadSavedModel and the
-warmup replay, bundle_factory_util.cc GetRunOptions) on another.
+warmup replay, bundle_factory_util.cc GetRunOptions) on another. The op
+parallelism (`intra_op_parallelism_threads`, `inter_op_parallelism_threads`)
+sizes TensorFlow's own pools, and `num_model_warmup_threads` replays the warmup
+records on that many threads (saved_model_warmup_util.cc).
 
-Only `--platform_config_file` sets these. With that file, TF Serving ignores
---enable_batching, --batching_parameters_file, the parallelism flags,
---enable_model_warmup and --num_request_iterations_for_warmup, and takes its
-SessionBundleConfig from the file alone, where proto3 defaults apply: warmup is
-off unless the file turns it on. So the file written here restates warmup, its
-iterations and the batching parameters.
+Which of these a command line can say is model_servers/server.cc's decision:
+without `--platform_config_file` it builds the SessionBundleConfig from the
+flags (--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism,
+--enable_model_warmup, --num_request_iterations_for_warmup, --enable_batching,
+--batching_parameters_file); no flag sets the pools, the load pool or the
+warmup threads. With the file it ignores all of those flags (main.cc says so
+of each) and takes its SessionBundleConfig from the file alone, where proto3
+defaults apply: warmup is off unless the file turns it on. So the file written
+here restates warmup, its iterations, the parallelism and the batching
+parameters, and `server_command` passes either the file or the flags, never
+both.
 """
-
 import dataclasses
 import shlex
 from typing import Optional, Tuple
@@ -37,6 +44,10 @@ def _is_int(value) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _threads(count: int) -> str:
+  return f'{count} thread{"s" if count > 1 else ""}'
+
+
 @dataclasses.dataclass(frozen=True)
 class ThreadPool:
   """One ThreadPoolOptionProto of `session_config.session_inter_op_thread_pool`."""
@@ -53,9 +64,7 @@ class ThreadPool:
           f'ThreadPool global_name must be a str, got {self.global_name!r}.')
 
   def describe(self) -> str:
-    if self.num_threads == 0:
-      return 'one thread per core'
-    return f'{self.num_threads} thread{"s" if self.num_threads > 1 else ""}'
+    return 'one thread per core' if self.num_threads == 0 else _threads(self.num_threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +79,9 @@ class ServerConfig:
   load_pool_index: Optional[int] = None  # session_run_load_threadpool_index
   enable_model_warmup: bool = True
   num_request_iterations: int = 1
+  intra_op_threads: int = 0  # session_config.intra_op_parallelism_threads; 0: TF's default.
+  inter_op_threads: int = 0  # session_config.inter_op_parallelism_threads; 0: TF's default.
+  num_model_warmup_threads: int = 1  # model_warmup_options.num_model_warmup_threads
 
   def __post_init__(self):
     pools = tuple(self.pools)
@@ -88,10 +100,36 @@ class ServerConfig:
       raise ServingConfigError(
           f'ServerConfig num_request_iterations must be an int >= 1, got '
           f'{self.num_request_iterations!r}; to warm nothing, set enable_model_warmup=False.')
+    for name, flag in (('intra_op_threads', 'tensorflow_intra_op_parallelism'),
+                       ('inter_op_threads', 'tensorflow_inter_op_parallelism')):
+      value = getattr(self, name)
+      if not _is_int(value) or value < 0:
+        raise ServingConfigError(
+            f'ServerConfig {name} must be an int >= 0 (TF Serving\'s --{flag}), got '
+            f'{value!r}; 0 leaves the choice to TensorFlow (one thread per core), as '
+            'TF Serving does by default.')
+    if not _is_int(self.num_model_warmup_threads) or self.num_model_warmup_threads < 1:
+      raise ServingConfigError(
+          f'ServerConfig num_model_warmup_threads must be an int >= 1, got '
+          f'{self.num_model_warmup_threads!r}; 1 replays the warmup records one at a time, '
+          'as TF Serving does by default.')
+
+  def needs_platform_config(self) -> bool:
+    """Whether only a --platform_config_file can say this config (server.cc has no flag).
+
+    The pools, the load pool and the warmup threads have no flag; the op
+    parallelism, warmup on/off and its iterations have.
+    """
+    return bool(self.pools) or self.load_pool_index is not None or (
+        self.num_model_warmup_threads > 1)
 
   def session_config(self,
                      base: Optional[config_pb2.ConfigProto] = None) -> config_pb2.ConfigProto:
-    """A copy of `base` (never changed) whose inter-op pools are exactly `pools`."""
+    """A copy of `base` (never changed) whose inter-op pools are exactly `pools`.
+
+    A non-zero op parallelism replaces base's; zero leaves base's (0 in a
+    default ConfigProto: TensorFlow picks, one thread per core).
+    """
     config = config_pb2.ConfigProto()
     if base is not None:
       config.CopyFrom(base)
@@ -99,6 +137,10 @@ class ServerConfig:
     for pool in self.pools:
       config.session_inter_op_thread_pool.add(
           num_threads=pool.num_threads, global_name=pool.global_name)
+    if self.intra_op_threads:
+      config.intra_op_parallelism_threads = self.intra_op_threads
+    if self.inter_op_threads:
+      config.inter_op_parallelism_threads = self.inter_op_threads
     return config
 
   def load_run_options(self) -> config_pb2.RunOptions:
@@ -115,12 +157,14 @@ class ServerConfig:
     content); given, it turns server-side batching on, as the file's presence does.
     """
     config = protos.message_class('SessionBundleConfig')()
-    if self.pools:
+    if self.pools or self.intra_op_threads or self.inter_op_threads:
       config.session_config.MergeFromString(self.session_config().SerializeToString())
     if self.load_pool_index is not None:
       config.session_run_load_threadpool_index.value = self.load_pool_index
     config.enable_model_warmup = self.enable_model_warmup
     config.model_warmup_options.num_request_iterations.value = self.num_request_iterations
+    if self.num_model_warmup_threads > 1:
+      config.model_warmup_options.num_model_warmup_threads.value = self.num_model_warmup_threads
     if batching_parameters is not None:
       config.batching_parameters.SetInParent()
       try:
@@ -154,11 +198,16 @@ class ServerConfig:
       load = f'load on pool {index}' + (', with the requests' if index == 0 else '')
     if not self.enable_model_warmup:
       warmup = ', warmup off'
-    elif self.num_request_iterations > 1:
-      warmup = f', warmup x{self.num_request_iterations}'
     else:
-      warmup = ''
-    return f'{pools}, {load}{warmup}'
+      warmup = (f' x{self.num_request_iterations}' if self.num_request_iterations > 1 else ''
+                ) + (f' on {self.num_model_warmup_threads} threads'
+                     if self.num_model_warmup_threads > 1 else '')
+      warmup = f', warmup{warmup}' if warmup else ''
+    parallelism = ''.join(
+        f', {name} {_threads(value)}' for name, value in (('intra-op', self.intra_op_threads),
+                                                         ('inter-op', self.inter_op_threads))
+        if value)
+    return f'{pools}, {load}{warmup}{parallelism}'
 
 
 # What tensorflow_model_server does without a platform config file.
@@ -205,11 +254,43 @@ def read_platform_config(text: str, source: str = '<text>'):
   return adapter.legacy_config
 
 
-def server_command(model_name: str, model_base_path: str, platform_config_file: str,
+def server_command(model_name: str, model_base_path: str, config: ServerConfig, *,
+                   platform_config_file: Optional[str],
+                   preload: Optional[str] = None,
+                   batching_parameters_file: Optional[str] = None,
                    port: int = 8500, rest_api_port: int = 8501) -> str:
-  """A shell command line serving the model under `platform_config_file`."""
-  return ' '.join([
-      'tensorflow_model_server', f'--port={int(port)}', f'--rest_api_port={int(rest_api_port)}',
-      f'--model_name={shlex.quote(model_name)}',
-      f'--model_base_path={shlex.quote(model_base_path)}',
-      f'--platform_config_file={shlex.quote(platform_config_file)}'])
+  """The complete `tensorflow_model_server` shell line that serves the model under `config`.
+
+  `platform_config_file` is the path the server will read `platform_config_text(config)`
+  from (None: no file; then `config` must not `needs_platform_config()`). With the
+  file, TF Serving ignores the parallelism, warmup and batching flags
+  (model_servers/main.cc, server.cc), so none is passed: the file carries them,
+  batching parameters included. Without it, each non-default setting becomes its
+  flag, and `batching_parameters_file` turns batching on (server.cc refuses the
+  file without --enable_batching). `preload`, an allocator library's path,
+  becomes an `LD_PRELOAD=` prefix. One line, each argument shell-quoted.
+  """
+  if platform_config_file is None and config.needs_platform_config():
+    raise ServingConfigError(
+        f'The server config ({config.describe()}) sets thread pools, a load pool or warmup '
+        'threads, which tensorflow_model_server takes only from a --platform_config_file '
+        '(model_servers/server.cc has no flag for them); write platform_config_text(config) '
+        'to a file and pass its path as platform_config_file.')
+  flags = [('port', int(port)), ('rest_api_port', int(rest_api_port)),
+           ('model_name', model_name), ('model_base_path', model_base_path)]
+  if platform_config_file is not None:
+    flags.append(('platform_config_file', platform_config_file))
+  else:
+    if config.intra_op_threads:
+      flags.append(('tensorflow_intra_op_parallelism', config.intra_op_threads))
+    if config.inter_op_threads:
+      flags.append(('tensorflow_inter_op_parallelism', config.inter_op_threads))
+    if not config.enable_model_warmup:
+      flags.append(('enable_model_warmup', 'false'))
+    elif config.num_request_iterations > 1:
+      flags.append(('num_request_iterations_for_warmup', config.num_request_iterations))
+    if batching_parameters_file is not None:
+      flags += [('enable_batching', 'true'), ('batching_parameters_file', batching_parameters_file)]
+  line = ' '.join(['tensorflow_model_server'] + [f'--{name}={shlex.quote(str(value))}'
+                                                 for name, value in flags])
+  return f'LD_PRELOAD={shlex.quote(preload)} {line}' if preload else line
