@@ -7,6 +7,11 @@ FROM tensorflow/tfx:1.16.0
 # TFX 1.16's stack runs legacy Keras (tf_keras).
 ENV TF_USE_LEGACY_KERAS=1
 
+# The allocators the version swap measures beside glibc's malloc (measure_swap, docs/swap.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjemalloc2 libtcmalloc-minimal4 \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/tfx-warmup
 COPY pyproject.toml README.md LICENSE ./
 COPY component/ component/

@@ -9,20 +9,33 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PYTHON310 = $(shell for c in python3.10 "$$(pyenv root 2>/dev/null)/versions/3.10.13/bin/python"; do \
   "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: demo lint test test-fast test-compat docs install benchmark benchmark-sampling benchmark-reader benchmark-stripping benchmark-swap benchmark-warmup-size benchmark-traffic constraints clean
+.PHONY: demo lint allocators test test-fast test-compat docs install benchmark benchmark-sampling benchmark-reader benchmark-stripping benchmark-swap benchmark-warmup-size benchmark-traffic constraints clean
 
 # The demo's terminal is for its progress and summary (libraries log to a file). Only here:
 # PYTHONWARNINGS=ignore would override the tests' filterwarnings (pyproject.toml).
 demo: export PYTHONWARNINGS := ignore
-demo: $(STAMP)
+demo: $(STAMP) allocators
 	$(PY) -m pipelines.demo_pipeline
 
 # Two xdist workers (the machine's two cores), handed one test at a time, the slowest
 # modules first (tests/conftest.py): the whole suite, in about half the time of one process.
 XDIST := -n 2 --maxschedchunk 1
 
-test: lint
+test: lint allocators
 	$(PY) -m pytest $(XDIST) tests
+
+# The allocators the swap measures beside glibc's malloc (docs/swap.md): Debian's packages, the
+# ones TF Serving's image would install. As root they are installed; anyone else is told how.
+ALLOCATOR_PACKAGES := libjemalloc2 libtcmalloc-minimal4
+allocators:
+	@if /sbin/ldconfig -p | grep -q 'libjemalloc.so.2 ' && /sbin/ldconfig -p | grep -q 'libtcmalloc_minimal.so.4 '; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing $(ALLOCATOR_PACKAGES) (the swap's allocator candidates)"; \
+	  apt-get install -y -qq --no-install-recommends $(ALLOCATOR_PACKAGES) >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $(ALLOCATOR_PACKAGES) >/dev/null; }; \
+	else \
+	  echo "note: the swap measures jemalloc and tcmalloc only where they are installed: sudo apt-get install $(ALLOCATOR_PACKAGES)"; \
+	fi
 
 # The linter (ruff, configured in pyproject.toml): the whole tree, zero findings.
 lint: $(STAMP)

@@ -60,6 +60,14 @@ def test_base_image_is_the_pinned_tfx_release():
   assert froms == [f'tensorflow/tfx:{_pinned("tfx")}']
 
 
+def test_installs_the_allocators_the_swap_measures():
+  from tfx_warmup.swap import allocators
+  runs = ' '.join(args for instruction, args in _instructions() if instruction == 'RUN')
+  packages = {allocators.allocator(name).package for name in ('jemalloc', 'tcmalloc')}
+  assert all(re.search(rf'apt-get install -y --no-install-recommends .*\b{p}\b', runs)
+             for p in packages), runs
+
+
 def test_installs_this_package_without_replacing_the_images_stack():
   runs = [args for instruction, args in _instructions() if instruction == 'RUN']
   commands = [c for r in runs for c in re.split(r'&&|;', r)]
