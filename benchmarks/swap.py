@@ -210,25 +210,56 @@ def _ms(value: Optional[float]) -> str:
   return '-' if value is None else f'{value:.2f}'
 
 
+def _mib(value: Optional[float]) -> str:
+  return '-' if value is None else f'{value:,.0f}'
+
+
+def goal_line(section: SwapSection) -> str:
+  """The issue's goal: the recommended setting at <= 0.8x the defaults' window p99, with a
+  shorter window; or, with no recommendation, the verdict and why."""
+  by_name = {c.name: c for c in section.cases}
+  defaults = next(c for c in section.cases if c.role == 'a')
+  if not section.recommended:
+    return (f'Goal (recommended p99 <= 0.8x the defaults\', shorter window): no recommendation '
+            f'(verdict {section.verdict}).')
+  best = by_name[section.recommended]
+  ratio = best.window_p99_ms / defaults.window_p99_ms
+  shorter = best.window_seconds < defaults.window_seconds
+  met = ratio <= 0.8 and shorter
+  return (f"Goal (recommended p99 <= 0.8x the defaults', shorter window): "
+          f"'{best.name}' at {ratio:.2f}x, window {best.window_seconds:.2f} s vs "
+          f"{defaults.window_seconds:.2f} s: {'met' if met else 'NOT met'}.")
+
+
 def format_section(section: SwapSection) -> str:
-  """The section's traffic lines, one row per case, then its recommendation."""
+  """The section's traffic lines, one row per case (by rank), then its verdict."""
   lines = [
       f'- rate: {section.qps:g} QPS open loop from {section.clients} clients '
       f'({section.qps_source})',
       f'- deadline: {section.deadline_ms:g} ms ({section.deadline_source})',
       f'- capacity: {section.capacity_qps:g} QPS closed loop (the old version alone, '
-      "TF Serving's defaults)", '',
-      '| case | steady p99 ms | p99 during load+warmup ms (median) | runs | load s | '
-      'warmup replay s | late during/after swap | worst first on new ms |',
-      '|---|---:|---:|---|---:|---:|---:|---:|']
-  for case in section.cases:
+      "TF Serving's defaults); calibration steady p99 runs "
+      f'{section.calibration_p99_ms_runs} ms, spread {section.calibration_spread}x',
+      f'- verdict: {section.verdict}; {section.processes} fresh processes', '',
+      '| rank | case | group | steady p99 ms | p99 during load+warmup ms (median) | runs | '
+      'window s | late | first-seconds p99 ms | peak RSS MiB (runs) | new version MiB |',
+      '|---:|---|---|---:|---:|---|---:|---:|---:|---|---:|']
+  for case in sorted(section.cases, key=lambda c: c.rank or 0):
     steady = next((p for p in case.phases if p.phase == 'steady'), None)
     runs = ', '.join(_ms(p) for p in case.window_p99_ms_runs)
+    memory = case.memory
+    peak = (f"{_mib(memory.peak_mib)} ({', '.join(_mib(p) for p in memory.peak_mib_runs)})"
+            if memory else '-')
     lines.append(
-        f'| ({case.role}) {case.name} | {_ms(steady.p99_ms if steady else None)} | '
-        f'{_ms(case.window_p99_ms)} | {runs} | {case.load_seconds:.2f} | '
-        f'{case.warmup_seconds:.2f} | {case.late} | {_ms(case.first_max_ms)} |')
+        f'| {case.rank} | ({case.role}) {case.name} | {case.group or "-"} | '
+        f'{_ms(steady.p99_ms if steady else None)} | {_ms(case.window_p99_ms)} | {runs} | '
+        f'{case.window_seconds:.2f} | {case.late} | {_ms(case.first_p99_ms)} | {peak} | '
+        f'{_mib(memory.new_version_mib) if memory else "-"} |')
   lines += ['', section.recommendation]
+  if section.memory:
+    lines += ['', section.memory]
+  lines += [f'- {note}' for note in section.not_measured]
+  lines += ['', goal_line(section)]
   return '\n'.join(lines)
 
 
@@ -250,8 +281,11 @@ def format_report(rows: List[Dict], repetitions: int, model_names: Sequence[str]
       'medians (steady p99 from the run with the median window p99), "runs" the spread. '
       '"late" counts requests from the load on answered past the deadline (or failed); '
       '"worst first on new" is the worst latency on the new version in its first seconds. '
-      '(a) is TF Serving\'s defaults, (b) candidate platform configs, (c) the defaults '
-      'without a warmup file.']
+      '(a) is TF Serving\'s defaults, (b) the candidates (groups: session thread pools, the '
+      'allocator preloaded, thread counts; "combined" joins the winners of two or more '
+      'groups), (c) the defaults without a warmup file. Rank is by what the swap costs '
+      'clients: late requests, then the window p99. Peak RSS is the measuring process\'s '
+      '(VmHWM from the steady phase on): the interpreter, TensorFlow and both versions.']
   for row in rows:
     lines += ['', f"## {row['model']}", '']
     if 'error' in row:

@@ -61,7 +61,7 @@ def test_a_candidate_is_recommended_only_beyond_the_spread():
   assert measure.recommend([defaults, within]) is None
   text = measure.recommendation_text(defaults, None, [within])
   assert "No candidate measured better than TF Serving's defaults" in text
-  assert '11 ms' in text and "'named-pools' 10.5 ms" in text
+  assert '11.00 ms' in text and "'named-pools' 10.50 ms" in text
 
 
 def test_defaults_come_from_the_calibration():
@@ -150,7 +150,7 @@ def test_no_warmup_ranks_below_the_defaults_by_what_clients_pay():
   assert ranks == {'defaults': 1, 'no-warmup': 2}  # its lower window p99 does not save it
   text = measure.no_warmup_text(defaults, bare)
   assert 'moves the cold start to clients: 1170 requests late' in text
-  assert 'p99 1230 ms, worst 1900 ms' in text and 'ranks below the defaults' in text
+  assert 'p99 1230.00 ms, worst 1900.00 ms' in text and 'ranks below the defaults' in text
   quiet = _case('no-warmup', 'c', [3.5, 3.55, 3.6], late=0, first_p99_ms=1.0)
   assert 'stayed within the deadline' in measure.no_warmup_text(defaults, quiet)
 
@@ -167,7 +167,7 @@ def test_verdicts_that_do_not_rank_say_why_with_the_figures():
   text = measure.recommendation_text(defaults, None, [_case('load-pool', 'b', [3.0])],
                                      'too-few-runs', '1 run per case; needs 3.')
   assert text.startswith('Measured, not ranked: 1 run per case')
-  assert "'load-pool' 3 ms" in text and 'defaults 10 ms' in text
+  assert "'load-pool' 3.00 ms" in text and 'defaults 10.00 ms' in text
 
 
 def test_spread_is_max_over_min():

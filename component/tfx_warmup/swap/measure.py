@@ -248,15 +248,15 @@ def ranked(section_cases: Sequence[SwapCase]) -> List[SwapCase]:
 
 def no_warmup_text(defaults: SwapCase, bare: SwapCase) -> str:
   """In words, what leaving the warmup file out does to clients."""
-  window = (f"'no-warmup' shortens the swap's window to {bare.window_seconds:g} s (defaults "
-            f'{defaults.window_seconds:g} s)')
+  window = (f"'no-warmup' shortens the swap's window to {bare.window_seconds:.2f} s (defaults "
+            f'{defaults.window_seconds:.2f} s)')
   if client_cost(bare) <= client_cost(defaults):
     return (f'{window}, and its first requests stayed within the deadline here (p99 '
-            f'{bare.first_p99_ms:g} ms): this model\'s cold start is short at this rate.')
+            f'{bare.first_p99_ms:.2f} ms): this model\'s cold start is short at this rate.')
   return (f'{window} but moves the cold start to clients: {bare.late} requests late from the '
           f'load on (defaults {defaults.late}), its first seconds on the new version at p99 '
-          f'{bare.first_p99_ms:g} ms, worst {bare.first_max_ms:g} ms (defaults '
-          f'{defaults.first_p99_ms:g} ms, worst {defaults.first_max_ms:g} ms). It ranks below '
+          f'{bare.first_p99_ms:.2f} ms, worst {bare.first_max_ms:.2f} ms (defaults '
+          f'{defaults.first_p99_ms:.2f} ms, worst {defaults.first_max_ms:.2f} ms). It ranks below '
           'the defaults for that reason, however short its window.')
 
 
@@ -264,20 +264,20 @@ def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
                         candidates: Sequence[SwapCase], verdict: str = '',
                         reason: str = '') -> str:
   """The verdict in words, with the figures it rests on."""
-  figures = ', '.join(f"'{c.name}' {c.window_p99_ms:g} ms" for c in candidates)
+  figures = ', '.join(f"'{c.name}' {c.window_p99_ms:.2f} ms" for c in candidates)
   if verdict in ('too-few-runs', 'too-noisy'):
     return (f'Measured, not ranked: {reason} The figures (window p99, medians): defaults '
-            f'{defaults.window_p99_ms:g} ms, {figures}.')
+            f'{defaults.window_p99_ms:.2f} ms, {figures}.')
   if best is not None:
     where = ('serve with the command and platform config written beside this report'
              if best.group in ('pools', 'combined') or best.allocator != cases_lib.GLIBC or
              best.group == 'threads' else 'serve with the command beside this report')
-    return (f"'{best.name}' keeps the serving version's p99 at {best.window_p99_ms:g} ms while "
-            f'the next version loads and warms, against {defaults.window_p99_ms:g} ms with TF '
+    return (f"'{best.name}' keeps the serving version's p99 at {best.window_p99_ms:.2f} ms while "
+            f'the next version loads and warms, against {defaults.window_p99_ms:.2f} ms with TF '
             f"Serving's defaults (runs {defaults.window_p99_ms_runs} vs "
             f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}): {where}.')
   return (f"No candidate measured better than TF Serving's defaults here (p99 "
-          f'{defaults.window_p99_ms:g} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
+          f'{defaults.window_p99_ms:.2f} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
           'keep the defaults. On a machine whose cores are all busy serving, a separate load '
           'pool has no idle core to run on.')
 
