@@ -1,6 +1,6 @@
 """The version swap: the serving version's p99 while the next version loads and warms.
 
-  python -m benchmarks.swap [--repetitions 3] [--out DIR] [--models demo,taxi,big]
+  python -m benchmarks.swap [--repetitions 3] [--runs 1] [--out DIR] [--models demo,taxi,big]
 
 TF Serving loads and warms version N+1 while version N serves. With its
 defaults, the restore, the init and the warmup replay run on the inter-op pool
@@ -21,6 +21,10 @@ the warmup file's own first record of each key if those do not cover it.
 A model whose swap measurement fails (a SwapError: most often a rate the old
 version did not sustain while another process held the cores) is measured once
 more from a fresh calibration; the report says so.
+With `--runs N` each model's whole measurement (calibration, every case, the
+verdict) is made N times, one after the other: the issue asks that two runs on
+the same quiet machine give the same verdict, and the report says whether they
+did. The tables show the first run; the verdicts line every run.
 Prints markdown and writes swap.md and swap_<model>.png to --out.
 """
 
@@ -142,8 +146,8 @@ def live_traffic(model_dir: str, held_back: Sequence[bytes]
   return list(firsts.values()), 'the warmup file (first record of each key)'
 
 
-def run_model(name: str, root: str, repetitions: int, out_dir: str) -> Dict:
-  """Builds, warms and swaps one model; a row for the report."""
+def run_model(name: str, root: str, repetitions: int, out_dir: str, runs: int = 1) -> Dict:
+  """Builds, warms and swaps one model `runs` times; a row for the report."""
   start = time.perf_counter()
   base = os.path.join(root, name)
   os.makedirs(base)
@@ -154,45 +158,61 @@ def run_model(name: str, root: str, repetitions: int, out_dir: str) -> Dict:
   live, live_source = live_traffic(warmed, held_back)
   print(f'{name}: warmed copy ready ({time.perf_counter() - start:.0f} s); '
         f'{len(live)} live requests from {live_source}', file=sys.stderr)
-  row = dict(model=name, live=len(live), live_source=live_source, retried=[],
+  row = dict(model=name, live=len(live), live_source=live_source, retried=[], sections=[],
              warmup_records=len(serving.read_warmup_file(serving.warmup_file_path(warmed))),
              variables_bytes=big_model.variables_bytes(warmed))
   try:
-    for attempt in range(ATTEMPTS):
-      swap_start = time.perf_counter()
-      try:
-        row['section'] = swap_lib.measure_swap(
-            warmed, warmed, live, repetitions=repetitions,
-            plot_path=os.path.join(out_dir, f'swap_{name}.png'))
-        break
-      except SwapError as e:  # Most often another process took the cores for a while.
-        if attempt + 1 == ATTEMPTS:
-          raise
-        row['retried'].append(str(e))
-        print(f'{name}: attempt {attempt + 1} failed, retrying: {e}', file=sys.stderr)
-    row['swap_seconds'] = time.perf_counter() - swap_start
+    for run_index in range(runs):
+      for attempt in range(ATTEMPTS):
+        swap_start = time.perf_counter()
+        try:
+          row['sections'].append(swap_lib.measure_swap(
+              warmed, warmed, live, repetitions=repetitions,
+              plot_path=os.path.join(out_dir, f'swap_{name}.png') if run_index == 0 else None))
+          break
+        except SwapError as e:  # Most often another process took the cores for a while.
+          if attempt + 1 == ATTEMPTS:
+            raise
+          row['retried'].append(str(e))
+          print(f'{name}: attempt {attempt + 1} failed, retrying: {e}', file=sys.stderr)
+      row.setdefault('swap_seconds', time.perf_counter() - swap_start)
+      print(f'{name}: run {run_index + 1} verdict {row["sections"][-1].verdict} '
+            f'({row["sections"][-1].recommended})', file=sys.stderr)
   finally:
     shutil.rmtree(base, ignore_errors=True)  # The big model's copies are 2 GiB.
+  row['section'] = row['sections'][0]
   print(f'{name}: swap measured in {row["swap_seconds"]:.0f} s', file=sys.stderr)
   return row
 
 
-def run(out_dir: str, repetitions: int, model_names: Sequence[str]) -> List[Dict]:
+def run(out_dir: str, repetitions: int, model_names: Sequence[str], runs: int = 1
+        ) -> List[Dict]:
   os.makedirs(out_dir, exist_ok=True)
   start = time.perf_counter()
   rows = []
   with tempfile.TemporaryDirectory() as root:
     for name in model_names:
       try:
-        rows.append(run_model(name, root, repetitions, out_dir))
+        rows.append(run_model(name, root, repetitions, out_dir, runs))
       except WarmupError as e:  # A SwapError names its cause: report it, go on.
         print(f'{name}: FAILED: {e}', file=sys.stderr)
         rows.append(dict(model=name, error=f'{type(e).__name__}: {e}'))
-  report = format_report(rows, repetitions, model_names, time.perf_counter() - start)
+  report = format_report(rows, repetitions, model_names, time.perf_counter() - start, runs)
   with open(os.path.join(out_dir, 'swap.md'), 'w') as f:
     f.write(report + '\n')
   print(report)
   return rows
+
+
+def verdicts_line(sections: Sequence[SwapSection]) -> str:
+  """Each run's verdict, and whether they agree."""
+  said = [f'{s.verdict}' + (f" ('{s.recommended}')" if s.recommended else '')
+          for s in sections]
+  if len(said) < 2:
+    return f'Verdict: {said[0]}.'
+  same = len(set(said)) == 1
+  return (f"Verdicts of {len(said)} runs: {'; '.join(said)}: "
+          f"{'the same' if same else 'NOT the same'}.")
 
 
 def _cpu_model() -> str:
@@ -264,9 +284,9 @@ def format_section(section: SwapSection) -> str:
 
 
 def format_report(rows: List[Dict], repetitions: int, model_names: Sequence[str],
-                  seconds: float) -> str:
-  command = 'python -m benchmarks.swap --repetitions {} --models {}'.format(
-      repetitions, ','.join(model_names))
+                  seconds: float, runs: int = 1) -> str:
+  command = 'python -m benchmarks.swap --repetitions {} --runs {} --models {}'.format(
+      repetitions, runs, ','.join(model_names))
   lines = [
       '# Version swap: the serving version\'s p99 while the next version loads and warms', '',
       f'Machine: {os.cpu_count()} cores (nproc), {_cpu_model()}. Command: `{command}` '
@@ -298,7 +318,7 @@ def format_report(rows: List[Dict], repetitions: int, model_names: Sequence[str]
                  f"Plot: swap_{row['model']}.png.")
     for failure in row['retried']:
       lines.append(f'(An earlier attempt failed and was retried: {failure})')
-    lines += ['', format_section(row['section'])]
+    lines += ['', format_section(row['section']), '', verdicts_line(row['sections'])]
   return '\n'.join(lines)
 
 
@@ -307,6 +327,8 @@ def main(argv=None) -> int:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--repetitions', type=int, default=3,
                       help='fresh-process swaps per case; the tables show medians')
+  parser.add_argument('--runs', type=int, default=1,
+                      help="each model's whole measurement this many times: do verdicts agree?")
   parser.add_argument('--models', default=','.join(MODELS),
                       help=f"comma-separated, of {', '.join(MODELS)}")
   parser.add_argument('--out', default=os.path.join('benchmarks', 'results'))
@@ -315,7 +337,7 @@ def main(argv=None) -> int:
   unknown = [m for m in model_names if m not in MODELS]
   if unknown:
     parser.error(f'unknown model(s) {unknown}; choose among {list(MODELS)}')
-  run(args.out, args.repetitions, model_names)
+  run(args.out, args.repetitions, model_names, args.runs)
   return 0
 
 

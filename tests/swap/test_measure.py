@@ -175,12 +175,12 @@ def test_spread_is_max_over_min():
   assert measure.spread([5.0]) is None and measure.spread([]) is None
 
 
-def _memory_timeline(peak_mib, steady_mib=500, warmed_mib=700):
+def _memory_timeline(peak_mib, steady_mib=500, warmed_mib=700, unloaded_mib=600):
   timeline = _timeline(_FLAT)
   mib = 1024 * 1024
   timeline.memory = {'baseline': 300 * mib, 'steady': steady_mib * mib,
                      'loaded': 650 * mib, 'warmed': warmed_mib * mib,
-                     'unloaded': 600 * mib, 'peak': peak_mib * mib}
+                     'unloaded': unloaded_mib * mib, 'peak': peak_mib * mib}
   timeline.peak_source = 'vmhwm'
   return timeline
 
@@ -191,12 +191,13 @@ def test_memory_is_summarized_in_mib_with_the_new_version_s_footprint():
   assert memory.peak_mib == 820 and memory.peak_mib_runs == [800, 900, 820]
   assert memory.new_version_mib == 200 and memory.baseline_mib == 300
   assert memory.peak_source == 'vmhwm'
+  assert memory.models_peak_mib == 520 and memory.models_steady_mib == 200
   assert measure.memory_summary([_memory_timeline(800), _timeline(_FLAT)]) is None
 
 
-def _section(memory_limit_mib, peak_mib=820):
-  case = dataclasses.replace(_case('defaults', 'a', [1.0]),
-                             memory=measure.memory_summary([_memory_timeline(peak_mib)]))
+def _section(memory_limit_mib, peak_mib=820, unloaded_mib=600):
+  case = dataclasses.replace(_case('defaults', 'a', [1.0]), memory=measure.memory_summary(
+      [_memory_timeline(peak_mib, unloaded_mib=unloaded_mib)]))
   return SwapSection(old_model='o', new_model='n', qps=10, qps_source='', clients=2,
                      capacity_qps=40, deadline_ms=5, deadline_source='', repetitions=3,
                      phase_seconds={}, cases=[case], recommended=None, recommendation='',
@@ -212,7 +213,17 @@ def test_a_swap_peaking_past_the_memory_limit_fails_with_the_figures():
     measure.check_memory_limit(_section(512))
   assert raised.value.peak_mib == 820 and raised.value.limit_mib == 512
   headline = measure.memory_headline(_section(None))
-  assert headline.startswith('The swap needs 0.80 GiB at peak, 0.49 GiB steady')
+  assert headline.startswith('The swap needs 0.51 GiB at peak, 0.20 GiB steady, above the '
+                             'runtime')
+  assert 'peaked at 820 MiB, 300 MiB of it the interpreter' in headline
+
+
+def test_an_unload_that_gives_nothing_back_is_said():
+  assert measure.unload_note(_section(None, unloaded_mib=600)) is None  # 58% kept
+  note = measure.unload_note(_section(None, unloaded_mib=815))
+  assert note.startswith("After the old version unloaded, the process kept 99% of the swap's "
+                         'peak (815 of 820 MiB)')
+  assert 'Size the container for the peak' in note
 
 
 def test_a_missing_allocator_is_left_out_with_how_to_install_it(monkeypatch):

@@ -190,6 +190,12 @@ class SwapMemory:
                                   'steady')
   peak_source: str = _field("'vmhwm' (the kernel's high-water mark, reset at the steady "
                             "phase) or 'sampled' (a sampler thread's maximum)")
+  models_peak_mib: float = _field(
+      'peak minus baseline: what the versions need at the swap, the figure to compare across '
+      "servers (a TF C++ process's matched it within 10% in benchmarks/swap_memory.py)",
+      default=0.0)
+  models_steady_mib: float = _field('steady minus baseline: the serving version alone',
+                                    default=0.0)
 
 
 @dataclasses.dataclass
@@ -275,6 +281,10 @@ class SwapSection:
       "lines for TF Serving's image that apply the recommended allocator; null when glibc's",
       default=None)
   notes: List[str] = _field('what the measurement leaves out, in words', default_factory=list)
+  files: List[str] = _field(
+      'the files written beside the report to apply the recommendation '
+      '(platform_config.pbtxt, tensorflow_model_server.sh, Dockerfile.serving); empty when '
+      'none was (no directory to write to, or nothing recommended)', default_factory=list)
 
 
 @dataclasses.dataclass

@@ -57,6 +57,9 @@ DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
 # A candidate is recommended when its median p99 beats the defaults' by this much, and
 # beats every run of the defaults: better beyond the spread.
 BETTER = 0.9
+# The share of the swap's peak (above the baseline) still resident after the unload from
+# which the report says the unload gave nothing back.
+UNLOAD_KEPT = 0.9
 SUSTAINED = 0.9  # the share of the rate the old version must answer before the swap
 _MIB = 1024 * 1024
 
@@ -171,7 +174,11 @@ def memory_summary(timelines: Sequence[Timeline]) -> Optional[SwapMemory]:
       peak_mib_runs=[round(r['peak'] / _MIB, 1) for r in runs],
       new_version_mib=round(statistics.median(r['warmed'] - r['steady'] for r in runs) / _MIB,
                             1),
-      peak_source=timelines[0].peak_source)
+      peak_source=timelines[0].peak_source,
+      models_peak_mib=round(statistics.median(r['peak'] - r['baseline'] for r in runs) / _MIB,
+                            1),
+      models_steady_mib=round(
+          statistics.median(r['steady'] - r['baseline'] for r in runs) / _MIB, 1))
 
 
 def summarize(case: cases_lib.Case, timelines: Sequence[Timeline],
@@ -461,7 +468,9 @@ def measure_swap(old_dir: str, new_dir: str,
       calibration_p99_ms_runs=[_rounded(c.p99_ms) for c in calibrations],
       calibration_spread=_rounded(noise, 2) if noise else None, not_measured=not_measured,
       processes=processes, memory_limit_mib=memory_limit_mib, notes=notes)
-  section = dataclasses.replace(section, memory=memory_headline(section))
+  kept = unload_note(section)
+  section = dataclasses.replace(section, memory=memory_headline(section),
+                                notes=notes + ([kept] if kept else []))
   logging.info('Swap: %s', section.recommendation)
   return section
 
@@ -485,11 +494,27 @@ def memory_headline(section: SwapSection) -> Optional[str]:
   memory = case.memory
   if memory is None:
     return None
-  return (f'The swap needs {memory.peak_mib / 1024:.2f} GiB at peak, '
-          f'{memory.steady_mib / 1024:.2f} GiB steady ({case.name}: the measuring process\'s '
-          f'resident memory; the new version adds {memory.new_version_mib:.0f} MiB, and '
-          f'{memory.baseline_mib:.0f} MiB of it is the interpreter and TensorFlow before any '
-          'model loads).')
+  return (f'The swap needs {memory.models_peak_mib / 1024:.2f} GiB at peak, '
+          f'{memory.models_steady_mib / 1024:.2f} GiB steady, above the runtime ({case.name}; '
+          f'the new version adds {memory.new_version_mib:.0f} MiB). The measuring process '
+          f'peaked at {memory.peak_mib:.0f} MiB, {memory.baseline_mib:.0f} MiB of it the '
+          "interpreter and TensorFlow before any model loaded; TF Serving's own runtime takes "
+          'the place of that baseline.')
+
+
+def unload_note(section: SwapSection) -> Optional[str]:
+  """Says so when the old version's unload gave no memory back: the server stays at its peak."""
+  memory = served_case(section).memory
+  if memory is None or memory.models_peak_mib <= 0:
+    return None
+  kept = (memory.unloaded_mib - memory.baseline_mib) / memory.models_peak_mib
+  if kept < UNLOAD_KEPT:
+    return None
+  return (f'After the old version unloaded, the process kept {kept:.0%} of the swap\'s peak '
+          f'({memory.unloaded_mib:.0f} of {memory.peak_mib:.0f} MiB): TensorFlow\'s CPU '
+          'allocator (oneDNN\'s, on by default on x86) keeps freed memory for the next load, '
+          'so a server stays at the swap\'s peak after it. Size the container for the peak, '
+          'not the steady figure.')
 
 
 def check_memory_limit(section: SwapSection) -> None:
@@ -509,6 +534,9 @@ def check_memory_limit(section: SwapSection) -> None:
         f'versions resident together; steady {case.memory.steady_mib:.0f} MiB, the new version '
         f'{case.memory.new_version_mib:.0f} MiB, runs {case.memory.peak_mib_runs}), past the '
         f'limit of {limit:g} MiB: a server with that limit would be OOM-killed at the reload. '
+        f'(The peak is the measuring process\'s: {case.memory.baseline_mib:.0f} MiB of it is '
+        'the interpreter and TensorFlow, where TF Serving has its own runtime; the versions '
+        f'need {case.memory.models_peak_mib:.0f} MiB above it.) '
         'Raise the container\'s memory, shrink the model, or serve the new version from a '
         'fresh server instead of swapping.', peak_mib=case.memory.peak_mib, limit_mib=limit)
 
