@@ -69,10 +69,14 @@ benchmark-reader: $(STAMP)
 benchmark-stripping: $(STAMP)
 	$(PY) -m benchmarks.stripping
 
-# The version swap on the demo model, TFX's taxi Estimator and a ~1 GB model: the serving
-# version's p99 while the next loads and warms, per server config (~40 min, ~2 GB in /tmp).
-benchmark-swap: $(STAMP)
-	$(PY) -m benchmarks.swap
+# The version swap on the demo model, TFX's taxi Estimator and a ~1 GB model: per candidate
+# (pools, allocator, threads), the serving version's p99 while the next loads and warms, the
+# window and the peak RSS; each model measured twice, to see the verdicts agree (~90 min, ~2 GB in
+# /tmp). Then the peak RSS against a TensorFlow C++ process doing the same swap (~10 min).
+benchmark-swap: $(STAMP) allocators
+	$(PY) -m benchmarks.swap --runs 2
+	$(PY) -m benchmarks.swap_memory --model taxi --out benchmarks/results/swap_memory_taxi.md
+	$(PY) -m benchmarks.swap_memory --model big --out benchmarks/results/swap_memory_big.md
 
 # Replay time and cold start against records per combination: the default's choice (~15 min).
 benchmark-warmup-size: $(STAMP)
