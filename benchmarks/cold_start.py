@@ -17,10 +17,17 @@ does at load), then answers the same live traffic: a seeded mix of every
 signature (and MultiInference) at every traffic batch size, built from
 examples no warmup saw.
 
+Each process loads and runs the model with TensorFlow's C++ through its C API
+(`tfx_warmup.measure.cold_start.time_in_fresh_process`, `serving.native`), as TF
+Serving does, so the latencies are TF Serving's, not a Python tf.Session's.
+
 cold-start ratio = max latency over the first half of the live requests /
                    max latency over the second half (same process; 1.0 is the limit).
 A single max is at the mercy of one OS hiccup, so every case runs --repeats times
-(fresh processes) and the tables show the median of each statistic.
+(fresh processes), the cases of a model interleaved (none, infra_validator, ours,
+none, ...) so that a busy spell on a shared machine hits them all alike; the
+tables show the median of each statistic and the ratio's min-max over the runs.
+The machine's load average before and after the run heads the report.
 Prints markdown tables and writes cold_start.md and cold_start.png to --out.
 """
 
@@ -205,16 +212,37 @@ def time_case(model_dir: str, traffic_path: str) -> Dict:
               ratio=max(latencies[:half]) / max(latencies[half:]), latencies=latencies)
 
 
-def time_case_repeated(model_dir: str, traffic_path: str, repeats: int) -> Dict:
-  """time_case `repeats` times; the median of each statistic (latencies of the first run)."""
-  runs = [time_case(model_dir, traffic_path) for _ in range(repeats)]
-  merged = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != 'latencies'}
-  return dict(merged, latencies=runs[0]['latencies'], repeats=repeats)
+def time_cases_interleaved(cases: Dict[str, str], traffic_path: str,
+                           repeats: int) -> Dict[str, Dict]:
+  """Each case `repeats` times, round-robin; per case the median of each statistic.
+
+  Round-robin, not case after case: on a shared machine a busy spell then lands
+  on every case, not on one. Also the ratio's min and max over the runs, and the
+  latencies of the first run (for the plot).
+  """
+  runs = {case: [] for case in cases}
+  for _ in range(repeats):
+    for case, model_dir in cases.items():
+      runs[case].append(time_case(model_dir, traffic_path))
+  merged = {}
+  for case, timed in runs.items():
+    medians = {k: statistics.median(r[k] for r in timed) for k in timed[0] if k != 'latencies'}
+    ratios = [r['ratio'] for r in timed]
+    merged[case] = dict(medians, ratio_min=min(ratios), ratio_max=max(ratios),
+                        latencies=timed[0]['latencies'], repeats=repeats)
+  return merged
+
+
+def load_average() -> str:
+  """The machine's load, for the report: these figures are only as quiet as the machine."""
+  one, five, _ = os.getloadavg()
+  return f'load average {one:.2f} (1 min) / {five:.2f} (5 min) on {os.cpu_count()} cores'
 
 
 def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: bool,
         repeats: int = 3) -> List[Dict]:
   rows = []
+  load_before = load_average()
   with tempfile.TemporaryDirectory() as root:
     for name, setup in prepare_models(root).items():
       base = os.path.join(root, name)
@@ -226,11 +254,11 @@ def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: boo
                                             **params)
       traffic_path = os.path.join(base, 'traffic')
       write_traffic(traffic_path, cases['none'], setup['traffic'], traffic_batch_sizes, count)
-      for case, model_dir in cases.items():
-        rows.append(dict(model=name, case=case,
-                         **time_case_repeated(model_dir, traffic_path, repeats)))
+      for case, timed in time_cases_interleaved(cases, traffic_path, repeats).items():
+        rows.append(dict(model=name, case=case, **timed))
         print(f'{name:20s} {case:22s} ratio {rows[-1]["ratio"]:6.2f}', file=sys.stderr)
-  report = format_report(rows, count, traffic_batch_sizes, repeats)
+  report = format_report(rows, count, traffic_batch_sizes, repeats,
+                         (load_before, load_average()))
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'cold_start.md'), 'w') as f:
     f.write(report + '\n')
@@ -240,21 +268,25 @@ def run(out_dir: str, count: int, traffic_batch_sizes: Sequence[int], sweep: boo
 
 
 def format_report(rows: List[Dict], count: int, batch_sizes: Sequence[int],
-                  repeats: int) -> str:
+                  repeats: int, load: Sequence[str]) -> str:
+  """The tables; `load` is the machine's load average before and after the run."""
   sizes = (f'{min(batch_sizes)}..{max(batch_sizes)}' if list(batch_sizes) == list(
       range(min(batch_sizes), max(batch_sizes) + 1)) else str(list(batch_sizes)))
   head = ('| model | warmup | records | replay s | first request ms | max ms, 1st half | '
-          'max ms, 2nd half | median ms | cold-start ratio |\n'
-          '|---|---|---:|---:|---:|---:|---:|---:|---:|')
+          'max ms, 2nd half | median ms | cold-start ratio | ratio min-max |\n'
+          '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   def table(selected):
     return '\n'.join([head] + [
         f"| {r['model']} | {r['case']} | {r['records']:.0f} | {r['replay_s']:.2f} | "
         f"{r['first_ms']:.1f} | {r['max_first_half_ms']:.1f} | {r['max_second_half_ms']:.1f} | "
-        f"{r['median_ms']:.2f} | {r['ratio']:.2f} |" for r in selected])
+        f"{r['median_ms']:.2f} | {r['ratio']:.2f} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f} |"
+        for r in selected])
   main_cases = ('none', 'infra_validator', *OURS)
   text = (f'Live traffic: {count} requests, every signature (and MultiInference) at batch '
           f'sizes {sizes}, from examples no warmup saw; warmup sample {NUM_EXAMPLES} '
-          f'examples. Each value is the median of {repeats} runs in fresh processes.\n\n'
+          f'examples. TensorFlow\'s C++ loads and runs each model (serving.native), as TF '
+          f'Serving does. Each value is the median of {repeats} runs in fresh processes, the '
+          f'cases interleaved. Machine: {load[0]} before, {load[1]} after.\n\n'
           + table([r for r in rows if r['case'] in main_cases]))
   swept = [r for r in rows if r['case'] in SWEEP]
   if swept:
