@@ -115,8 +115,9 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def swap(args: argparse.Namespace) -> int:
-  """Measures the swap --old -> --new; writes the config that keeps it flat to --output."""
+  """Measures the swap --old -> --new; prints (and writes to --output) what keeps it flat."""
   from tfx_warmup import library
+  from tfx_warmup import progress
   from tfx_warmup.library import swap as swap_lib
   from tfx_warmup.report import text
 
@@ -126,16 +127,32 @@ def swap(args: argparse.Namespace) -> int:
       qps=args.qps, deadline_ms=args.deadline_ms, tags=args.tag_set,
       batching_parameters_file=args.batching_parameters,
       num_request_iterations=args.num_request_iterations, repetitions=args.repetitions,
-      model_name=args.model_name, plot_path=args.plot)
+      model_name=args.model_name, candidates=args.candidates, memory_limit=args.memory_limit,
+      plot_path=args.plot,
+      # No progress bar (stderr is not a terminal) and no library log (not --verbose): a
+      # line per fresh process, so minutes of measuring are never silent.
+      on_process=None if args.verbose or isinstance(
+          progress.reporter(), progress.TerminalReporter) else _process_lines())
   if args.json:
     print(report.to_json())
     return 0
-  print(text.format_swap(report.swap))
+  print(in_cli_terms(text.format_swap(report.swap)))
   if args.output:
-    print(f'\nWrote {swap_lib.REPORT_FILE}'
-          + (f' and {report.swap.platform_config}' if report.swap.platform_config else '')
-          + f' to {args.output}')
+    print(f'\nWrote {", ".join([swap_lib.REPORT_FILE] + report.swap.files)} to {args.output}')
+  if args.plot:
+    print(f'Latency plot: {args.plot}')
   return 0
+
+
+def _process_lines():
+  """Prints each line `swap_models` gives on a fresh process to stderr, numbered."""
+  count = 0
+
+  def line(text: str) -> None:
+    nonlocal count
+    count += 1
+    print(f'{PROG} swap: process {count}: {text}', file=sys.stderr, flush=True)
+  return line
 
 
 def profile(args: argparse.Namespace) -> int:
@@ -174,19 +191,20 @@ def _text(report, outputs_column=None) -> str:
 
 
 def _print_swap_lines(model_dir: str) -> None:
-  """The swap measured when the model was warmed, from the Model artifact's report, if any."""
+  """The swap measured when the model was warmed, from the Model artifact's report, if any:
+  its recommendation, and what applies it (the command, the files beside the report, the
+  Dockerfile lines)."""
   import os
   from tfx_warmup.library import output
-  from tfx_warmup.library import swap as swap_lib
+  from tfx_warmup.report import text
   warmed = output.report_beside(model_dir)
   swap_section = warmed.swap if warmed else None
   if swap_section is None:
     return
   print(f'Version swap, measured when it was warmed: {swap_section.recommendation}')
-  if swap_section.platform_config:
-    root = os.path.dirname(model_dir.rstrip('/'))  # A Model artifact: Format-Serving/'s parent.
-    print(f'  {os.path.join(root, swap_lib.PLATFORM_CONFIG_FILE)}; serve with: '
-          f'{swap_section.server_command}')
+  root = os.path.dirname(model_dir.rstrip('/'))  # A Model artifact: Format-Serving/'s parent.
+  for line in text.format_swap_apply(swap_section, where=root):
+    print(f'  {line}')
 
 
 def _refuse_a_non_empty_output(output: str) -> None:

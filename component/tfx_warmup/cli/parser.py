@@ -55,8 +55,14 @@ _EXAMPLES = {
           tfx-warmup swap --old models/ctr/2 --new warmed/ctr/3 --output swap/
           tfx-warmup swap --old models/ctr/2 --new warmed/ctr/3 --qps 400 --deadline-ms 20 \\
               --requests traffic.tfrecord --output swap/ --plot swap/latency.png
-        writes: swap/platform_config.pbtxt when a config measured better than TF Serving's
-        defaults, and swap/swap_report.json.
+          tfx-warmup swap --old models/ctr/2 --new warmed/ctr/3 --candidates allocator \\
+              --memory-limit 4Gi --json         # print only; the command is in the JSON
+        writes: swap/swap_report.json and, when a candidate measured better than TF Serving's
+        defaults, what applies it: swap/tensorflow_model_server.sh (the command),
+        swap/platform_config.pbtxt (when a setting has no flag), swap/Dockerfile.serving (when
+        an allocator is recommended).
+        exit status: 1 if the swap cannot be measured, or its peak memory passes
+        --memory-limit (nothing is written).
         """,
 }
 
@@ -152,13 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
   swp = command('swap',
                 "Measure a version swap as TF Serving performs it: the serving version's "
                 'latency while the next one loads and replays its warmup file, under TF '
-                "Serving's defaults and candidate configs, each in fresh processes; write the "
-                'config that keeps it flat.')
+                "Serving's defaults and candidate settings (thread pools, the allocator, thread "
+                'counts), each in fresh processes; print, and with --output write, the server '
+                'command, platform config and Dockerfile of the settings that keep it flat.')
   swp.add_argument('--old', required=True, help='the version being served: ' + _MODEL_HELP)
   swp.add_argument('--new', required=True, help='the version to swap to (its warmup file is '
                    'replayed)')
-  swp.add_argument('--output', help='directory for platform_config.pbtxt and '
-                   'swap_report.json (default: print only)')
+  swp.add_argument('--output', help='directory for swap_report.json and the files that apply '
+                   'the recommendation (default: print only)')
   swp.add_argument('--overwrite', action='store_true', help='replace a non-empty --output')
   swp.add_argument('--qps', type=int, help=parameters.BY_NAME['swap_qps'].help)
   swp.add_argument('--deadline-ms', type=float,
@@ -171,12 +178,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help='fresh-process runs per case (default 3, or '
                         '$TFX_WARMUP_SWAP_REPETITIONS)')
   swp.add_argument('--plot', help='write a PNG of the latency through the swap')
+  # The swap's own parameters (component-only, so no Flag of theirs): help and check as declared.
+  groups = parameters.BY_NAME['swap_candidates'].default
+  _add_checked_flag(swp, 'swap_candidates', '--candidates', 'GROUPS', as_list=True,
+                    default=list(groups), suffix=", comma-separated; '' for none (default "
+                    + ','.join(groups) + ')')
+  _add_checked_flag(swp, 'swap_memory_limit', '--memory-limit', 'SIZE')
   _add_parameter_flag(swp, 'batching_parameters_file',
                       "TF Serving's --batching_parameters_file; both versions serve under "
                       'that server-side batching')
   _add_parameter_flag(swp, 'num_request_iterations')
-  _add_parameter_flag(swp, 'model_name', 'the model name in the server command written')
+  _add_parameter_flag(swp, 'model_name', 'the model name in the server command')
   return parser
+
+
+def _add_checked_flag(sub: argparse.ArgumentParser, name: str, flag: str, metavar: str,
+                      as_list: bool = False, default=None, suffix: str = '') -> None:
+  """A flag for a parameter declared without one: its help as declared, its value (the text,
+  or a comma-separated list) held to the parameter's own check."""
+  p = parameters.BY_NAME[name]
+
+  def parse(text: str):
+    value = [v.strip() for v in text.split(',') if v.strip()] if as_list else text
+    problem = p.check(p, value)
+    if problem:
+      raise argparse.ArgumentTypeError(problem.replace(name, flag))
+    return value
+
+  sub.add_argument(flag, metavar=metavar, type=parse, default=default,
+                   dest=flag[2:].replace('-', '_'), help=(p.help + suffix).replace('%', '%%'))
 
 
 def _add_beam_args(sub: argparse.ArgumentParser) -> None:

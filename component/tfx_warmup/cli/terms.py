@@ -19,6 +19,8 @@ PHRASES = (
     ('`verify_model`', f'`{PROG} verify`'),
     ('`requests`', '--requests FILE'),
     ('`repetitions`', '--repetitions'),
+    ('swap_memory_limit', '--memory-limit'),  # The swap's, which `swap` takes as its own flags.
+    ('swap_candidates', '--candidates'),
     ('ModelWarmer', PROG),
 )
 

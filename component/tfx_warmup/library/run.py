@@ -117,8 +117,9 @@ def warm_model(model_dir: str, examples: Optional[ExamplesSource], output_dir: s
                           memory_limit=options.swap_memory_limit,
                           plot_path=os.path.join(staged.root, PLOT_FILE) if layout.files_beside
                           else None) if options.measure_swap else None
-      if swap and layout.files_beside:
-        swap = write_server_config(swap, staged.root, options.model_name,
+      if swap:  # What applies it, always; as files only where there is room beside the model.
+        swap = write_server_config(swap, staged.root if layout.files_beside else None,
+                                   options.model_name,
                                    options.batching_parameters_file,
                                    options.num_request_iterations)
       report = WarmupReport(

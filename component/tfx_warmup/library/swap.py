@@ -1,19 +1,24 @@
-"""Step 7: measure the version swap, and write the server config that keeps it flat.
+"""Step 7: measure the version swap, and say (and write) what the user applies to keep it flat.
 
 The swap goes from the version being served (`baseline_model_dir`, else the
 input model itself: version N to N+1) to the written warmed copy, as TF Serving
-performs it (`tfx_warmup.swap`). When a candidate config measured better than
-TF Serving's defaults, its `--platform_config_file` and the
-`tensorflow_model_server` command that uses it are written beside the report,
-never inside the SavedModel the Pusher copies. `swap_models` does the same for
-two versions warmed before (what `tfx-warmup swap` calls): its traffic comes from
+performs it (`tfx_warmup.swap`). What the recommended settings take to apply is
+always computed into the report's section, with or without a place to write
+files: the complete `tensorflow_model_server` command (LD_PRELOAD for an
+allocator, the thread flags, `--platform_config_file` only when a setting has no
+flag), the platform config's text when one is needed, and the Dockerfile lines
+that install the allocator in TF Serving's image. Given a directory beside the
+report (never inside the SavedModel the Pusher copies), they are written there
+as files too, and the section names them. `swap_models` does the same for two
+versions warmed before (what `tfx-warmup swap` calls): its traffic comes from
 the new version's warmup file, and its report is its own.
 """
 
 import dataclasses
 import os
+import re
 import tempfile
-from typing import Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from absl import logging
 from tensorflow_serving.apis import prediction_log_pb2
@@ -29,15 +34,25 @@ from tfx_warmup.report.model import SwapSection, WarmupReport, warmup_file_secti
 from tfx_warmup.serving import batching_config
 from tfx_warmup.serving import platform_config
 from tfx_warmup.serving.batching_config import BatchingConfig
+from tfx_warmup.swap import allocators
 from tfx_warmup.swap import cases as cases_lib
 from tfx_warmup.swap import measure
 from tfx_warmup.swap import plot
 
 PLATFORM_CONFIG_FILE = 'platform_config.pbtxt'
+COMMAND_FILE = 'tensorflow_model_server.sh'  # the server command, as a shell script
+DOCKERFILE = 'Dockerfile.serving'  # TF Serving's image with the recommended allocator
 PLOT_FILE = 'swap_latency.png'
 REPORT_FILE = 'swap_report.json'  # what `tfx-warmup swap --output` writes
-# Where the server command expects things: the usual mounts of TF Serving's Docker image.
-SERVED_CONFIG_PATH = '/config/' + PLATFORM_CONFIG_FILE
+# Where the server command expects things: the usual mounts of TF Serving's Docker image
+# (the model's versions under /models/<name>; the files written here mounted at /config).
+MODELS_DIR = '/models'
+CONFIG_DIR = '/config'
+SERVED_CONFIG_PATH = f'{CONFIG_DIR}/{PLATFORM_CONFIG_FILE}'
+# measure.recommendation_text's words on where the settings are; replaced by what is true.
+_WHERE = re.compile(r'serve with (?:the command(?: and platform config)?(?: written)? '
+                    r'(?:beside this report|below)'
+                    r'|[\w.]+(?:, [\w.]+)*, written beside this report)')
 
 
 def measure_swap(old_model_dir: str, new_model_dir: str,
@@ -48,13 +63,16 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
                  repetitions: Optional[int] = None,
                  candidates: Sequence[str] = cases_lib.GROUPS,
                  memory_limit: Optional[str] = None,
-                 plot_path: Optional[str] = None) -> SwapSection:
+                 plot_path: Optional[str] = None,
+                 on_process: Optional[Callable[[str], None]] = None) -> SwapSection:
   """The swap `old_model_dir` -> `new_model_dir` under each case, in fresh processes.
 
   `live` is the traffic mix; `repetitions` runs per case (default
   `swap.measure.default_repetitions()`); `candidates` the groups measured beside
   the defaults (`swap.cases.GROUPS`); `memory_limit` the serving container's
-  ('4Gi'); `plot_path`, if given, receives a PNG of the latency through the swap.
+  ('4Gi'); `plot_path`, if given, receives a PNG of the latency through the swap;
+  `on_process`, if given, a line on each fresh process as it ends (the progress
+  of a step that takes minutes, where no progress bar is drawn).
   Raises SwapError naming the cause (see `swap.measure`), SwapMemoryError when
   the swap's peak passes `memory_limit`.
   """
@@ -72,6 +90,8 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
                                  total=count) as advance:
     def done(line: str) -> None:
       logging.info('Swap: %s', line)
+      if on_process:
+        on_process(line)
       advance()
 
     section = measure.measure_swap(
@@ -85,30 +105,101 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
   return section
 
 
-def write_server_config(section: SwapSection, output_dir: str, model_name: str,
+def applied_settings(section: SwapSection, model_name: str = '',
+                     batching_parameters_file: Optional[str] = None,
+                     num_request_iterations: int = 1) -> SwapSection:
+  """The section with what the user applies for its recommendation, nothing written yet.
+
+  `server_command` is the whole `tensorflow_model_server` line (paths as TF
+  Serving's image mounts them: `/models/<model_name>`, `/config/`);
+  `platform_config_text` the file it names, when a recommended setting has no
+  flag (pools, a load pool, warmup threads), with the batching parameters in it
+  (with a platform config file TF Serving reads batching from the file alone);
+  `dockerfile` the lines for TF Serving's image when an allocator is recommended.
+  All null when nothing is recommended: the defaults need nothing applied.
+  """
+  case = measure.recommended_case(section, num_request_iterations)
+  none = dataclasses.replace(section, platform_config=None, server_command=None,
+                             platform_config_text=None, dockerfile=None, files=[])
+  if case is None:
+    return none
+  server = case.server
+  text = None
+  if server.needs_platform_config():
+    batching_parameters = None
+    if batching_parameters_file:
+      with fileio.open(batching_parameters_file, 'r') as f:
+        batching_parameters = f.read()
+    text = platform_config.platform_config_text(server, batching_parameters)
+  name = model_name or 'model'
+  preload = allocators.allocator(case.allocator).preload_path_in_image or None
+  command = platform_config.server_command(
+      name, f'{MODELS_DIR}/{name}', server,
+      platform_config_file=SERVED_CONFIG_PATH if text else None, preload=preload,
+      batching_parameters_file=(f'{CONFIG_DIR}/{os.path.basename(batching_parameters_file)}'
+                                if batching_parameters_file and not text else None))
+  applied = dataclasses.replace(
+      none, server_command=command, platform_config_text=text,
+      dockerfile=allocators.dockerfile_lines(case.allocator) if preload else None)
+  return dataclasses.replace(applied, recommendation=_say_where(applied, []))
+
+
+def write_server_config(section: SwapSection, output_dir: Optional[str], model_name: str = '',
                         batching_parameters_file: Optional[str] = None,
                         num_request_iterations: int = 1) -> SwapSection:
-  """Writes the recommended `platform_config.pbtxt` into `output_dir`; the section naming it.
+  """`applied_settings`, and, with `output_dir`, its files written there; the section naming them.
 
-  Nothing is written when no candidate measured better: the defaults need no file.
-  The --batching_parameters_file's settings go into it: with a platform config
-  file TF Serving reads batching from that file alone.
+  The files: `platform_config.pbtxt` (when the settings need one),
+  `tensorflow_model_server.sh` (the command), `Dockerfile.serving` (when an
+  allocator is recommended). Nothing is written when nothing is recommended: the
+  defaults need no file. `output_dir` None computes the settings alone.
   """
-  server = measure.recommended_server(section, num_request_iterations)
-  if server is None:
+  section = applied_settings(section, model_name, batching_parameters_file,
+                             num_request_iterations)
+  if not output_dir or section.server_command is None:
     return section
-  batching_parameters = None
-  if batching_parameters_file:
-    with fileio.open(batching_parameters_file, 'r') as f:
-      batching_parameters = f.read()
-  path = os.path.join(output_dir, PLATFORM_CONFIG_FILE)
-  with fileio.open(path, 'w') as f:
-    f.write(platform_config.platform_config_text(server, batching_parameters))
-  name = model_name or 'model'
+  contents = {COMMAND_FILE: command_script(section)}
+  if section.platform_config_text:
+    contents[PLATFORM_CONFIG_FILE] = section.platform_config_text
+  if section.dockerfile:
+    contents[DOCKERFILE] = section.dockerfile
+  files = [name for name in (PLATFORM_CONFIG_FILE, COMMAND_FILE, DOCKERFILE) if name in contents]
+  for name in files:
+    with fileio.open(os.path.join(output_dir, name), 'w') as f:
+      f.write(contents[name])
   return dataclasses.replace(
-      section, platform_config=PLATFORM_CONFIG_FILE,
-      server_command=platform_config.server_command(
-          name, f'/models/{name}', server, platform_config_file=SERVED_CONFIG_PATH))
+      section, files=files,
+      platform_config=PLATFORM_CONFIG_FILE if PLATFORM_CONFIG_FILE in contents else None,
+      recommendation=_say_where(section, files))
+
+
+def command_script(section: SwapSection) -> str:
+  """`tensorflow_model_server.sh`: the server command, saying where it expects its files."""
+  mounts = (f'this directory mounted at {CONFIG_DIR} (its {PLATFORM_CONFIG_FILE})'
+            if section.platform_config_text else
+            f'your batching parameters file in {CONFIG_DIR}'
+            if '--batching_parameters_file' in section.server_command else '')
+  lines = [
+      '#!/bin/sh',
+      f"# tensorflow_model_server with the settings the version swap recommends "
+      f"('{section.recommended}'),",
+      '# measured by tfx-warmup: the report beside this file has the figures.',
+      f"# Paths as in TF Serving's image: the model's versions under {MODELS_DIR}/<name>"
+      + (f', {mounts}.' if mounts else '.'),
+  ]
+  if section.dockerfile:
+    lines.append(f'# {DOCKERFILE} installs the allocator it preloads.')
+  return '\n'.join(lines + [section.server_command]) + '\n'
+
+
+def _say_where(section: SwapSection, files: List[str]) -> str:
+  """The recommendation, saying where its settings are: the files written, else below."""
+  if files:
+    where = f"serve with {', '.join(files)}, written beside this report"
+  else:
+    where = ('serve with the command and platform config below' if section.platform_config_text
+             else 'serve with the command below')
+  return _WHERE.sub(where, section.recommendation)
 
 
 def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str] = None, *,
@@ -119,16 +210,18 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
                 repetitions: Optional[int] = None, model_name: str = '',
                 candidates: Sequence[str] = cases_lib.GROUPS,
                 memory_limit: Optional[str] = None,
-                plot_path: Optional[str] = None) -> WarmupReport:
+                plot_path: Optional[str] = None,
+                on_process: Optional[Callable[[str], None]] = None) -> WarmupReport:
   """The swap between two versions warmed before (by anyone), measured; its report.
 
   Traffic is `requests` (a TFRecord of PredictionLogs), else one record of each
-  kind in the new version's warmup file. With `output_dir`, the report
-  (`swap_report.json`) and, when a config measured better, its
-  `platform_config.pbtxt` (and, with `plot_path`, the plot) are written there in
+  kind in the new version's warmup file. The report's swap section always carries
+  what to apply (`applied_settings`). With `output_dir`, the report
+  (`swap_report.json`) and the files of `write_server_config` are written there in
   one move, nothing unless all succeeds. `plot_path` receives a PNG of the
-  latency through the swap; `repetitions`, `candidates` and `memory_limit` as
-  `measure_swap`.
+  latency through the swap, once: inside `output_dir` it moves in with the rest,
+  elsewhere it is copied there after the move. `repetitions`, `candidates`,
+  `memory_limit` and `on_process` as `measure_swap`.
   """
   if repetitions is not None and repetitions < 1:
     raise ConfigurationError(f'`repetitions` must be at least 1, got {repetitions}.')
@@ -141,22 +234,40 @@ def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str
   live = live_lib.live_traffic(records, requests)
   batching = (batching_config.config_from_file(batching_parameters_file)
               if batching_parameters_file else None)
+  inside = _relative_inside(plot_path, output_dir) if plot_path and output_dir else None
   with tempfile.TemporaryDirectory() as scratch:
     target = output_dir or os.path.join(scratch, 'swap')
     with output.staged_output(target) as staged:  # Nothing at output_dir unless all succeeds.
       fileio.makedirs(staged.root)
+      drawn = None
+      if plot_path:
+        drawn = (os.path.join(staged.root, inside) if inside
+                 else os.path.join(scratch, PLOT_FILE))
+        fileio.makedirs(os.path.dirname(drawn))
       section = measure_swap(
           old_model_dir, new_model_dir, live, qps=qps, deadline_ms=deadline_ms, tags=tags,
           batching=batching, num_request_iterations=num_request_iterations,
           repetitions=repetitions, candidates=candidates, memory_limit=memory_limit,
-          plot_path=os.path.join(staged.root, PLOT_FILE) if plot_path else None)
-      if output_dir:
-        section = write_server_config(section, staged.root, model_name,
-                                      batching_parameters_file, num_request_iterations)
+          plot_path=drawn, on_process=on_process)
+      section = write_server_config(section, staged.root if output_dir else None, model_name,
+                                    batching_parameters_file, num_request_iterations)
       report = WarmupReport(model=new_model_dir, swap=section, warmup_file=warmup_file_section(
           path if records else None, records))
       with fileio.open(os.path.join(staged.root, REPORT_FILE), 'w') as f:
         f.write(report.to_json())
-    if plot_path:  # After the move: a plot inside output_dir would be moved away with it.
-      fileio.copy(os.path.join(target, PLOT_FILE), plot_path, overwrite=True)
+    if plot_path and not inside:  # Written once, where asked, after everything succeeded.
+      parent = os.path.dirname(plot_path)
+      if parent:
+        fileio.makedirs(parent)
+      fileio.copy(drawn, plot_path, overwrite=True)
   return report
+
+
+def _relative_inside(path: str, directory: str) -> Optional[str]:
+  """`path` relative to `directory` when it lies inside it, else None (local or URL paths)."""
+  if '://' in path or '://' in directory:
+    base = directory.rstrip('/') + '/'
+    return path[len(base):] if path.startswith(base) and len(path) > len(base) else None
+  relative = os.path.relpath(os.path.abspath(path), os.path.abspath(directory))
+  outside = relative in (os.curdir, os.pardir) or relative.startswith(os.pardir + os.sep)
+  return None if outside else relative

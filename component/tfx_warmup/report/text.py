@@ -169,21 +169,63 @@ def _replay_line(validation: ValidationSection, cold_start: Optional[ColdStartSe
 
 
 def format_swap(swap: SwapSection) -> str:
-  """Per configuration, the serving version's tail while the next version loads and warms."""
+  """The swap's cases ranked by what they cost clients, what each is, the verdict, its memory,
+  and what to apply."""
   lines = [f'Version swap ({swap.qps:g} QPS open loop, {swap.qps_source}; deadline '
            f'{swap.deadline_ms:g} ms, {swap.deadline_source}; {swap.repetitions} fresh-process '
-           'runs per case, medians):']
+           f'run{"s" if swap.repetitions != 1 else ""} per case, medians):']
+  ranked = sorted(swap.cases, key=lambda c: c.rank if c.rank is not None else len(swap.cases))
   lines.append(format_table(
-      [('case', 'p99 during load+warmup (runs)', 'load+warmup s', 'late', 'first on new max')] +
-      [(f'({c.role}) {c.name}',
-        f"{c.window_p99_ms:.2f} ms ({', '.join(f'{p:.2f}' for p in c.window_p99_ms_runs)})",
-        f'{c.window_seconds:.2f}', str(c.late), f'{c.first_max_ms:.2f} ms')
-       for c in swap.cases]))
-  lines.append(swap.recommendation)
-  if swap.platform_config:
-    lines.append(f'Server config: {swap.platform_config} (beside the report); serve with:\n'
-                 f'  {swap.server_command}')
+      [('rank', 'case', 'group', 'window p99 ms (runs)', 'window s', 'late',
+        'first p99 / max ms', 'peak MiB')] +
+      [(str(c.rank) if c.rank is not None else '-', f'({c.role}) {c.name}', c.group or '-',
+        f"{c.window_p99_ms:.2f} ({', '.join(f'{p:.2f}' for p in c.window_p99_ms_runs)})",
+        f'{c.window_seconds:.2f}', str(c.late), f'{_ms(c.first_p99_ms)} / {c.first_max_ms:.2f}',
+        f'{c.memory.peak_mib:.0f}' if c.memory else '-')
+       for c in ranked]))
+  lines.append('Ranked by what the swap costs clients: requests late (past the deadline) from '
+               "the load on, then the serving version's p99 in the window, while the next "
+               "version loads and replays its warmup file. 'first': the new version's first "
+               "seconds; 'peak': the process's resident memory. The cases:")
+  lines.extend(f'  {c.name}: {c.description}' for c in swap.cases)
+  if swap.memory:
+    lines.append(swap.memory + (f' Within the memory limit of {swap.memory_limit_mib:g} MiB.'
+                                if swap.memory_limit_mib else ''))
+  lines.append(f'Verdict: {swap.verdict}. {swap.recommendation}')
+  lines.extend(format_swap_apply(swap))
+  lines.extend(f'Note: {note}' for note in swap.notes)
+  lines.extend(f'Note: {note}' for note in swap.not_measured if note not in swap.notes)
   return '\n'.join(lines)
+
+
+def format_swap_apply(swap: SwapSection, where: Optional[str] = None) -> List[str]:
+  """What to apply for the recommendation: the server command, the platform config (its file, or
+  its text where none was written) and the Dockerfile lines; [] when nothing is recommended.
+
+  `where` is the directory the files are in, to name them by path (else by name).
+  """
+  if not swap.server_command:
+    return []
+  files = swap.files or ([swap.platform_config] if swap.platform_config else [])
+
+  def named(name: str) -> str:
+    return os.path.join(where, name) if where else name
+
+  lines = ['Serve with:', f'  {swap.server_command}']
+  config = next((f for f in files if f.endswith('.pbtxt')), None)
+  if config:
+    lines.append(f'Platform config: {named(config)}')
+  elif swap.platform_config_text:
+    lines.append('Platform config (save it where --platform_config_file points):')
+    lines.extend(f'  {line}' for line in swap.platform_config_text.rstrip().splitlines())
+  if swap.dockerfile:
+    dockerfile = next((f for f in files if f.startswith('Dockerfile')), None)
+    lines.append("TF Serving's image with the allocator"
+                 + (f' ({named(dockerfile)}):' if dockerfile else ':'))
+    lines.extend(f'  {line}' for line in swap.dockerfile.rstrip().splitlines())
+  if files:
+    lines.append('Written beside the report: ' + ', '.join(named(f) for f in files))
+  return lines
 
 
 def format_features(features: Dict[str, List[str]], width: Optional[int] = None) -> str:
