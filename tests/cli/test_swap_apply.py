@@ -101,7 +101,7 @@ def test_swap_json_without_output_carries_the_command_and_the_config(warmed, cap
 def test_swap_text_without_output_shows_the_config_to_save(warmed, capfd, measured):
   status, stdout, _ = _swap(capfd, '--old', warmed, '--new', warmed)
   assert status == 0
-  assert 'serve with the command and platform config below' in stdout
+  assert 'Serve with the command and platform config below.' in stdout
   assert 'Platform config (save it where --platform_config_file points):' in stdout
   assert '    session_run_load_threadpool_index {' in stdout
   assert 'Wrote' not in stdout and 'written beside' not in stdout

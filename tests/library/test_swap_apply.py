@@ -90,7 +90,7 @@ def test_a_recommended_pool_is_a_platform_config_and_the_command_that_names_it()
   assert bundle.enable_model_warmup  # The file restates what its flag would have said.
   assert section.dockerfile is None and section.platform_config is None and section.files == []
   # Nothing was written: the text says where the settings are, truthfully.
-  assert 'serve with the command and platform config below' in section.recommendation
+  assert 'Serve with the command and platform config below.' in section.recommendation
   assert 'written' not in section.recommendation
 
 
@@ -105,7 +105,7 @@ def test_a_recommended_allocator_is_ld_preload_and_a_dockerfile_for_tf_serving_s
       'RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && '
       'rm -rf /var/lib/apt/lists/*',
       f'ENV LD_PRELOAD={JEMALLOC_IN_IMAGE}']
-  assert 'serve with the command below' in section.recommendation
+  assert 'Serve with the command below.' in section.recommendation
 
 
 def test_a_recommended_thread_count_is_its_flag_alone():
@@ -137,7 +137,7 @@ def test_the_combination_writes_every_file_beside_the_report_and_names_them(tmp_
   assert script.startswith('#!/bin/sh\n') and script.endswith(section.server_command + '\n')
   assert "('combined')" in script and 'Dockerfile.serving installs the allocator' in script
   subprocess.run(['sh', '-n', str(tmp_path / 'tensorflow_model_server.sh')], check=True)
-  assert ('serve with platform_config.pbtxt, tensorflow_model_server.sh, Dockerfile.serving, '
+  assert ('Serve with platform_config.pbtxt, tensorflow_model_server.sh, Dockerfile.serving, '
           'written beside this report') in section.recommendation
   # Computed again from the written section: the same words, not a second substitution.
   again = swap_lib.write_server_config(section, str(tmp_path), 'ctr')
@@ -237,7 +237,7 @@ def test_swap_models_without_output_carries_what_to_apply_in_the_report(new_vers
   assert swap['dockerfile'].startswith('FROM tensorflow/serving')
   assert swap['platform_config'] is None and swap['files'] == []
   assert 'written' not in swap['recommendation']
-  assert 'serve with the command and platform config below' in swap['recommendation']
+  assert 'Serve with the command and platform config below.' in swap['recommendation']
 
 
 def test_swap_models_past_the_memory_limit_fails_and_writes_nothing(new_version, tmp_path,

@@ -16,7 +16,6 @@ the new version's warmup file, and its report is its own.
 
 import dataclasses
 import os
-import re
 import tempfile
 from typing import Callable, List, Optional, Sequence
 
@@ -49,10 +48,6 @@ REPORT_FILE = 'swap_report.json'  # what `tfx-warmup swap --output` writes
 MODELS_DIR = '/models'
 CONFIG_DIR = '/config'
 SERVED_CONFIG_PATH = f'{CONFIG_DIR}/{PLATFORM_CONFIG_FILE}'
-# measure.recommendation_text's words on where the settings are; replaced by what is true.
-_WHERE = re.compile(r'serve with (?:the command(?: and platform config)?(?: written)? '
-                    r'(?:beside this report|below)'
-                    r'|[\w.]+(?:, [\w.]+)*, written beside this report)')
 
 
 def measure_swap(old_model_dir: str, new_model_dir: str,
@@ -108,7 +103,16 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
 def applied_settings(section: SwapSection, model_name: str = '',
                      batching_parameters_file: Optional[str] = None,
                      num_request_iterations: int = 1) -> SwapSection:
-  """The section with what the user applies for its recommendation, nothing written yet.
+  """The section with what the user applies for its recommendation, nothing written; its
+  recommendation says to serve with the command (and config) below."""
+  return _say_where(_settings(section, model_name, batching_parameters_file,
+                              num_request_iterations), [])
+
+
+def _settings(section: SwapSection, model_name: str,
+              batching_parameters_file: Optional[str],
+              num_request_iterations: int) -> SwapSection:
+  """The section with what the user applies for its recommendation.
 
   `server_command` is the whole `tensorflow_model_server` line (paths as TF
   Serving's image mounts them: `/models/<model_name>`, `/config/`);
@@ -138,10 +142,9 @@ def applied_settings(section: SwapSection, model_name: str = '',
       platform_config_file=SERVED_CONFIG_PATH if text else None, preload=preload,
       batching_parameters_file=(f'{CONFIG_DIR}/{os.path.basename(batching_parameters_file)}'
                                 if batching_parameters_file and not text else None))
-  applied = dataclasses.replace(
+  return dataclasses.replace(
       none, server_command=command, platform_config_text=text,
       dockerfile=allocators.dockerfile_lines(case.allocator) if preload else None)
-  return dataclasses.replace(applied, recommendation=_say_where(applied, []))
 
 
 def write_server_config(section: SwapSection, output_dir: Optional[str], model_name: str = '',
@@ -154,10 +157,9 @@ def write_server_config(section: SwapSection, output_dir: Optional[str], model_n
   allocator is recommended). Nothing is written when nothing is recommended: the
   defaults need no file. `output_dir` None computes the settings alone.
   """
-  section = applied_settings(section, model_name, batching_parameters_file,
-                             num_request_iterations)
+  section = _settings(section, model_name, batching_parameters_file, num_request_iterations)
   if not output_dir or section.server_command is None:
-    return section
+    return _say_where(section, [])
   contents = {COMMAND_FILE: command_script(section)}
   if section.platform_config_text:
     contents[PLATFORM_CONFIG_FILE] = section.platform_config_text
@@ -167,10 +169,10 @@ def write_server_config(section: SwapSection, output_dir: Optional[str], model_n
   for name in files:
     with fileio.open(os.path.join(output_dir, name), 'w') as f:
       f.write(contents[name])
-  return dataclasses.replace(
+  return _say_where(dataclasses.replace(
       section, files=files,
-      platform_config=PLATFORM_CONFIG_FILE if PLATFORM_CONFIG_FILE in contents else None,
-      recommendation=_say_where(section, files))
+      platform_config=PLATFORM_CONFIG_FILE if PLATFORM_CONFIG_FILE in contents else None),
+      files)
 
 
 def command_script(section: SwapSection) -> str:
@@ -192,14 +194,21 @@ def command_script(section: SwapSection) -> str:
   return '\n'.join(lines + [section.server_command]) + '\n'
 
 
-def _say_where(section: SwapSection, files: List[str]) -> str:
-  """The recommendation, saying where its settings are: the files written, else below."""
+_SERVE_WITH = 'Serve with'
+
+
+def _say_where(section: SwapSection, files: List[str]) -> SwapSection:
+  """The section whose recommendation ends saying where its settings are: the files written,
+  else the command (and config) this report carries. Nothing recommended: unchanged."""
+  if section.server_command is None:
+    return section
+  said = section.recommendation.split(f' {_SERVE_WITH}')[0]  # Said again: replaced, not added.
   if files:
-    where = f"serve with {', '.join(files)}, written beside this report"
+    where = f"{_SERVE_WITH} {', '.join(files)}, written beside this report."
   else:
-    where = ('serve with the command and platform config below' if section.platform_config_text
-             else 'serve with the command below')
-  return _WHERE.sub(where, section.recommendation)
+    where = (f'{_SERVE_WITH} the command and platform config below.'
+             if section.platform_config_text else f'{_SERVE_WITH} the command below.')
+  return dataclasses.replace(section, recommendation=f'{said} {where}')
 
 
 def swap_models(old_model_dir: str, new_model_dir: str, output_dir: Optional[str] = None, *,

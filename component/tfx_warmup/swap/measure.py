@@ -275,14 +275,11 @@ def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
   if verdict in ('too-few-runs', 'too-noisy'):
     return (f'Measured, not ranked: {reason} The figures (window p99, medians): defaults '
             f'{defaults.window_p99_ms:.2f} ms, {figures}.')
-  if best is not None:
-    where = ('serve with the command and platform config written beside this report'
-             if best.group in ('pools', 'combined') or best.allocator != cases_lib.GLIBC or
-             best.group == 'threads' else 'serve with the command beside this report')
+  if best is not None:  # Where its settings are is the library's to say (files or not).
     return (f"'{best.name}' keeps the serving version's p99 at {best.window_p99_ms:.2f} ms while "
-            f'the next version loads and warms, against {defaults.window_p99_ms:.2f} ms with TF '
-            f"Serving's defaults (runs {defaults.window_p99_ms_runs} vs "
-            f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}): {where}.')
+            f'the next version loads and warms, against {defaults.window_p99_ms:.2f} ms with '
+            f"TF Serving's defaults (runs {defaults.window_p99_ms_runs} vs "
+            f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}).')
   return (f"No candidate measured better than TF Serving's defaults here (p99 "
           f'{defaults.window_p99_ms:.2f} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
           'keep the defaults. On a machine whose cores are all busy serving, a separate load '
