@@ -56,7 +56,8 @@ def record_properties(warmed: types.Artifact, report: WarmupReport) -> None:
     warmed.set_string_custom_property(spec.SWAP_VERDICT_PROPERTY, swap.verdict)
     served = by_name[swap.recommended or 'defaults']
     if served.memory:
-      warmed.set_float_custom_property(spec.SWAP_PEAK_MIB_PROPERTY, served.memory.peak_mib)
+      warmed.set_float_custom_property(spec.SWAP_PEAK_MIB_PROPERTY,
+                                       served.memory.models_peak_mib)
     if swap.recommended:
       warmed.set_float_custom_property(spec.SWAP_P99_MS_RECOMMENDED_PROPERTY,
                                        by_name[swap.recommended].window_p99_ms)

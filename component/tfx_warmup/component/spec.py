@@ -57,8 +57,8 @@ STEADY_P50_MS_PROPERTY = 'steady_state_p50_ms'
 SWAP_P99_MS_DEFAULTS_PROPERTY = 'swap_p99_ms_defaults'
 SWAP_P99_MS_RECOMMENDED_PROPERTY = 'swap_p99_ms_recommended'
 SWAP_RECOMMENDED_PROPERTY = 'swap_recommended_config'
-# Its verdict ('recommended', 'keep-defaults', 'too-few-runs', 'too-noisy') and the peak
-# resident memory of the swap under the settings served (the recommended, else the defaults).
+# Its verdict ('recommended', 'keep-defaults', 'too-few-runs', 'too-noisy') and the swap's
+# peak memory above the runtime under the settings served (the recommended, else the defaults).
 SWAP_VERDICT_PROPERTY = 'swap_verdict'
 SWAP_PEAK_MIB_PROPERTY = 'swap_peak_mib'
 # Traffic: logged requests read, the share of the accepted ones the warmup covers, and how
