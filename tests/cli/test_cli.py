@@ -46,24 +46,8 @@ def _write_tfrecord(path: str, records, compression: str = '') -> str:
   return path
 
 
-@pytest.fixture(scope='module')
-def data(tmp_path_factory, keras_model_dir, examples):
-  """Examples as a user has them: plain and GZIP TFRecord shards."""
-  root = tmp_path_factory.mktemp('cli_data')
-  serialized = [e.SerializeToString() for e in examples]
-  _write_tfrecord(str(root / 'eval-0.tfrecord'), serialized[:100])
-  _write_tfrecord(str(root / 'eval-1.tfrecord.gz'), serialized[100:], 'GZIP')
-  return root
-
-
-@pytest.fixture(scope='module')
-def generated(data, keras_model_dir):
-  """(process, JSON report, output dir) of one `generate --json` run."""
-  output = str(data / 'warmed')
-  proc = run('generate', '--model', keras_model_dir, '--examples', str(data / 'eval-*'),
-             '--output', output, '--batch-sizes', '1,8', '--json')
-  assert proc.returncode == 0, proc.stderr
-  return proc, json.loads(proc.stdout), output
+# The `data` and `generated` fixtures (the examples as files, one `generate` run) are
+# session-scoped, in conftest.py: test_swap.py drives the same warmed copy.
 
 
 def test_generate_writes_a_warmed_copy_and_reports_in_the_shared_schema(generated,

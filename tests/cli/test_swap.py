@@ -1,4 +1,10 @@
-"""`tfx-warmup swap`, driven as a user drives it: the installed command, in a subprocess."""
+"""`tfx-warmup swap`, driven as a user drives it: the installed command, in a subprocess.
+
+A swap is several fresh processes (a calibration, then each case), so the module
+measures one, once: the checks of what it measured and of what it wrote are one
+test (as two tests sharing a module fixture, the swap ran on each xdist worker that
+took one of them). The refusals run at once: each is a command of its own.
+"""
 
 import json
 import os
@@ -6,28 +12,27 @@ import shutil
 
 import pytest
 
-from tests.cli.test_cli import _one_line_error, run
-from tests.cli.test_cli import data, generated  # noqa: F401  (fixtures this module reuses)
+from tests.cli.test_cli import _one_line_error, _run_all, run
 from tfx_warmup import report as report_lib
 from tfx_warmup.serving import platform_config
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope='module')
-def swapped(generated, tmp_path_factory):
-  """(process, JSON report, output dir) of one `swap --json` run, version N to N+1."""
+def test_swap_measures_every_case_and_writes_its_report_plot_and_config(generated, tmp_path):
+  """One `swap --json` run, version N to N+1: what it measured, then what it wrote."""
   warmed = generated[2]
-  out = str(tmp_path_factory.mktemp('swap') / 'out')
-  plot = os.path.join(os.path.dirname(out), 'swap.png')
+  out = str(tmp_path / 'out')
+  plot = str(tmp_path / 'swap.png')
   proc = run('swap', '--old', warmed, '--new', warmed, '--output', out, '--repetitions', '1',
              '--plot', plot, '--json')
   assert proc.returncode == 0, proc.stderr
-  return proc, json.loads(proc.stdout), out, plot
+  report = json.loads(proc.stdout)
+  _check_each_case_through_every_phase(report)
+  _check_the_report_the_plot_and_a_parsable_config(report, out, plot)
 
 
-def test_swap_measures_each_case_through_every_phase(swapped):
-  _, report, _, _ = swapped
+def _check_each_case_through_every_phase(report) -> None:
   swap = report['swap']
   assert [c['name'] for c in swap['cases']] == [
       'defaults', 'load-pool', 'named-pools', 'session-pools', 'no-warmup']
@@ -42,8 +47,7 @@ def test_swap_measures_each_case_through_every_phase(swapped):
   assert swap['qps'] > 0 and 'capacity' in swap['qps_source']
 
 
-def test_swap_writes_its_report_the_plot_and_a_parsable_config(swapped):
-  _, report, out, plot = swapped
+def _check_the_report_the_plot_and_a_parsable_config(report, out: str, plot: str) -> None:
   with open(os.path.join(out, 'swap_report.json')) as f:
     assert report_lib.WarmupReport.from_json(f.read()).swap.cases
   with open(plot, 'rb') as f:
@@ -75,9 +79,10 @@ def test_swap_refuses_bad_input_in_one_line_leaving_nothing(generated, tmp_path)
       'a deadline below p50': (['--old', warmed, '--new', warmed, '--deadline-ms', '0.0001'],
                                'at or below the old version\'s steady p50'),
   }
-  for name, (args, expected) in cases.items():
-    out = tmp_path / name.replace(' ', '_')
-    proc = run('swap', *args, '--output', str(out), '--repetitions', '1')
-    assert expected in _one_line_error(proc, 'swap'), name
-    assert not out.exists(), name
+  outputs = {name: tmp_path / name.replace(' ', '_') for name in cases}
+  procs = _run_all({name: ['swap', *args, '--output', str(outputs[name]), '--repetitions', '1']
+                    for name, (args, _) in cases.items()})  # At once: each is independent.
+  for name, (_, expected) in cases.items():
+    assert expected in _one_line_error(procs[name], 'swap'), name
+    assert not outputs[name].exists(), name
   assert os.listdir(tmp_path) == ['broken']  # No output, staging or scratch left behind.
