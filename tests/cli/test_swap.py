@@ -25,7 +25,7 @@ def test_swap_measures_every_case_and_writes_its_report_plot_and_config(generate
   out = str(tmp_path / 'out')
   plot = str(tmp_path / 'swap.png')
   proc = run('swap', '--old', warmed, '--new', warmed, '--output', out, '--repetitions', '1',
-             '--plot', plot, '--json')
+             '--candidates', 'pools', '--plot', plot, '--json')
   assert proc.returncode == 0, proc.stderr
   report = json.loads(proc.stdout)
   _check_each_case_through_every_phase(report)
@@ -45,6 +45,8 @@ def _check_each_case_through_every_phase(report) -> None:
   assert warmed['warmup_records'] == report['warmup_file']['records'] > 0
   assert cold['warmup_records'] == 0 and cold['warmup_seconds'] == 0
   assert swap['qps'] > 0 and 'capacity' in swap['qps_source']
+  assert swap['verdict'] == 'too-few-runs' and swap['recommended'] is None  # one run each
+  assert 'Measured, not ranked: 1 run per case' in swap['recommendation']
 
 
 def _check_the_report_the_plot_and_a_parsable_config(report, out: str, plot: str) -> None:
