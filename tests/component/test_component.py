@@ -45,6 +45,7 @@ def test_construction_with_defaults():
       'existing_warmup': 'replace', 'num_request_iterations': 1,
       'strip_unread_features': 1, 'drop_features': None,
       'measure_swap': 0, 'swap_qps': None, 'swap_deadline_ms': None,
+      'swap_candidates': '["pools", "allocator", "threads"]', 'swap_memory_limit': None,
       'traffic_logs': None, 'traffic_format': None, 'traffic_api': None,
       'traffic_payloads': 'requests', 'max_refused_traffic': 0.0}
   assert spec.BASELINE_MODEL_KEY not in warmer.inputs  # Optional: the swap is from `model`.
@@ -113,7 +114,7 @@ def test_spec_keys_and_types_as_orchestrators_carry_them():
   strings = ['splits', 'signature_names', 'batch_sizes', 'tag_set', 'model_name', 'sampling',
              'stratify_feature', 'batching_parameters_file', 'output_filters',
              'existing_warmup', 'drop_features', 'traffic_logs', 'traffic_format',
-             'traffic_api', 'traffic_payloads']
+             'traffic_api', 'traffic_payloads', 'swap_candidates', 'swap_memory_limit']
   floats = ['max_refused_traffic']
   assert set(ints + strings + floats) == set(spec.ModelWarmerSpec.PARAMETERS)
   assert {k: p.type for k, p in spec.ModelWarmerSpec.PARAMETERS.items()} == {
