@@ -35,11 +35,13 @@ SLOWEST_FIRST = (
     'tests/pipelines/test_vertex_pipeline.py',
     'tests/pipelines/test_demo_pipeline.py',
     'tests/cli/test_swap.py',
+    'tests/cli/test_swap_apply.py',
     'tests/data/test_sample.py',
     'tests/cli/test_cli.py',
     'tests/requests/test_build.py',
     'tests/component/test_reliability.py',
     'tests/component/test_swap_executor.py',
+    'tests/swap/test_run_memory.py',
 )
 
 
