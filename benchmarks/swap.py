@@ -197,9 +197,11 @@ def run(out_dir: str, repetitions: int, model_names: Sequence[str], runs: int = 
       except WarmupError as e:  # A SwapError names its cause: report it, go on.
         print(f'{name}: FAILED: {e}', file=sys.stderr)
         rows.append(dict(model=name, error=f'{type(e).__name__}: {e}'))
-  report = format_report(rows, repetitions, model_names, time.perf_counter() - start, runs)
-  with open(os.path.join(out_dir, 'swap.md'), 'w') as f:
-    f.write(report + '\n')
+      # Written after each model: a long run stopped early keeps what it measured.
+      report = format_report(rows, repetitions, model_names, time.perf_counter() - start,
+                             runs)
+      with open(os.path.join(out_dir, 'swap.md'), 'w') as f:
+        f.write(report + '\n')
   print(report)
   return rows
 

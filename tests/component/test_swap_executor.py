@@ -18,15 +18,20 @@ from tfx_warmup.swap import measure
 pytestmark = pytest.mark.e2e
 
 
-def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
-    tf1_model_dir, examples, tmp_path, monkeypatch):
+def _quick_swap_examples(monkeypatch, examples, tmp_path):
+  """The swap at test scale (one run per case, short phases); an Examples artifact."""
   monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS',
                       {'steady': 0.7, 'first': 0.7, 'after': 0.3})
   monkeypatch.setattr(run_lib, 'measure_swap',
                       functools.partial(swap_lib.measure_swap, repetitions=1))
   serialized = [e.SerializeToString() for e in examples]
-  artifact = models.write_examples_artifact(
+  return models.write_examples_artifact(
       str(tmp_path / 'examples'), {'train': serialized[:120], 'eval': serialized[120:]})
+
+
+def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
+    tf1_model_dir, examples, tmp_path, monkeypatch):
+  artifact = _quick_swap_examples(monkeypatch, examples, tmp_path)
   baseline = os.path.dirname(tf1_model_dir)  # <root>/Format-Serving
   warmed = models.run_executor(baseline, artifact, str(tmp_path / 'out'),
                                baseline_uri=baseline, num_examples=8, batch_sizes=[1, 4],
@@ -63,13 +68,7 @@ def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
 
 def test_a_swap_past_the_memory_limit_fails_the_step_and_writes_nothing(
     tf1_model_dir, examples, tmp_path, monkeypatch):
-  monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS',
-                      {'steady': 0.5, 'first': 0.5, 'after': 0.2})
-  monkeypatch.setattr(run_lib, 'measure_swap',
-                      functools.partial(swap_lib.measure_swap, repetitions=1))
-  serialized = [e.SerializeToString() for e in examples]
-  artifact = models.write_examples_artifact(
-      str(tmp_path / 'examples'), {'train': serialized[:120], 'eval': serialized[120:]})
+  artifact = _quick_swap_examples(monkeypatch, examples, tmp_path)
   out = tmp_path / 'out'
   with pytest.raises(SwapMemoryError, match=r'MiB at peak \(defaults: .*past the limit of '
                                             r'64 MiB: a server with that limit would be '

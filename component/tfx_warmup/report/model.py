@@ -258,14 +258,13 @@ class SwapSection:
       'flags, --platform_config_file)')
   verdict: str = _field(
       "'recommended'; 'keep-defaults' (no candidate beat them beyond the spread); "
-      "'too-few-runs' (under 3 per case: measured, not ranked); 'too-noisy' (the machine's "
-      'steady latency moved too much between runs to compare)', default='keep-defaults')
+      "'too-few-runs' (under 3 per case: measured, not ranked); 'too-noisy' (the old "
+      "version's steady p99 moved over 3x between calibration runs)", default='keep-defaults')
   calibration_p99_ms_runs: List[float] = _field(
       "the old version's steady p99 in each calibration run (the deadline uses their median)",
       default_factory=list)
   calibration_spread: Optional[float] = _field(
-      'max over min of those p99s, and of the steady phases of every swap run: above '
-      '3 the machine is too noisy to rank', default=None)
+      'max over min of those p99s: above 3 the machine is too noisy to rank', default=None)
   not_measured: List[str] = _field(
       'candidates left out and why (an allocator whose library is missing, how to install it)',
       default_factory=list)

@@ -16,7 +16,7 @@ the threads cost the serving version.
 import dataclasses
 import threading
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
@@ -65,14 +65,8 @@ def replay_records(servable: servable_lib.Servable,
                             num_model_warmup_threads)
   record_seconds, keys = [], []
   for index, record in enumerate(records):
-    key = records_lib.record_key(record)
-    start = time.perf_counter()
-    try:
-      for _ in range(num_request_iterations):
-        servable.run_log(record)
-    except RequestError as e:
-      raise _record_error(index, key, e) from e
-    record_seconds.append(time.perf_counter() - start)
+    key, seconds = _run_record(servable, record, index, num_request_iterations)
+    record_seconds.append(seconds)
     keys.append(key)
     if len(keys) > MAX_RECORDS:
       raise _too_many_records(servable, path)
@@ -80,6 +74,20 @@ def replay_records(servable: servable_lib.Servable,
       on_record()
   return ReplayResult(path, len(keys), sum(record_seconds), record_seconds,
                       records_lib.count_keys(keys))
+
+
+def _run_record(servable, record: prediction_log_pb2.PredictionLog, index: int,
+                num_request_iterations: int) -> Tuple[records_lib.RecordKey, float]:
+  """One record, `num_request_iterations` times: its key and seconds; a failure is the
+  WarmupReplayError TF Serving's load would fail with."""
+  key = records_lib.record_key(record)
+  start = time.perf_counter()
+  try:
+    for _ in range(num_request_iterations):
+      servable.run_log(record)
+  except RequestError as e:
+    raise _record_error(index, key, e) from e
+  return key, time.perf_counter() - start
 
 
 def _record_error(index: int, key: records_lib.RecordKey, error: RequestError):
@@ -137,14 +145,7 @@ def _replay_threaded(servable, records, num_request_iterations: int,
         index = shared.read
         shared.read += 1
       try:
-        key = records_lib.record_key(record)
-        start = time.perf_counter()
-        try:
-          for _ in range(num_request_iterations):
-            servable.run_log(record)
-        except RequestError as e:
-          raise _record_error(index, key, e) from e
-        elapsed = time.perf_counter() - start
+        key, elapsed = _run_record(servable, record, index, num_request_iterations)
       except BaseException as e:  # noqa: BLE001  (raised again in the calling thread)
         shared.fail(e)
         return

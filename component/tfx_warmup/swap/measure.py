@@ -14,8 +14,9 @@ load on (the serving version's during the window, the new version's in its first
 seconds) and the serving version's p99 during the window, medians of the runs.
 A candidate is recommended only beyond the spread: at most the defaults' late
 requests and a window p99 under 0.9x theirs and under every run of theirs; with
-fewer than 3 runs per case, or a machine whose steady latency moved more than 3x
-between runs, nothing is ranked and the report says why.
+fewer than 3 runs per case, or calibration runs whose steady p99 moved more than
+3x (the rate and the deadline would rest on a moment of the machine), nothing is
+ranked and the report says why.
 
 The bound: `calibrations + repetitions x cases` processes, plus `2 x repetitions`
 when winners of two or more groups are combined (the defaults measured again
@@ -150,13 +151,6 @@ def spread(values: Sequence[float]) -> Optional[float]:
   if len(values) < 2:
     return None
   return max(values) / min(values)
-
-
-def steady_p99(timeline: Timeline) -> float:
-  """The old version's p99 before the swap: the run's own measure of the machine's noise."""
-  start, end = timeline.marks['steady'], timeline.marks['load']
-  return percentile(sorted((r[1] - r[0]) * 1000 for r in timeline.requests
-                           if start <= r[0] < end), 99)
 
 
 def memory_summary(timelines: Sequence[Timeline]) -> Optional[SwapMemory]:
@@ -406,9 +400,10 @@ def measure_swap(old_dir: str, new_dir: str,
         run(case, repetition)
 
     summaries = {c.name: summarize(c, timelines[c.name], traffic.deadline_ms) for c in chosen}
-    noise = max((s for s in (spread([c.p99_ms for c in calibrations]),
-                             spread([steady_p99(t) for runs in timelines.values()
-                                     for t in runs])) if s), default=None)
+    # The calibration sets the rate and the deadline: if its steady p99 moved more than
+    # NOISE_LIMIT between runs, every figure rests on a moment of the machine. (Comparisons
+    # between cases are guarded case by case: a candidate must beat every run of the defaults.)
+    noise = spread([c.p99_ms for c in calibrations])
     verdict, reason = 'keep-defaults', ''
     if repetitions < MIN_REPETITIONS_TO_RANK:
       verdict = 'too-few-runs'
@@ -417,8 +412,8 @@ def measure_swap(old_dir: str, new_dir: str,
                 'run cannot decide it.')
     elif noise is not None and noise > NOISE_LIMIT:
       verdict = 'too-noisy'
-      reason = (f"the old version's steady p99 moved {noise:.1f}x between runs (calibration "
-                f'{[round(c.p99_ms, 2) for c in calibrations]} ms), more than the '
+      reason = (f"the old version's steady p99 moved {noise:.1f}x between the calibration runs "
+                f'({[round(c.p99_ms, 2) for c in calibrations]} ms), more than the '
                 f'{NOISE_LIMIT:g}x a comparison can bear: another process shares these cores. '
                 'Run it again on a quiet machine.')
     defaults = summaries[chosen[0].name]
