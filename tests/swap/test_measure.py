@@ -213,8 +213,9 @@ def test_a_swap_peaking_past_the_memory_limit_fails_with_the_figures():
     measure.check_memory_limit(_section(512))
   assert raised.value.peak_mib == 820 and raised.value.limit_mib == 512
   headline = measure.memory_headline(_section(None))
-  assert headline.startswith('The swap needs 0.51 GiB at peak, 0.20 GiB steady, above the '
+  assert headline.startswith('The swap needs 520 MiB at peak, 200 MiB steady, above the '
                              'runtime')
+  assert measure.size(2048 + 512) == '2.50 GiB'
   assert 'peaked at 820 MiB, 300 MiB of it the interpreter' in headline
 
 

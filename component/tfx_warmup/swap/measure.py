@@ -276,8 +276,8 @@ def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
             f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}).')
   return (f"No candidate measured better than TF Serving's defaults here (p99 "
           f'{defaults.window_p99_ms:.2f} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
-          'keep the defaults. On a machine whose cores are all busy serving, a separate load '
-          'pool has no idle core to run on.')
+          'none had a median under 0.9x theirs, under every run of theirs, with no more late '
+          'requests. Keep the defaults.')
 
 
 def run_child(job: str, arguments: Dict[str, Any], what: str,
@@ -480,14 +480,19 @@ def served_case(section: SwapSection) -> SwapCase:
   return next(c for c in section.cases if c.name == name)
 
 
+def size(mib: float) -> str:
+  """'520 MiB', or '1.52 GiB' from 1 GiB on."""
+  return f'{mib / 1024:.2f} GiB' if mib >= 1024 else f'{mib:.0f} MiB'
+
+
 def memory_headline(section: SwapSection) -> Optional[str]:
   """'The swap needs X GiB at peak, Y GiB steady', for the settings the user would serve with."""
   case = served_case(section)
   memory = case.memory
   if memory is None:
     return None
-  return (f'The swap needs {memory.models_peak_mib / 1024:.2f} GiB at peak, '
-          f'{memory.models_steady_mib / 1024:.2f} GiB steady, above the runtime ({case.name}; '
+  return (f'The swap needs {size(memory.models_peak_mib)} at peak, '
+          f'{size(memory.models_steady_mib)} steady, above the runtime ({case.name}; '
           f'the new version adds {memory.new_version_mib:.0f} MiB). The measuring process '
           f'peaked at {memory.peak_mib:.0f} MiB, {memory.baseline_mib:.0f} MiB of it the '
           "interpreter and TensorFlow before any model loaded; TF Serving's own runtime takes "
