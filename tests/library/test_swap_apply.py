@@ -149,7 +149,7 @@ def test_nothing_recommended_applies_and_writes_nothing(tmp_path):
   section = swap_lib.write_server_config(original, str(tmp_path), 'ctr')
   assert (section.server_command, section.platform_config_text, section.dockerfile,
           section.platform_config, section.files) == (None, None, None, None, [])
-  assert section.recommendation == original.recommendation and 'keep the defaults' in (
+  assert section.recommendation == original.recommendation and 'Keep the defaults' in (
       section.recommendation)
   assert os.listdir(tmp_path) == []
 
