@@ -71,7 +71,7 @@ benchmark-stripping: $(STAMP)
 
 # The version swap on the demo model, TFX's taxi Estimator and a ~1 GB model: per candidate
 # (pools, allocator, threads), the serving version's p99 while the next loads and warms, the
-# window and the peak RSS; each model measured twice, to see the verdicts agree (~90 min, ~2 GB in
+# window and the peak RSS; each model measured twice, to see the verdicts agree (~35 min, ~2 GB in
 # /tmp). Then the peak RSS against a TensorFlow C++ process doing the same swap (~10 min).
 benchmark-swap: $(STAMP) allocators
 	$(PY) -m benchmarks.swap --runs 2
