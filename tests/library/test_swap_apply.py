@@ -24,6 +24,7 @@ from tfx_warmup.report.model import SwapSection
 from tfx_warmup.serving import platform_config
 from tfx_warmup.swap import cases
 from tfx_warmup.swap import measure
+from tfx_warmup.swap import verdict
 from tfx_warmup.swap.run import Timeline
 
 _MIB = 1024 * 1024
@@ -64,19 +65,19 @@ def swap_section(recommended: Optional[str], groups: Sequence[str] = cases.GROUP
                         2.5 if c.role == 'a' else 1.5,
                         first_ms=40.0 if c.role == 'c' else 1.0, peak_mib=peak_mib)]
       for c in chosen}
-  ordered = measure.ranked([measure.summarize(c, timelines[c.name], 10.0) for c in chosen])
+  ordered = verdict.ranked([measure.summarize(c, timelines[c.name], 10.0) for c in chosen])
   best = next((c for c in ordered if c.name == recommended), None)
-  verdict = 'recommended' if best else 'keep-defaults'
-  text = measure.recommendation_text(ordered[0], best, [c for c in ordered if c.role == 'b'],
-                                     verdict)
+  said = 'recommended' if best else 'keep-defaults'
+  text = verdict.recommendation_text(ordered[0], best, [c for c in ordered if c.role == 'b'],
+                                     said)
   section = SwapSection(
       old_model='old', new_model='new', qps=50, qps_source='given', clients=2,
       capacity_qps=400.0, deadline_ms=10.0, deadline_source='given', repetitions=3,
       phase_seconds=dict(measure.DEFAULT_PHASE_SECONDS), cases=ordered,
       recommended=recommended, recommendation=text, platform_config=None,
-      server_command=None, verdict=verdict, memory_limit_mib=memory_limit_mib,
+      server_command=None, verdict=said, memory_limit_mib=memory_limit_mib,
       notes=[measure.BATCHING_NOTE])
-  return dataclasses.replace(section, memory=measure.memory_headline(section)), timelines
+  return dataclasses.replace(section, memory=verdict.memory_headline(section)), timelines
 
 
 def test_a_recommended_pool_is_a_platform_config_and_the_command_that_names_it():

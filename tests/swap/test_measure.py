@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tfx_warmup.errors import SwapError, SwapMemoryError
+from tfx_warmup.errors import SwapError
 from tfx_warmup.report.model import SwapCase, SwapSection
 from tfx_warmup.swap import cases
 from tfx_warmup.swap import measure
@@ -51,17 +51,6 @@ def _case(name, role, p99s, late=0, group='', first_p99_ms=1.0, first_max_ms=1.0
                   window_seconds=window_seconds, load_seconds=0.5, warmup_seconds=0.5,
                   warmup_records=10, first_max_ms=first_max_ms, late=late, phases=[],
                   group=group or ('pools' if role == 'b' else ''), first_p99_ms=first_p99_ms)
-
-
-def test_a_candidate_is_recommended_only_beyond_the_spread():
-  defaults = _case('defaults', 'a', [10.0, 11.0, 12.0])
-  clearly = _case('load-pool', 'b', [6.0, 7.0, 8.0])
-  within = _case('named-pools', 'b', [9.5, 10.5, 13.0])
-  assert measure.recommend([defaults, clearly, within]).name == 'load-pool'
-  assert measure.recommend([defaults, within]) is None
-  text = measure.recommendation_text(defaults, None, [within])
-  assert "No candidate measured better than TF Serving's defaults" in text
-  assert '11.00 ms' in text and "'named-pools' 10.50 ms" in text
 
 
 def test_defaults_come_from_the_calibration():
@@ -142,39 +131,6 @@ def test_the_combination_takes_each_winner_s_own_settings():
   assert once.server.num_request_iterations == 1 and once.allocator == 'tcmalloc'
 
 
-def test_no_warmup_ranks_below_the_defaults_by_what_clients_pay():
-  defaults = _case('defaults', 'a', [4.0, 4.2, 4.4], late=0, first_p99_ms=1.1)
-  bare = _case('no-warmup', 'c', [3.5, 3.55, 3.6], late=1170, first_p99_ms=1230.0,
-               first_max_ms=1900.0, window_seconds=0.3)
-  ranks = {c.name: c.rank for c in measure.ranked([defaults, bare])}
-  assert ranks == {'defaults': 1, 'no-warmup': 2}  # its lower window p99 does not save it
-  text = measure.no_warmup_text(defaults, bare)
-  assert 'moves the cold start to clients: 1170 requests late' in text
-  assert 'p99 1230.00 ms, worst 1900.00 ms' in text and 'ranks below the defaults' in text
-  quiet = _case('no-warmup', 'c', [3.5, 3.55, 3.6], late=0, first_p99_ms=1.0)
-  assert 'stayed within the deadline' in measure.no_warmup_text(defaults, quiet)
-
-
-def test_a_candidate_with_more_late_requests_is_not_recommended():
-  defaults = _case('defaults', 'a', [10.0, 11.0, 12.0], late=2)
-  faster_but_late = _case('load-pool', 'b', [6.0, 7.0, 8.0], late=30)
-  assert measure.recommend([defaults, faster_but_late]) is None
-  assert measure.recommend([defaults, _case('load-pool', 'b', [6.0, 7.0, 8.0], late=2)])
-
-
-def test_verdicts_that_do_not_rank_say_why_with_the_figures():
-  defaults = _case('defaults', 'a', [10.0])
-  text = measure.recommendation_text(defaults, None, [_case('load-pool', 'b', [3.0])],
-                                     'too-few-runs', '1 run per case; needs 3.')
-  assert text.startswith('Measured, not ranked: 1 run per case')
-  assert "'load-pool' 3.00 ms" in text and 'defaults 10.00 ms' in text
-
-
-def test_spread_is_max_over_min():
-  assert measure.spread([74.7, 6.1, 10.0]) == pytest.approx(74.7 / 6.1)
-  assert measure.spread([5.0]) is None and measure.spread([]) is None
-
-
 def _memory_timeline(peak_mib, steady_mib=500, warmed_mib=700, unloaded_mib=600):
   timeline = _timeline(_FLAT)
   mib = 1024 * 1024
@@ -203,28 +159,6 @@ def _section(memory_limit_mib, peak_mib=820, unloaded_mib=600):
                      phase_seconds={}, cases=[case], recommended=None, recommendation='',
                      platform_config=None, server_command=None,
                      memory_limit_mib=memory_limit_mib)
-
-
-def test_a_swap_peaking_past_the_memory_limit_fails_with_the_figures():
-  measure.check_memory_limit(_section(None))
-  measure.check_memory_limit(_section(1024))
-  with pytest.raises(SwapMemoryError, match=r'needs 820 MiB at peak .*past the limit of '
-                                            r'512 MiB') as raised:
-    measure.check_memory_limit(_section(512))
-  assert raised.value.peak_mib == 820 and raised.value.limit_mib == 512
-  headline = measure.memory_headline(_section(None))
-  assert headline.startswith('The swap needs 520 MiB at peak, 200 MiB steady, above the '
-                             'runtime')
-  assert measure.size(2048 + 512) == '2.50 GiB'
-  assert 'peaked at 820 MiB, 300 MiB of it the interpreter' in headline
-
-
-def test_an_unload_that_gives_nothing_back_is_said():
-  assert measure.unload_note(_section(None, unloaded_mib=600)) is None  # 58% kept
-  note = measure.unload_note(_section(None, unloaded_mib=815))
-  assert note.startswith("After the old version unloaded, the process kept 99% of the swap's "
-                         'peak (815 of 820 MiB)')
-  assert 'Size the container for the peak' in note
 
 
 def test_a_missing_allocator_is_left_out_with_how_to_install_it(monkeypatch):

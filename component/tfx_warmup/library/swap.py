@@ -36,6 +36,7 @@ from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap import allocators
 from tfx_warmup.swap import cases as cases_lib
 from tfx_warmup.swap import measure
+from tfx_warmup.swap import verdict
 from tfx_warmup.swap import plot
 
 PLATFORM_CONFIG_FILE = 'platform_config.pbtxt'
@@ -96,7 +97,7 @@ def measure_swap(old_model_dir: str, new_model_dir: str,
         on_process=done, keep_timelines=timelines)
   if plot_path:
     plot.plot_swap(section, timelines, plot_path)
-  measure.check_memory_limit(section)
+  verdict.check_memory_limit(section)
   return section
 
 

@@ -9,14 +9,11 @@ of their steady p99s the default deadline (4x: what a client tuned to normal
 traffic would allow), and their spread says whether the machine is quiet enough
 to compare. Then each case's swap runs `repetitions` times.
 
-A case is judged by what the swap costs clients: the requests late from the
-load on (the serving version's during the window, the new version's in its first
-seconds) and the serving version's p99 during the window, medians of the runs.
-A candidate is recommended only beyond the spread: at most the defaults' late
-requests and a window p99 under 0.9x theirs and under every run of theirs; with
-fewer than 3 runs per case, or calibration runs whose steady p99 moved more than
-3x (the rate and the deadline would rest on a moment of the machine), nothing is
-ranked and the report says why.
+The verdict (`swap.verdict`) ranks the cases by what the swap costs clients and
+recommends a candidate only beyond the spread; with fewer than 3 runs per case,
+or calibration runs whose steady p99 moved more than 3x (the rate and the
+deadline would rest on a moment of the machine), nothing is ranked and the
+report says why.
 
 The bound: `calibrations + repetitions x cases` processes, plus `2 x repetitions`
 when winners of two or more groups are combined (the defaults measured again
@@ -34,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from absl import logging
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tfx_warmup.errors import SwapError, SwapMemoryError
+from tfx_warmup.errors import SwapError
 from tfx_warmup.measure import child
 from tfx_warmup.measure.figures import percentile
 from tfx_warmup.report.model import SwapCase, SwapMemory, SwapPhase, SwapSection
@@ -42,6 +39,7 @@ from tfx_warmup.serving import platform_config
 from tfx_warmup.serving.batching_config import BatchingConfig
 from tfx_warmup.swap import allocators
 from tfx_warmup.swap import cases as cases_lib
+from tfx_warmup.swap import verdict
 from tfx_warmup.swap.run import CAPACITY_SHARE, PHASES, Calibration, Timeline
 
 DEFAULT_CLIENTS = 2
@@ -50,17 +48,9 @@ DEFAULT_REPETITIONS = 3
 # (the suite's pipelines, each in a process of its own) measures every case once.
 REPETITIONS_ENV = 'TFX_WARMUP_SWAP_REPETITIONS'
 CALIBRATIONS = 3  # calibration processes, at most (never more than the repetitions)
-MIN_REPETITIONS_TO_RANK = 3  # fewer runs per case measure without recommending
-NOISE_LIMIT = 3.0  # steady p99s further apart than this (max / min): too noisy to rank
 # Seconds of steady traffic before the swap, on the new version, after the unload.
 DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
 DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
-# A candidate is recommended when its median p99 beats the defaults' by this much, and
-# beats every run of the defaults: better beyond the spread.
-BETTER = 0.9
-# The share of the swap's peak (above the baseline) still resident after the unload from
-# which the report says the unload gave nothing back.
-UNLOAD_KEPT = 0.9
 SUSTAINED = 0.9  # the share of the rate the old version must answer before the swap
 _MIB = 1024 * 1024
 
@@ -145,14 +135,6 @@ def window_p99(timeline: Timeline) -> float:
                            if start <= r[0] < end), 99)
 
 
-def spread(values: Sequence[float]) -> Optional[float]:
-  """max / min of positive figures; None for fewer than two."""
-  values = [v for v in values if v and v > 0]
-  if len(values) < 2:
-    return None
-  return max(values) / min(values)
-
-
 def memory_summary(timelines: Sequence[Timeline]) -> Optional[SwapMemory]:
   """Medians of the runs' memory marks, in MiB; None when a run could not read them."""
   runs = [t.memory for t in timelines]
@@ -213,71 +195,6 @@ def check_sustained(timelines: Sequence[Timeline], qps: float, capacity: float) 
         f'answered {rate:.0f} per second (closed-loop capacity {capacity:.0f}), so the swap '
         f'would measure a queue, not the swap. Lower the rate below {capacity:.0f} QPS, or '
         'leave it out for a quarter of the capacity.')
-
-
-def client_cost(case: SwapCase) -> Tuple[int, float]:
-  """What the swap costs clients, to rank by: late requests from the load on, then the window's
-  p99 (a case without warmup has a short window and pays in late first requests)."""
-  return (case.late, case.window_p99_ms)
-
-
-def beats(candidate: SwapCase, defaults: SwapCase) -> bool:
-  """Better than the defaults beyond the spread: no more late requests, a p99 under BETTER x
-  theirs and under every run of theirs."""
-  return (candidate.late <= defaults.late and
-          candidate.window_p99_ms <= BETTER * defaults.window_p99_ms and
-          candidate.window_p99_ms < min(defaults.window_p99_ms_runs))
-
-
-def best_of(candidates: Sequence[SwapCase], defaults: SwapCase) -> Optional[SwapCase]:
-  """The candidate that costs clients least, if it beats the defaults; else None."""
-  winners = sorted((c for c in candidates if beats(c, defaults)), key=client_cost)
-  return winners[0] if winners else None
-
-
-def recommend(section_cases: Sequence[SwapCase]) -> Optional[SwapCase]:
-  """The (b) candidate that costs clients least, if it beats (a) beyond the spread; else None."""
-  defaults = next(c for c in section_cases if c.role == 'a')
-  return best_of([c for c in section_cases if c.role == 'b'], defaults)
-
-
-def ranked(section_cases: Sequence[SwapCase]) -> List[SwapCase]:
-  """The cases with their `rank` by client cost (1 is best), in their original order."""
-  order = {id(c): i + 1 for i, c in enumerate(sorted(section_cases, key=client_cost))}
-  return [dataclasses.replace(c, rank=order[id(c)]) for c in section_cases]
-
-
-def no_warmup_text(defaults: SwapCase, bare: SwapCase) -> str:
-  """In words, what leaving the warmup file out does to clients."""
-  window = (f"'no-warmup' shortens the swap's window to {bare.window_seconds:.2f} s (defaults "
-            f'{defaults.window_seconds:.2f} s)')
-  if client_cost(bare) <= client_cost(defaults):
-    return (f'{window}, and its first requests stayed within the deadline here (p99 '
-            f'{bare.first_p99_ms:.2f} ms): this model\'s cold start is short at this rate.')
-  return (f'{window} but moves the cold start to clients: {bare.late} requests late from the '
-          f'load on (defaults {defaults.late}), its first seconds on the new version at p99 '
-          f'{bare.first_p99_ms:.2f} ms, worst {bare.first_max_ms:.2f} ms (defaults '
-          f'{defaults.first_p99_ms:.2f} ms, worst {defaults.first_max_ms:.2f} ms). It ranks below '
-          'the defaults for that reason, however short its window.')
-
-
-def recommendation_text(defaults: SwapCase, best: Optional[SwapCase],
-                        candidates: Sequence[SwapCase], verdict: str = '',
-                        reason: str = '') -> str:
-  """The verdict in words, with the figures it rests on."""
-  figures = ', '.join(f"'{c.name}' {c.window_p99_ms:.2f} ms" for c in candidates)
-  if verdict in ('too-few-runs', 'too-noisy'):
-    return (f'Measured, not ranked: {reason} The figures (window p99, medians): defaults '
-            f'{defaults.window_p99_ms:.2f} ms, {figures}.')
-  if best is not None:  # Where its settings are is the library's to say (files or not).
-    return (f"'{best.name}' keeps the serving version's p99 at {best.window_p99_ms:.2f} ms while "
-            f'the next version loads and warms, against {defaults.window_p99_ms:.2f} ms with '
-            f"TF Serving's defaults (runs {defaults.window_p99_ms_runs} vs "
-            f'{best.window_p99_ms_runs}; late requests {best.late} vs {defaults.late}).')
-  return (f"No candidate measured better than TF Serving's defaults here (p99 "
-          f'{defaults.window_p99_ms:.2f} ms, runs {defaults.window_p99_ms_runs}; {figures}): '
-          'none had a median under 0.9x theirs, under every run of theirs, with no more late '
-          'requests. Keep the defaults.')
 
 
 def run_child(job: str, arguments: Dict[str, Any], what: str,
@@ -403,24 +320,25 @@ def measure_swap(old_dir: str, new_dir: str,
     # The calibration sets the rate and the deadline: if its steady p99 moved more than
     # NOISE_LIMIT between runs, every figure rests on a moment of the machine. (Comparisons
     # between cases are guarded case by case: a candidate must beat every run of the defaults.)
-    noise = spread([c.p99_ms for c in calibrations])
-    verdict, reason = 'keep-defaults', ''
-    if repetitions < MIN_REPETITIONS_TO_RANK:
-      verdict = 'too-few-runs'
+    noise = verdict.spread([c.p99_ms for c in calibrations])
+    said, reason = 'keep-defaults', ''
+    if repetitions < verdict.MIN_REPETITIONS_TO_RANK:
+      said = 'too-few-runs'
       reason = (f'{repetitions} run{"s" if repetitions > 1 else ""} per case; a '
-                f'recommendation needs at least {MIN_REPETITIONS_TO_RANK}, so that one noisy '
-                'run cannot decide it.')
-    elif noise is not None and noise > NOISE_LIMIT:
-      verdict = 'too-noisy'
+                f'recommendation needs at least {verdict.MIN_REPETITIONS_TO_RANK}, so that one '
+                'noisy run cannot decide it.')
+    elif noise is not None and noise > verdict.NOISE_LIMIT:
+      said = 'too-noisy'
       reason = (f"the old version's steady p99 moved {noise:.1f}x between the calibration runs "
                 f'({[round(c.p99_ms, 2) for c in calibrations]} ms), more than the '
-                f'{NOISE_LIMIT:g}x a comparison can bear: another process shares these cores. '
-                'Run it again on a quiet machine.')
+                f'{verdict.NOISE_LIMIT:g}x a comparison can bear: another process shares these '
+                'cores. Run it again on a quiet machine.')
     defaults = summaries[chosen[0].name]
     best = None
     if not reason:
-      winners = [w for w in (best_of([summaries[c.name] for c in chosen if c.group == g],
-                                     defaults) for g in cases_lib.GROUPS if g in groups) if w]
+      group_bests = (verdict.best_of([summaries[c.name] for c in chosen if c.group == g],
+                                     defaults) for g in cases_lib.GROUPS if g in groups)
+      winners = [w for w in group_bests if w]
       if len(winners) >= 2:  # The winners together, the defaults measured again beside them.
         combined = cases_lib.combine([next(c for c in chosen if c.name == w.name)
                                       for w in winners], num_request_iterations)
@@ -436,17 +354,17 @@ def measure_swap(old_dir: str, new_dir: str,
         summaries[combined.name] = summarize(combined, timelines[combined.name],
                                              traffic.deadline_ms)
         winners.append(summaries[combined.name])
-      best = best_of(winners, defaults)
-      verdict = 'recommended' if best else 'keep-defaults'
+      best = verdict.best_of(winners, defaults)
+      said = 'recommended' if best else 'keep-defaults'
   if keep_timelines is not None:
     keep_timelines.update(timelines)
-  ordered = ranked([summaries[c.name] for c in chosen])
+  ordered = verdict.ranked([summaries[c.name] for c in chosen])
   defaults = ordered[0]
   candidates = [c for c in ordered if c.role == 'b']
-  text = recommendation_text(defaults, best, candidates, verdict, reason)
+  text = verdict.recommendation_text(defaults, best, candidates, said, reason)
   bare = next((c for c in ordered if c.role == 'c'), None)
   if bare is not None and bare.first_p99_ms is not None and defaults.first_p99_ms is not None:
-    text += ' ' + no_warmup_text(defaults, bare)
+    text += ' ' + verdict.no_warmup_text(defaults, bare)
   notes = list(not_measured)
   if batching is not None:
     notes.append(BATCHING_NOTE)
@@ -456,12 +374,12 @@ def measure_swap(old_dir: str, new_dir: str,
       deadline_ms=traffic.deadline_ms, deadline_source=traffic.deadline_source,
       repetitions=repetitions, phase_seconds=phase_seconds, cases=ordered,
       recommended=best.name if best else None, recommendation=text,
-      platform_config=None, server_command=None, verdict=verdict,
+      platform_config=None, server_command=None, verdict=said,
       calibration_p99_ms_runs=[_rounded(c.p99_ms) for c in calibrations],
       calibration_spread=_rounded(noise, 2) if noise else None, not_measured=not_measured,
       processes=processes, memory_limit_mib=memory_limit_mib, notes=notes)
-  kept = unload_note(section)
-  section = dataclasses.replace(section, memory=memory_headline(section),
+  kept = verdict.unload_note(section)
+  section = dataclasses.replace(section, memory=verdict.memory_headline(section),
                                 notes=notes + ([kept] if kept else []))
   logging.info('Swap: %s', section.recommendation)
   return section
@@ -472,70 +390,6 @@ BATCHING_NOTE = (
     'BatchingSession (checked, split and padded as TF Serving does), never merged with other '
     "clients' requests nor held for batch_timeout_micros: the queueing across clients is left "
     'out, so these p99s are lower bounds of what batching adds.')
-
-
-def served_case(section: SwapSection) -> SwapCase:
-  """The case the user would serve with: the recommended one, else the defaults."""
-  name = section.recommended or next(c.name for c in section.cases if c.role == 'a')
-  return next(c for c in section.cases if c.name == name)
-
-
-def size(mib: float) -> str:
-  """'520 MiB', or '1.52 GiB' from 1 GiB on."""
-  return f'{mib / 1024:.2f} GiB' if mib >= 1024 else f'{mib:.0f} MiB'
-
-
-def memory_headline(section: SwapSection) -> Optional[str]:
-  """'The swap needs X GiB at peak, Y GiB steady', for the settings the user would serve with."""
-  case = served_case(section)
-  memory = case.memory
-  if memory is None:
-    return None
-  return (f'The swap needs {size(memory.models_peak_mib)} at peak, '
-          f'{size(memory.models_steady_mib)} steady, above the runtime ({case.name}; '
-          f'the new version adds {memory.new_version_mib:.0f} MiB). The measuring process '
-          f'peaked at {memory.peak_mib:.0f} MiB, {memory.baseline_mib:.0f} MiB of it the '
-          "interpreter and TensorFlow before any model loaded; TF Serving's own runtime takes "
-          'the place of that baseline.')
-
-
-def unload_note(section: SwapSection) -> Optional[str]:
-  """Says so when the old version's unload gave no memory back: the server stays at its peak."""
-  memory = served_case(section).memory
-  if memory is None or memory.models_peak_mib <= 0:
-    return None
-  kept = (memory.unloaded_mib - memory.baseline_mib) / memory.models_peak_mib
-  if kept < UNLOAD_KEPT:
-    return None
-  return (f'After the old version unloaded, the process kept {kept:.0%} of the swap\'s peak '
-          f'({memory.unloaded_mib:.0f} of {memory.peak_mib:.0f} MiB): TensorFlow\'s CPU '
-          'allocator (oneDNN\'s, on by default on x86) keeps freed memory for the next load, '
-          'so a server stays at the swap\'s peak after it. Size the container for the peak, '
-          'not the steady figure.')
-
-
-def check_memory_limit(section: SwapSection) -> None:
-  """Fails the step when the served settings' swap peaks past `memory_limit_mib`, as the OOM
-  kill of a container with that limit would fail the reload."""
-  limit = section.memory_limit_mib
-  if limit is None:
-    return
-  case = served_case(section)
-  if case.memory is None:
-    raise SwapMemoryError(
-        f'swap_memory_limit is {limit:g} MiB, but the swap\'s memory could not be measured '
-        'here (no /proc): measure it on Linux, or leave the limit out.')
-  if case.memory.peak_mib > limit:
-    raise SwapMemoryError(
-        f'The swap needs {case.memory.peak_mib:.0f} MiB at peak ({case.name}: old and new '
-        f'versions resident together; steady {case.memory.steady_mib:.0f} MiB, the new version '
-        f'{case.memory.new_version_mib:.0f} MiB, runs {case.memory.peak_mib_runs}), past the '
-        f'limit of {limit:g} MiB: a server with that limit would be OOM-killed at the reload. '
-        f'(The peak is the measuring process\'s: {case.memory.baseline_mib:.0f} MiB of it is '
-        'the interpreter and TensorFlow, where TF Serving has its own runtime; the versions '
-        f'need {case.memory.models_peak_mib:.0f} MiB above it.) '
-        'Raise the container\'s memory, shrink the model, or serve the new version from a '
-        'fresh server instead of swapping.', peak_mib=case.memory.peak_mib, limit_mib=limit)
 
 
 def recommended_case(section: SwapSection,
