@@ -10,10 +10,11 @@ The parts, one folder each:
   traffic/    serving traffic logs: read, held against the model, profiled with Beam
   requests/   which signatures and batch sizes to warm, and building records
   privacy/    stripping records to the features their signatures parse
-  measure/    the cold start a warmup file removes, and the one fresh process
-              every measurement runs in
-  swap/       the version swap as TF Serving performs it, measured per server
-              config, and the config that keeps the serving version flat
+  measure/    the cold start a warmup file removes, the process's memory, and the
+              one fresh process every measurement runs in
+  swap/       the version swap as TF Serving performs it, measured per way of
+              serving (pools, allocator, threads), its memory, and the command
+              that keeps the serving version flat
   report/     the typed report and its text
   options/    the parameters, each declared once as a WarmupOptions field
 """
