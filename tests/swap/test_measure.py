@@ -108,12 +108,14 @@ def test_a_bad_repetitions_environment_is_named(monkeypatch, value):
 def test_each_group_adds_its_candidates_between_the_defaults_and_no_warmup():
   names = [c.name for c in cases.cases(num_request_iterations=2, cores=4)]
   assert names == ['defaults', 'load-pool', 'named-pools', 'session-pools', 'jemalloc',
-                   'tcmalloc', 'intra-op-1', 'warmup-threads', 'iterations-1', 'no-warmup']
+                   'tcmalloc', 'intra-op-1', 'inter-op-1', 'warmup-threads', 'iterations-1',
+                   'no-warmup']
   assert [c.name for c in cases.cases(groups=('allocator',), cores=1)] == [
       'defaults', 'jemalloc', 'tcmalloc', 'no-warmup']  # one core: no warmup threads
   by_name = {c.name: c for c in cases.cases(num_request_iterations=2, cores=4)}
   assert by_name['warmup-threads'].server.num_model_warmup_threads == 4
   assert by_name['intra-op-1'].server.intra_op_threads == 1
+  assert by_name['inter-op-1'].server.inter_op_threads == 1
   assert by_name['iterations-1'].server.num_request_iterations == 1
   assert by_name['jemalloc'].allocator == 'jemalloc' and by_name['jemalloc'].server == (
       by_name['defaults'].server)
@@ -166,9 +168,11 @@ def test_a_missing_allocator_is_left_out_with_how_to_install_it(monkeypatch):
   monkeypatch.setattr(allocators, 'find', lambda name, search_dirs=None: None)
   kept, envs, notes = measure.available_cases(cases.cases(groups=('allocator', 'threads'),
                                                           cores=2))
-  assert [c.name for c in kept] == ['defaults', 'intra-op-1', 'warmup-threads', 'no-warmup']
+  assert [c.name for c in kept] == ['defaults', 'intra-op-1', 'inter-op-1', 'warmup-threads',
+                                    'no-warmup']
   assert len(notes) == 2 and 'apt-get install libjemalloc2' in notes[0]
   assert envs['intra-op-1'] == {'TF_NUM_INTRAOP_THREADS': '1'} and envs['defaults'] == {}
+  assert envs['inter-op-1'] == {'TF_NUM_INTEROP_THREADS': '1'}
 
 
 def test_a_found_allocator_is_preloaded_in_its_child():

@@ -11,7 +11,8 @@
     - 'allocator': jemalloc and tcmalloc through LD_PRELOAD (the maintainers'
       answer to memory growing at each reload, tensorflow/serving #2142);
     - 'threads': one intra-op thread (`--tensorflow_intra_op_parallelism=1`),
-      the replay on as many threads as cores (`num_model_warmup_threads`), and,
+      one inter-op thread (`--tensorflow_inter_op_parallelism=1`), the replay on
+      as many threads as cores (`num_model_warmup_threads`), and,
       when the user replays each record more than once, TF Serving's single
       iteration;
     then, when two or more groups each have a winner, the winners combined;
@@ -103,6 +104,9 @@ def candidates(group: str, num_request_iterations: int = 1,
         Case('intra-op-1', 'b', _server(n, intra_op_threads=1), True,
              'one intra-op thread (--tensorflow_intra_op_parallelism=1): a request\'s ops do '
              'not fan out over the cores the load needs', group),
+        Case('inter-op-1', 'b', _server(n, inter_op_threads=1), True,
+             'one inter-op thread (--tensorflow_inter_op_parallelism=1): the load and the '
+             'requests take turns on one pool thread instead of all contending', group),
     ]
     if cores > 1:
       chosen.append(Case(

@@ -19,7 +19,8 @@ The bound: `calibrations + repetitions x cases` processes, plus `2 x repetitions
 when winners of two or more groups are combined (the defaults measured again
 beside the combination); each takes the phase seconds (5 s by default) plus
 about 5 s to start TensorFlow and load both versions, so the default 3 runs of
-the 9 cases here take about 5 minutes. `swap_candidates` leaves groups out.
+the 10 cases of a 2-core machine take 5-6 minutes (benchmark-swap: 4.2 min for 9 on the
+demo model, 5.9 min on a 1 GB model). `swap_candidates` leaves groups out.
 """
 
 import dataclasses
