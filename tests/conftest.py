@@ -15,10 +15,15 @@ from tfx_warmup import compat  # Imports no TensorFlow.
 
 compat.prefer_legacy_keras()  # Before TensorFlow is imported: Keras 2, as TFX trains with.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-# The pipelines the suite runs (the demo, Airflow, a Vertex step: processes of their own)
-# measure the version swap with every case and phase, once each rather than three times.
-# The recommendation's rules are tested on figures, not on these runs.
-os.environ.setdefault('TFX_WARMUP_SWAP_REPETITIONS', '1')
+# The pipelines the suite runs (the demo, Airflow: processes of their own) and the installed
+# command measure the version swap with every case and phase, once each rather than three
+# times, and each phase short (QUICK_SWAP_PHASE_SECONDS). The recommendation's rules are
+# tested on figures, not on these runs.
+QUICK_SWAP_PHASE_SECONDS = {'steady': 0.7, 'first': 0.7, 'after': 0.3}
+QUICK_SWAP_REPETITIONS = 1
+os.environ.setdefault('TFX_WARMUP_SWAP_REPETITIONS', str(QUICK_SWAP_REPETITIONS))
+os.environ.setdefault('TFX_WARMUP_SWAP_PHASE_SECONDS',
+                      ','.join(str(s) for s in QUICK_SWAP_PHASE_SECONDS.values()))
 
 import pytest
 
@@ -72,11 +77,9 @@ def examples() -> list:
   return models.make_examples(200, seed=7)
 
 
-# The swap measured in this process at test scale: one run per case, phases under a second.
-# Every case, phase and fresh process still runs; only the repeats and seconds that make
-# the figures stable (which no test asserts) are cut.
-QUICK_SWAP_PHASE_SECONDS = {'steady': 0.7, 'first': 0.7, 'after': 0.3}
-QUICK_SWAP_REPETITIONS = 1
+# The swap measured in this process at test scale: one run per case, phases under a second
+# (QUICK_SWAP_*, above). Every case, phase and fresh process still runs; only the repeats
+# and seconds that make the figures stable (which no test asserts) are cut.
 
 
 @pytest.fixture
@@ -86,6 +89,7 @@ def quick_swap(monkeypatch) -> None:
   from tfx_warmup.library import run as run_lib
   from tfx_warmup.library import swap as swap_lib
   from tfx_warmup.swap import measure
-  monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS', dict(QUICK_SWAP_PHASE_SECONDS))
+  monkeypatch.setenv(measure.PHASE_SECONDS_ENV,
+                     ','.join(str(s) for s in QUICK_SWAP_PHASE_SECONDS.values()))
   monkeypatch.setattr(run_lib, 'measure_swap', functools.partial(
       swap_lib.measure_swap, repetitions=QUICK_SWAP_REPETITIONS))

@@ -23,7 +23,7 @@ from tfx_warmup.library import output
 from tfx_warmup.library import swap as swap_lib
 from tfx_warmup.report import model as report_model
 from tfx_warmup.swap import allocators
-from tfx_warmup.swap import measure
+from tfx_warmup.swap import verdict
 
 
 @pytest.fixture(scope='module')
@@ -45,12 +45,10 @@ def test_a_real_swap_prints_and_writes_what_applies_its_allocator(warmed, tmp_pa
                                                                   monkeypatch):
   if not all(allocators.find(name) for name in ('jemalloc', 'tcmalloc')):
     pytest.skip('jemalloc and tcmalloc are not installed here (make installs them)')
-  monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS',
-                      {'steady': 0.7, 'first': 0.7, 'after': 0.3})
   # One run per case ranks here, whatever the noise, and jemalloc wins: something to apply.
-  monkeypatch.setattr(measure, 'MIN_REPETITIONS_TO_RANK', 1)
-  monkeypatch.setattr(measure, 'NOISE_LIMIT', math.inf)
-  monkeypatch.setattr(measure, 'beats', lambda case, defaults: case.name == 'jemalloc')
+  monkeypatch.setattr(verdict, 'MIN_REPETITIONS_TO_RANK', 1)
+  monkeypatch.setattr(verdict, 'NOISE_LIMIT', math.inf)
+  monkeypatch.setattr(verdict, 'beats', lambda case, defaults: case.name == 'jemalloc')
   out = tmp_path / 'out'
   status, stdout, stderr = _swap(capfd, '--old', warmed, '--new', warmed, '--output', str(out),
                                  '--repetitions', '1', '--candidates', 'allocator',

@@ -12,16 +12,14 @@ from tfx_warmup.errors import SwapMemoryError
 from tfx_warmup.library import run as run_lib
 from tfx_warmup.library import swap as swap_lib
 from tfx_warmup.serving import platform_config
-from tfx_warmup.swap import measure
 
-# Sixteen fresh processes: slow; `make test-fast` leaves it out.
+# Fresh processes for every swap run: slow; `make test-fast` leaves it out.
 pytestmark = pytest.mark.e2e
 
 
 def _quick_swap_examples(monkeypatch, examples, tmp_path):
-  """The swap at test scale (one run per case, short phases); an Examples artifact."""
-  monkeypatch.setattr(measure, 'DEFAULT_PHASE_SECONDS',
-                      {'steady': 0.7, 'first': 0.7, 'after': 0.3})
+  """The swap at test scale (one run per case; the phases: tests/conftest.py); an Examples
+  artifact."""
   monkeypatch.setattr(run_lib, 'measure_swap',
                       functools.partial(swap_lib.measure_swap, repetitions=1))
   serialized = [e.SerializeToString() for e in examples]
@@ -35,7 +33,7 @@ def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
   baseline = os.path.dirname(tf1_model_dir)  # <root>/Format-Serving
   warmed = models.run_executor(baseline, artifact, str(tmp_path / 'out'),
                                baseline_uri=baseline, num_examples=8, batch_sizes=[1, 4],
-                               measure_swap=True, swap_candidates=['pools'],
+                               measure_swap=True, swap_candidates=[],
                                swap_memory_limit='64Gi')
 
   with open(os.path.join(warmed.uri, 'warmup_report.json')) as f:
@@ -43,8 +41,7 @@ def test_the_swap_is_measured_from_the_baseline_and_written_beside_the_report(
   swap = report.swap
   assert swap.old_model == tf1_model_dir
   assert swap.new_model == os.path.join(warmed.uri, 'Format-Serving')
-  assert [c.name for c in swap.cases] == ['defaults', 'load-pool', 'named-pools',
-                                          'session-pools', 'no-warmup']
+  assert [c.name for c in swap.cases] == ['defaults', 'no-warmup']
   assert swap.verdict == 'too-few-runs' and swap.recommended is None  # one run per case
   assert swap.memory_limit_mib == 64 * 1024 and swap.memory.startswith('The swap needs ')
   files = set(os.listdir(warmed.uri))

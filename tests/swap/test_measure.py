@@ -98,6 +98,21 @@ def test_repetitions_default_from_the_environment(monkeypatch, value, expected):
   assert measure.default_repetitions() == expected
 
 
+@pytest.mark.parametrize('value,expected', [
+    ('', {'steady': 2.0, 'first': 2.0, 'after': 1.0}),
+    ('0.7,0.7,0.3', {'steady': 0.7, 'first': 0.7, 'after': 0.3})])
+def test_phase_seconds_default_from_the_environment(monkeypatch, value, expected):
+  monkeypatch.setenv(measure.PHASE_SECONDS_ENV, value)
+  assert measure.default_phase_seconds() == expected
+
+
+@pytest.mark.parametrize('value', ['1,1', '0,1,1', 'a,b,c', '1,1,1,1'])
+def test_a_bad_phase_seconds_environment_is_named(monkeypatch, value):
+  monkeypatch.setenv(measure.PHASE_SECONDS_ENV, value)
+  with pytest.raises(SwapError, match="TFX_WARMUP_SWAP_PHASE_SECONDS=.*e.g. '2,2,1'"):
+    measure.default_phase_seconds()
+
+
 @pytest.mark.parametrize('value', ['0', '-1', 'three'])
 def test_a_bad_repetitions_environment_is_named(monkeypatch, value):
   monkeypatch.setenv(measure.REPETITIONS_ENV, value)

@@ -48,6 +48,9 @@ DEFAULT_REPETITIONS = 3
 # Runs per case when none is asked for, overridden from the environment: a smoke run in CI
 # (the suite's pipelines, each in a process of its own) measures every case once.
 REPETITIONS_ENV = 'TFX_WARMUP_SWAP_REPETITIONS'
+# The phases' seconds, 'steady,first,after', overridden from the environment the same way:
+# a smoke run needs every phase, not its full length.
+PHASE_SECONDS_ENV = 'TFX_WARMUP_SWAP_PHASE_SECONDS'
 CALIBRATIONS = 3  # calibration processes, at most (never more than the repetitions)
 # Seconds of steady traffic before the swap, on the new version, after the unload.
 DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
@@ -65,6 +68,22 @@ def default_repetitions() -> int:
     raise SwapError(f'{REPETITIONS_ENV}={text!r}: set it to a positive integer (runs per '
                     f'case; default {DEFAULT_REPETITIONS}), or unset it.')
   return int(text)
+
+
+def default_phase_seconds() -> Dict[str, float]:
+  """DEFAULT_PHASE_SECONDS, or $TFX_WARMUP_SWAP_PHASE_SECONDS when set ('steady,first,after',
+  positive seconds)."""
+  text = os.environ.get(PHASE_SECONDS_ENV, '')
+  if not text:
+    return dict(DEFAULT_PHASE_SECONDS)
+  try:
+    values = [float(v) for v in text.split(',')]
+  except ValueError:
+    values = []
+  if len(values) != len(DEFAULT_PHASE_SECONDS) or not all(v > 0 for v in values):
+    raise SwapError(f'{PHASE_SECONDS_ENV}={text!r}: set it to the seconds of the steady, first '
+                    "and after phases, e.g. '2,2,1' (the default), or unset it.")
+  return dict(zip(DEFAULT_PHASE_SECONDS, values))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +293,7 @@ def measure_swap(old_dir: str, new_dir: str,
   if not live:
     raise SwapError('No traffic to send during the swap: the examples hold none beyond the '
                     'warmup sample. Give more examples, or lower num_examples.')
-  phase_seconds = dict(DEFAULT_PHASE_SECONDS, **(phase_seconds or {}))
+  phase_seconds = dict(default_phase_seconds(), **(phase_seconds or {}))
   repetitions = repetitions or default_repetitions()
   chosen, envs, not_measured = available_cases(
       cases_lib.cases(num_request_iterations, groups))
