@@ -57,6 +57,9 @@ DEFAULT_PHASE_SECONDS = {'steady': 2.0, 'first': 2.0, 'after': 1.0}
 DEADLINE_TIMES_P99 = 4  # the default deadline, in steady p99s
 SUSTAINED = 0.9  # the share of the rate the old version must answer before the swap
 _MIB = 1024 * 1024
+# A swap process takes seconds (about 20 s with 1 GB of variables here); one still running
+# after this is stuck, and is stopped rather than left to hold the step forever.
+CHILD_TIMEOUT_SECONDS = 900
 
 
 def default_repetitions() -> int:
@@ -223,9 +226,11 @@ def run_child(job: str, arguments: Dict[str, Any], what: str,
 
   The child's own errors come back as their class (a LoadError of a version that
   will not load, a SwapError of a rate the old version cannot hold); any other
-  failure is a SwapError naming `what` was being measured.
+  failure is a SwapError naming `what` was being measured, and so is a process
+  still running after CHILD_TIMEOUT_SECONDS (stopped: a queue that never drains).
   """
-  return child.run_job(job, arguments, what=what, error=SwapError, env=env)
+  return child.run_job(job, arguments, what=what, error=SwapError, env=env,
+                       timeout=CHILD_TIMEOUT_SECONDS)
 
 
 def available_cases(chosen: Sequence[cases_lib.Case]

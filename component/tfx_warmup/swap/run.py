@@ -36,7 +36,8 @@ CALIBRATION_SECONDS = 1.5
 # production server keeps, so a queue that forms is the swap's doing.
 CAPACITY_SHARE = 0.25
 # Seconds a client may fall behind its schedule before the swap: more is a rate the old
-# version cannot answer (the queue would grow without end).
+# version cannot answer (the queue would grow without end). Never more than half the steady
+# phase, or a short one would end before any client could fall that far behind.
 LAG_LIMIT = 1.0
 
 
@@ -154,7 +155,8 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
     old.send(i)
   _quiet_gc()
   memory.start_peak()
-  loop = traffic_lib.OpenLoop(traffic_lib.Target(old), qps, clients, lag_limit=LAG_LIMIT)
+  lag_limit = min(LAG_LIMIT, steady / 2)
+  loop = traffic_lib.OpenLoop(traffic_lib.Target(old), qps, clients, lag_limit=lag_limit)
   marks = {'steady': 0.0}
   loop.start()
   time.sleep(steady)
@@ -165,7 +167,7 @@ def swap(old_dir: str, new_dir: str, requests_path: str, case: Case, qps: float,
     held = sum(1 for s in sent if s.done <= steady) / steady
     raise SwapError(
         f'The old version cannot sustain the rate asked on this machine: it fell '
-        f'{LAG_LIMIT:g} s behind {qps:.0f} QPS before the swap, answering {held:.0f} per '
+        f'{lag_limit:g} s behind {qps:.0f} QPS before the swap, answering {held:.0f} per '
         'second. Lower the rate, or leave it out for a quarter of its measured capacity.')
 
   memory.take('steady')
