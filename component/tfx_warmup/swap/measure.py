@@ -429,12 +429,5 @@ def recommended_case(section: SwapSection,
   return cases_lib.combine([every[name] for name in case.parts], num_request_iterations)
 
 
-def recommended_server(section: SwapSection,
-                       num_request_iterations: int = 1) -> Optional[platform_config.ServerConfig]:
-  """The ServerConfig of the recommended case, if any."""
-  case = recommended_case(section, num_request_iterations)
-  return case.server if case else None
-
-
 def _rounded(value: float, digits: int = 3) -> Optional[float]:
   return None if value is None or value != value else round(value, digits)
