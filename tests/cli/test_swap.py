@@ -78,8 +78,8 @@ def test_swap_refuses_bad_input_in_one_line_leaving_nothing(generated, tmp_path)
       'a new version that will not load': (['--old', warmed, '--new', broken],
                                            'TF Serving would fail to load'),
       'a rate it cannot hold': (['--old', warmed, '--new', warmed, '--qps', '100000000'],
-                                # Half the suite's 0.7 s steady phase: the lag that stops it.
-                                'fell 0.35 s behind 100000000 QPS before the swap'),
+                                # Half the suite's 0.5 s steady phase: the lag that stops it.
+                                'fell 0.25 s behind 100000000 QPS before the swap'),
       'a deadline below p50': (['--old', warmed, '--new', warmed, '--deadline-ms', '0.0001'],
                                'at or below the old version\'s steady p50'),
   }
