@@ -44,7 +44,8 @@ def _swap(capfd, *args: str):
 def test_a_real_swap_prints_and_writes_what_applies_its_allocator(warmed, tmp_path, capfd,
                                                                   monkeypatch):
   if not all(allocators.find(name) for name in ('jemalloc', 'tcmalloc')):
-    pytest.skip('jemalloc and tcmalloc are not installed here (make installs them)')
+    pytest.fail('jemalloc and tcmalloc are not installed: `make test` installs them as root '
+                '(apt-get install libjemalloc2 libtcmalloc-minimal4).')
   # One run per case ranks here, whatever the noise, and jemalloc wins: something to apply.
   monkeypatch.setattr(verdict, 'MIN_REPETITIONS_TO_RANK', 1)
   monkeypatch.setattr(verdict, 'NOISE_LIMIT', math.inf)
