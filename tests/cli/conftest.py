@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from tests.cli.test_cli import _write_tfrecord, run
+from tests.cli.command import run
+from tests.cli.test_cli import _write_tfrecord
 
 
 @pytest.fixture(scope='session')

@@ -1,11 +1,14 @@
-"""The installed `tfx-warmup` console script, driven as a user drives it: as a subprocess."""
+"""The `tfx-warmup` command line, driven as a user drives it: a process per command.
+
+Commands run in processes forked from one that imported TensorFlow once (`command`);
+what only the installed console script's own start-up shows runs it (`TFX_WARMUP`).
+"""
 
 import json
 import os
 import pty
 import struct
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -13,6 +16,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import models
+from tests.cli.command import TFX_WARMUP, run, run_all
 from tfx_warmup import report as report_lib
 from tfx_warmup.cli import parser as cli_parser
 from tfx_warmup.serving import records as records_lib
@@ -20,14 +24,6 @@ from tfx_warmup.serving import warmup_file
 
 # Runs a whole pipeline or the installed command: slow; `make test-fast` leaves it out.
 pytestmark = pytest.mark.e2e
-
-TFX_WARMUP = os.path.join(os.path.dirname(sys.executable), 'tfx-warmup')
-
-
-def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
-  return subprocess.run([TFX_WARMUP, *args], capture_output=True, text=True, check=False,
-                        **kwargs)
-
 
 def _one_line_error(proc: subprocess.CompletedProcess, command: str) -> str:
   """A user mistake: exit 1, one `tfx-warmup COMMAND: error:` line, no traceback."""
@@ -186,14 +182,12 @@ def test_inspect_flags_each_file_tf_serving_would_reject(generated, keras_model_
   _, _, output = generated
   good = next(warmup_file.read_records(warmup_file.warmup_file_path(output)))
   cases = _rejected_files(tmp_path, good)
-  procs = {name: subprocess.Popen(
-      [TFX_WARMUP, 'inspect', path, '--json'] + (['--model', keras_model_dir] if model else []),
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for name, path, model, _, _ in cases}
+  procs = run_all({name: ['inspect', path, '--json'] + (['--model', keras_model_dir] if model
+                                                         else [])
+                   for name, path, model, _, _ in cases})
   for name, _, _, code, message in cases:
-    stdout, stderr = procs[name].communicate()
-    assert procs[name].returncode == 1, (name, stderr)
-    problems = json.loads(stdout)['warmup_file']['problems']
+    assert procs[name].returncode == 1, (name, procs[name].stderr)
+    problems = json.loads(procs[name].stdout)['warmup_file']['problems']
     assert any(p['code'] == code and message in p['message'] for p in problems), (name, problems)
 
 
@@ -232,6 +226,17 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path):
   assert 'No model at' in line and 'a SavedModel directory' in line
   line = _one_line_error(run('inspect', str(tmp_path)), 'inspect')
   assert 'is a directory but not a model' in line
+
+
+def test_the_installed_script_s_stderr_is_the_error_line_alone(tmp_path):
+  """Its own start-up: TensorFlow's C++ lines and the libraries' warnings while they are
+  imported stay out of the terminal, with `make`'s quieting settings or without them."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONWARNINGS')}
+  proc = subprocess.run([TFX_WARMUP, 'inspect', str(tmp_path)], env=env, capture_output=True,
+                        text=True, check=False)
+  line = _one_line_error(proc, 'inspect')
+  assert proc.stderr == line + '\n'
 
 
 def test_progress_bars_on_a_terminal_and_none_when_piped(generated):
@@ -326,18 +331,6 @@ def test_a_failing_command_names_its_log_file(tmp_path):
 # -- Paths as users have them (issue 12: points 3 and 4) ------------------------------
 
 
-def _run_all(commands):
-  """Runs each {name: argv} at once (they are slow and independent); {name: CompletedProcess}."""
-  procs = {name: subprocess.Popen([TFX_WARMUP, *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-           for name, argv in commands.items()}
-  done = {}
-  for name, proc in procs.items():
-    stdout, stderr = proc.communicate()
-    done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-  return done
-
-
 def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir, examples):
   """Directories and artifacts, not only globs: ours, and the ones the tfx wheel ships."""
   serialized = [e.SerializeToString() for e in examples]
@@ -361,7 +354,7 @@ def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir,
   }
   if not os.path.isdir(os.path.join(testdata, 'trainer')):  # tfx < 1.16 ships no models.
     cases = {name: case for name, case in cases.items() if not name.startswith('tfx ')}
-  procs = _run_all({name: ['generate', '--model', model, '--examples', path, '--output',
+  procs = run_all({name: ['generate', '--model', model, '--examples', path, '--output',
                            str(tmp_path / name.replace(' ', '_')), '--batch-sizes', '1',
                            '--num-examples', '8', '--json']
                     for name, (model, path, _) in cases.items()})
@@ -387,7 +380,7 @@ def test_inspect_and_verify_take_every_model_form(generated, tmp_path):
   for saved_model in layouts.values():
     saved_model.parent.mkdir(parents=True)
     subprocess.run(['cp', '-r', output, str(saved_model)], check=True)
-  procs = _run_all({f'{command} {name}': [command, str(tmp_path / name), '--json']
+  procs = run_all({f'{command} {name}': [command, str(tmp_path / name), '--json']
                     for command in ('inspect', 'verify') for name in layouts})
   for name, saved_model in layouts.items():
     for command in ('inspect', 'verify'):
@@ -403,7 +396,7 @@ def test_inspect_and_verify_take_every_model_form(generated, tmp_path):
 def test_an_unrecognised_model_directory_is_one_line_naming_the_forms(tmp_path, data):
   (tmp_path / 'not_a_model' / 'stuff').mkdir(parents=True)
   path = str(tmp_path / 'not_a_model')
-  procs = _run_all({
+  procs = run_all({
       'generate': ['generate', '--model', path, '--examples', str(data / 'eval-*'),
                    '--output', str(tmp_path / 'out')],
       'inspect': ['inspect', path],
@@ -424,7 +417,7 @@ def test_a_model_without_warmup_loads_and_is_measured_cold(generated, keras_mode
   requests = str(tmp_path / 'requests.tfrecord')  # Live traffic: PredictionLogs.
   _write_tfrecord(requests, warmup_file.read_records(warmup_file.warmup_file_path(output)))
   plot = tmp_path / 'cold.png'
-  procs = _run_all({
+  procs = run_all({
       'inspect': ['inspect', keras_model_dir],
       'inspect json': ['inspect', keras_model_dir, '--json'],
       'verify': ['verify', keras_model_dir],

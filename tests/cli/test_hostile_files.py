@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from tests.cli.test_cli import _one_line_error, run
+from tests.cli.command import run
+from tests.cli.test_cli import _one_line_error
 from tfx_warmup.serving import framing
 from tfx_warmup.serving import warmup_file
 

@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from tests import models
-from tests.cli.test_cli import _one_line_error, _run_all, run
+from tests.cli.command import run, run_all
+from tests.cli.test_cli import _one_line_error
 from tests.library.test_loading import build_eval_saved_model
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +116,7 @@ def test_an_eval_saved_model_names_tag_set_and_the_format_serving_export(tmp_pat
   examples = str(tmp_path / 'examples.tfrecord')
   with tf.io.TFRecordWriter(examples) as writer:
     writer.write(models.make_examples(1)[0].SerializeToString())
-  procs = _run_all({
+  procs = run_all({
       'verify': ['verify', str(root / 'Format-TFMA')],
       'generate': ['generate', '--model', eval_model, '--examples', examples, '--output',
                    str(tmp_path / 'out')],

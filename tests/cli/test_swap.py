@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from tests.cli.test_cli import _one_line_error, _run_all, run
+from tests.cli.command import run, run_all
+from tests.cli.test_cli import _one_line_error
 from tfx_warmup import report as report_lib
 from tfx_warmup.serving import platform_config
 
@@ -84,7 +85,7 @@ def test_swap_refuses_bad_input_in_one_line_leaving_nothing(generated, tmp_path)
                                'at or below the old version\'s steady p50'),
   }
   outputs = {name: tmp_path / name.replace(' ', '_') for name in cases}
-  procs = _run_all({name: ['swap', *args, '--output', str(outputs[name]), '--repetitions', '1']
+  procs = run_all({name: ['swap', *args, '--output', str(outputs[name]), '--repetitions', '1']
                     for name, (args, _) in cases.items()})  # At once: each is independent.
   for name, (_, expected) in cases.items():
     assert expected in _one_line_error(procs[name], 'swap'), name

@@ -6,7 +6,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from tests.cli.test_cli import run
+from tests.cli.command import run
 from tests.library.test_traffic import _call, _features, _log, _traffic
 from tfx_warmup.traffic import FORMATS
 

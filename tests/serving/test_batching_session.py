@@ -5,8 +5,6 @@ batch size the graph actually ran with, so padding is visible in the answer.
 """
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import models
+from tests.cli import command
 from tfx_warmup import serving
 from tfx_warmup.library import validation
 from tfx_warmup.serving import batching_config as batching
@@ -196,9 +195,7 @@ def test_verify_command_replays_under_batching_parameters(model, tmp_path):
   warmed = _with_warmup(model, tmp_path, [_warmup_log('version', x=[1.0])])
   path = tmp_path / 'batching.txt'
   path.write_text(ALLOWED_4_8)
-  cli = [sys.executable, '-m', 'tfx_warmup.cli']
-  assert subprocess.run(cli + ['verify', warmed], capture_output=True, check=False).returncode == 0
-  result = subprocess.run(cli + ['verify', warmed, '--batching-parameters', str(path)],
-                          capture_output=True, text=True, check=False)
+  assert command.run('verify', warmed).returncode == 0
+  result = command.run('verify', warmed, '--batching-parameters', str(path))
   assert result.returncode == 1
   assert "Signature 'version' output 'v'" in result.stderr

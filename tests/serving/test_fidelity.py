@@ -7,8 +7,6 @@ do, not as `tf.compat.v1.Session.run` would.
 
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import models
+from tests.cli import command
 from tfx_warmup import serving
 from tfx_warmup.serving import session as serving_session
 from tfx_warmup.serving.errors import ServingConfigError
@@ -295,8 +294,6 @@ def test_num_request_iterations_must_be_positive(half_plus_two):
 
 def test_verify_command_takes_num_request_iterations(run_once_model, tmp_path):
   model = _with_warmup(run_once_model, tmp_path, [_predict_log([1.0])])
-  cli = [sys.executable, '-m', 'tfx_warmup.cli', 'verify', model]
-  assert subprocess.run(cli, capture_output=True, check=False).returncode == 0
-  twice = subprocess.run(cli + ['--num-request-iterations', '2'], capture_output=True, text=True,
-                         check=False)
+  assert command.run('verify', model).returncode == 0
+  twice = command.run('verify', model, '--num-request-iterations', '2')
   assert twice.returncode == 1 and 'model already used' in twice.stderr
