@@ -30,7 +30,10 @@ _CONTEXT = multiprocessing.get_context('forkserver')
 
 
 class Command:
-  """One started command; `wait()` gives what `subprocess.run(capture_output=True)` gives."""
+  """`tfx-warmup ARGV` started in a process of its own, with `env` (default: this one's).
+
+  `wait()` gives what `subprocess.run(capture_output=True, text=True)` gives.
+  """
 
   def __init__(self, argv: Sequence[str], env: Optional[Mapping[str, str]] = None):
     self.args = ['tfx-warmup', *argv]
@@ -43,39 +46,32 @@ class Command:
     self._process.start()
 
   def wait(self) -> subprocess.CompletedProcess:
-    self._process.join(TIMEOUT_SECONDS)
-    if self._process.exitcode is None:
-      self._process.kill()
-      self._process.join()
-      raise AssertionError(f'{" ".join(self.args)} ran over {TIMEOUT_SECONDS} s: '
-                           f'{_read(self._err)[-3000:]}')
     try:
+      self._process.join(TIMEOUT_SECONDS)
+      if self._process.exitcode is None:
+        self._process.kill()
+        self._process.join()
+        raise AssertionError(f'{" ".join(self.args)} ran over {TIMEOUT_SECONDS} s: '
+                             f'{_read(self._err)[-3000:]}')
       return subprocess.CompletedProcess(self.args, self._process.exitcode, _read(self._out),
                                          _read(self._err))
     finally:
       self._scratch.cleanup()
 
 
-def start(*argv: str, env: Optional[Mapping[str, str]] = None) -> Command:
-  """`tfx-warmup ARGV` started in a process of its own, with `env` (default: this one's)."""
-  return Command(argv, env)
-
-
 def run(*argv: str, env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
   """`tfx-warmup ARGV` run to its end: exit status, stdout and stderr as text."""
-  return start(*argv, env=env).wait()
+  return Command(argv, env).wait()
 
 
 def run_all(commands: Mapping[str, List[str]]) -> Dict[str, subprocess.CompletedProcess]:
   """Each {name: argv} at once (they are slow and independent); {name: CompletedProcess}."""
-  started = {name: start(*argv) for name, argv in commands.items()}
+  started = {name: Command(argv) for name, argv in commands.items()}
   return {name: command.wait() for name, command in started.items()}
 
 
 def _start_forkserver() -> None:
   """The forkserver, started from the repository root (its imports resolve `tests.`)."""
-  if _CONTEXT.get_start_method() != 'forkserver':
-    raise AssertionError('the forkserver start method is unavailable')
   from multiprocessing import forkserver
   _CONTEXT.set_forkserver_preload(_PRELOAD)
   cwd, path = os.getcwd(), os.environ.get('PYTHONPATH')

@@ -182,9 +182,9 @@ def test_inspect_flags_each_file_tf_serving_would_reject(generated, keras_model_
   _, _, output = generated
   good = next(warmup_file.read_records(warmup_file.warmup_file_path(output)))
   cases = _rejected_files(tmp_path, good)
-  procs = run_all({name: ['inspect', path, '--json'] + (['--model', keras_model_dir] if model
-                                                         else [])
-                   for name, path, model, _, _ in cases})
+  procs = run_all({
+      name: ['inspect', path, '--json'] + (['--model', keras_model_dir] if model else [])
+      for name, path, model, _, _ in cases})
   for name, _, _, code, message in cases:
     assert procs[name].returncode == 1, (name, procs[name].stderr)
     problems = json.loads(procs[name].stdout)['warmup_file']['problems']
@@ -355,9 +355,9 @@ def test_generate_takes_every_examples_and_model_form(tmp_path, keras_model_dir,
   if not os.path.isdir(os.path.join(testdata, 'trainer')):  # tfx < 1.16 ships no models.
     cases = {name: case for name, case in cases.items() if not name.startswith('tfx ')}
   procs = run_all({name: ['generate', '--model', model, '--examples', path, '--output',
-                           str(tmp_path / name.replace(' ', '_')), '--batch-sizes', '1',
-                           '--num-examples', '8', '--json']
-                    for name, (model, path, _) in cases.items()})
+                          str(tmp_path / name.replace(' ', '_')), '--batch-sizes', '1',
+                          '--num-examples', '8', '--json']
+                   for name, (model, path, _) in cases.items()})
   for name, (_, _, splits) in cases.items():
     proc = procs[name]
     assert proc.returncode == 0, (name, proc.stderr)
@@ -381,7 +381,7 @@ def test_inspect_and_verify_take_every_model_form(generated, tmp_path):
     saved_model.parent.mkdir(parents=True)
     subprocess.run(['cp', '-r', output, str(saved_model)], check=True)
   procs = run_all({f'{command} {name}': [command, str(tmp_path / name), '--json']
-                    for command in ('inspect', 'verify') for name in layouts})
+                   for command in ('inspect', 'verify') for name in layouts})
   for name, saved_model in layouts.items():
     for command in ('inspect', 'verify'):
       proc = procs[f'{command} {name}']

@@ -86,7 +86,7 @@ def test_swap_refuses_bad_input_in_one_line_leaving_nothing(generated, tmp_path)
   }
   outputs = {name: tmp_path / name.replace(' ', '_') for name in cases}
   procs = run_all({name: ['swap', *args, '--output', str(outputs[name]), '--repetitions', '1']
-                    for name, (args, _) in cases.items()})  # At once: each is independent.
+                   for name, (args, _) in cases.items()})  # At once: each is independent.
   for name, (_, expected) in cases.items():
     assert expected in _one_line_error(procs[name], 'swap'), name
     assert not outputs[name].exists(), name
