@@ -11,8 +11,8 @@ def test_a_candidate_is_recommended_only_beyond_the_spread():
   defaults = _case('defaults', 'a', [10.0, 11.0, 12.0])
   clearly = _case('load-pool', 'b', [6.0, 7.0, 8.0])
   within = _case('named-pools', 'b', [9.5, 10.5, 13.0])
-  assert verdict.recommend([defaults, clearly, within]).name == 'load-pool'
-  assert verdict.recommend([defaults, within]) is None
+  assert verdict.best_of([clearly, within], defaults).name == 'load-pool'
+  assert verdict.best_of([within], defaults) is None
   text = verdict.recommendation_text(defaults, None, [within])
   assert "No candidate measured better than TF Serving's defaults" in text
   assert '11.00 ms' in text and "'named-pools' 10.50 ms" in text
@@ -34,8 +34,8 @@ def test_no_warmup_ranks_below_the_defaults_by_what_clients_pay():
 def test_a_candidate_with_more_late_requests_is_not_recommended():
   defaults = _case('defaults', 'a', [10.0, 11.0, 12.0], late=2)
   faster_but_late = _case('load-pool', 'b', [6.0, 7.0, 8.0], late=30)
-  assert verdict.recommend([defaults, faster_but_late]) is None
-  assert verdict.recommend([defaults, _case('load-pool', 'b', [6.0, 7.0, 8.0], late=2)])
+  assert verdict.best_of([faster_but_late], defaults) is None
+  assert verdict.best_of([_case('load-pool', 'b', [6.0, 7.0, 8.0], late=2)], defaults)
 
 
 def test_verdicts_that_do_not_rank_say_why_with_the_figures():
@@ -44,6 +44,17 @@ def test_verdicts_that_do_not_rank_say_why_with_the_figures():
                                      'too-few-runs', '1 run per case; needs 3.')
   assert text.startswith('Measured, not ranked: 1 run per case')
   assert "'load-pool' 3.00 ms" in text and 'defaults 10.00 ms' in text
+
+
+def test_too_few_runs_or_a_noisy_calibration_rank_nothing_and_say_why():
+  assert verdict.unranked(3, [2.0, 2.5, 5.9]) is None  # 2.95x: within NOISE_LIMIT
+  said, why = verdict.unranked(1, [2.0])
+  assert said == 'too-few-runs' and why.startswith('1 run per case; a recommendation needs at '
+                                                   'least 3')
+  assert verdict.unranked(2, [2.0, 2.0])[1].startswith('2 runs per case')
+  said, why = verdict.unranked(3, [2.0, 2.5, 8.0])
+  assert said == 'too-noisy' and 'moved 4.0x between the calibration runs ([2.0, 2.5, 8.0] ms)' in (
+      why)
 
 
 def test_spread_is_max_over_min():

@@ -164,20 +164,17 @@ def memory_summary(timelines: Sequence[Timeline]) -> Optional[SwapMemory]:
   if not runs or not all(runs):
     return None
 
-  def mib(key: str) -> float:
-    return round(statistics.median(r[key] for r in runs) / _MIB, 1)
+  def mib(key: str, above: Optional[str] = None) -> float:
+    """The runs' median of mark `key` (less mark `above`), in MiB."""
+    return round(statistics.median(r[key] - (r[above] if above else 0) for r in runs) / _MIB, 1)
 
   return SwapMemory(
       baseline_mib=mib('baseline'), steady_mib=mib('steady'), loaded_mib=mib('loaded'),
       warmed_mib=mib('warmed'), unloaded_mib=mib('unloaded'), peak_mib=mib('peak'),
       peak_mib_runs=[round(r['peak'] / _MIB, 1) for r in runs],
-      new_version_mib=round(statistics.median(r['warmed'] - r['steady'] for r in runs) / _MIB,
-                            1),
-      peak_source=timelines[0].peak_source,
-      models_peak_mib=round(statistics.median(r['peak'] - r['baseline'] for r in runs) / _MIB,
-                            1),
-      models_steady_mib=round(
-          statistics.median(r['steady'] - r['baseline'] for r in runs) / _MIB, 1))
+      new_version_mib=mib('warmed', above='steady'), peak_source=timelines[0].peak_source,
+      models_peak_mib=mib('peak', above='baseline'),
+      models_steady_mib=mib('steady', above='baseline'))
 
 
 def summarize(case: cases_lib.Case, timelines: Sequence[Timeline],
@@ -342,22 +339,9 @@ def measure_swap(old_dir: str, new_dir: str,
         run(case, repetition)
 
     summaries = {c.name: summarize(c, timelines[c.name], traffic.deadline_ms) for c in chosen}
-    # The calibration sets the rate and the deadline: if its steady p99 moved more than
-    # NOISE_LIMIT between runs, every figure rests on a moment of the machine. (Comparisons
-    # between cases are guarded case by case: a candidate must beat every run of the defaults.)
-    noise = verdict.spread([c.p99_ms for c in calibrations])
-    said, reason = 'keep-defaults', ''
-    if repetitions < verdict.MIN_REPETITIONS_TO_RANK:
-      said = 'too-few-runs'
-      reason = (f'{repetitions} run{"s" if repetitions > 1 else ""} per case; a '
-                f'recommendation needs at least {verdict.MIN_REPETITIONS_TO_RANK}, so that one '
-                'noisy run cannot decide it.')
-    elif noise is not None and noise > verdict.NOISE_LIMIT:
-      said = 'too-noisy'
-      reason = (f"the old version's steady p99 moved {noise:.1f}x between the calibration runs "
-                f'({[round(c.p99_ms, 2) for c in calibrations]} ms), more than the '
-                f'{verdict.NOISE_LIMIT:g}x a comparison can bear: another process shares these '
-                'cores. Run it again on a quiet machine.')
+    calibration_p99s = [c.p99_ms for c in calibrations]
+    noise = verdict.spread(calibration_p99s)
+    said, reason = verdict.unranked(repetitions, calibration_p99s) or ('keep-defaults', '')
     defaults = summaries[chosen[0].name]
     best = None
     if not reason:

@@ -54,10 +54,26 @@ def best_of(candidates: Sequence[SwapCase], defaults: SwapCase) -> Optional[Swap
   return winners[0] if winners else None
 
 
-def recommend(section_cases: Sequence[SwapCase]) -> Optional[SwapCase]:
-  """The (b) candidate that costs clients least, if it beats (a) beyond the spread; else None."""
-  defaults = next(c for c in section_cases if c.role == 'a')
-  return best_of([c for c in section_cases if c.role == 'b'], defaults)
+def unranked(repetitions: int, calibration_p99s: Sequence[float]) -> Optional[Tuple[str, str]]:
+  """('too-few-runs' or 'too-noisy', why) when the runs cannot rank the cases; None when they can.
+
+  Fewer than MIN_REPETITIONS_TO_RANK runs per case would let one noisy run decide. The
+  calibration sets the rate and the deadline: if its steady p99 moved more than NOISE_LIMIT
+  between runs, every figure rests on a moment of the machine. (Comparisons between cases
+  are guarded case by case: a candidate must beat every run of the defaults.)
+  """
+  if repetitions < MIN_REPETITIONS_TO_RANK:
+    return 'too-few-runs', (
+        f'{repetitions} run{"s" if repetitions > 1 else ""} per case; a recommendation needs '
+        f'at least {MIN_REPETITIONS_TO_RANK}, so that one noisy run cannot decide it.')
+  noise = spread(calibration_p99s)
+  if noise is not None and noise > NOISE_LIMIT:
+    return 'too-noisy', (
+        f"the old version's steady p99 moved {noise:.1f}x between the calibration runs "
+        f'({[round(p, 2) for p in calibration_p99s]} ms), more than the {NOISE_LIMIT:g}x a '
+        'comparison can bear: another process shares these cores. Run it again on a quiet '
+        'machine.')
+  return None
 
 
 def ranked(section_cases: Sequence[SwapCase]) -> List[SwapCase]:
